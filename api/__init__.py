@@ -1,0 +1,1 @@
+"""Custos: the GraphQL service that keeps a shop's privacy policy."""

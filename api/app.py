@@ -1,0 +1,180 @@
+"""The ASGI application: Starlette routes around the strawberry GraphQL view."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+from tortoise import connections
+
+from api.context import Context, session_token
+from api.db import close_db, ensure_migrated, init_db
+from api.mail.sender import run_sender_loop
+from api.schema import build_schema
+from api.services import Services, build_services
+from api.settings import Settings, get_settings
+
+log = logging.getLogger("custos")
+
+
+class CustosGraphQL(GraphQL[Context, None]):
+    def __init__(self, *, services: Services, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """Every error that reaches the client carries `extensions.code`."""
+        response = await super().process_result(request, result)
+        for error in response.get("errors") or []:
+            extensions = error.setdefault("extensions", {})
+            if "code" not in extensions:
+                syntax = str(error.get("message", "")).startswith("Syntax Error")
+                extensions["code"] = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+        return response
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        viewer = await self.services.sessions.resolve(session_token(request))
+        return Context(
+            request=request,
+            response=response,
+            services=self.services,
+            viewer=viewer,
+            request_id=request.scope.get("custos.request_id", "-"),
+        )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """Request id, body size limit (413), and security headers on every response."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope["custos.request_id"] = request_id
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await _too_large()(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                extra = [
+                    (b"x-request-id", request_id.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cache-control", b"no-store"),
+                ]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large()(scope, receive, send)
+
+
+def _too_large() -> Response:
+    return JSONResponse(
+        {"errors": [{"message": "Request body too large.", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
+        status_code=413,
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception as exc:  # any failure means not ready; the type is enough to log
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    manage_db: bool = True,
+) -> Starlette:
+    """Build the app. With `manage_db` the lifespan connects, checks migrations and runs
+    the mail sender; tests that own the database pass False."""
+    settings = settings or get_settings()
+    services = services or build_services(settings)
+    graphql = CustosGraphQL(
+        services=services,
+        schema=build_schema(settings),
+        graphql_ide=None if settings.production else "graphiql",
+        allow_queries_via_get=False,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sender: asyncio.Task[None] | None = None
+        if manage_db:
+            await init_db(settings.database_url)
+            await ensure_migrated(settings.database_url)
+            if settings.mail_poll_seconds > 0:
+                sender = asyncio.create_task(
+                    run_sender_loop(backend=services.mail, settings=settings, clock=services.clock)
+                )
+        try:
+            yield
+        finally:
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+            if manage_db:
+                await close_db()
+            services.close()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.state.services = services
+    return app

@@ -1,0 +1,193 @@
+"""The `custos` command (also `python -m api`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from api.db import DatabaseNotMigrated, close_db, ensure_migrated, init_db, migrate
+from api.errors import InputInvalid
+from api.services import Services, build_services
+from api.settings import Settings, get_settings
+from authz.registry import Role
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        messages = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise SystemExit(f"custos: invalid settings: {messages}") from None
+
+
+async def _with_db(settings: Settings, work: Callable[[Services], Awaitable[int]]) -> int:
+    services = build_services(settings)
+    await init_db(settings.database_url)
+    try:
+        return await work(services)
+    finally:
+        await close_db()
+        services.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+
+    async def work(_: Services) -> int:
+        applied = await migrate(settings.database_url)
+        print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings()
+
+    async def check(_: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        return 0
+
+    try:
+        asyncio.run(_with_db(settings, check))
+    except DatabaseNotMigrated as exc:
+        print(f"custos: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    print(f"Custos ({settings.env}) on http://{args.host}:{args.port}/graphql")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=args.proxy_headers,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from api.demo import seed_demo
+
+    settings = _settings()
+    if settings.production:
+        print("custos: seed-demo is for development only", file=sys.stderr)
+        return 2
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        for line in await seed_demo(services=services):
+            print(line)
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise SystemExit("custos: the passwords differ")
+    return first
+
+
+def cmd_create_employee(args: argparse.Namespace) -> int:
+    from api.staff.service import create_employee
+
+    settings = _settings()
+    password = _read_password()
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        try:
+            employee = await create_employee(
+                services=services, email=args.email, name=args.name, roles=args.role,
+                password=password,
+            )
+        except InputInvalid as exc:
+            for p in exc.problems:
+                print(f"custos: {p.field}: {p.message}", file=sys.stderr)
+            return 2
+        print(f"created employee {employee.id} with role(s) {', '.join(sorted(set(args.role)))}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_deactivate_employee(args: argparse.Namespace) -> int:
+    from api.staff.service import deactivate_employee
+    from models import Employee
+
+    settings = _settings()
+
+    async def work(services: Services) -> int:
+        employee = await Employee.get_or_none(email=args.email.strip().lower())
+        if employee is None:
+            print("custos: no such employee", file=sys.stderr)
+            return 2
+        _, revoked = await deactivate_employee(services=services, employee_id=employee.id)
+        print(f"deactivated employee {employee.id}; {revoked} session(s) revoked")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from api.schema import schema_sdl
+
+    Path(args.output).write_text(schema_sdl(), encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="custos", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed-demo", help="add demo customers and employees (development)").set_defaults(
+        func=cmd_seed_demo
+    )
+
+    create = sub.add_parser(
+        "create-employee", help="create an employee; the password is read from stdin or a prompt"
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--role", required=True, action="append", choices=[r.value for r in Role],
+        help="repeat for several roles",
+    )
+    create.set_defaults(func=cmd_create_employee)
+
+    deactivate = sub.add_parser("deactivate-employee", help="deactivate and sign out an employee")
+    deactivate.add_argument("--email", required=True)
+    deactivate.set_defaults(func=cmd_deactivate_employee)
+
+    export = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
+    export.add_argument("--output", default="schema.graphql")
+    export.set_defaults(func=cmd_export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

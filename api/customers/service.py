@@ -1,0 +1,365 @@
+"""Customer accounts: registration, verification, sign-in, self-service (domain code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from api.customers import validation as v
+from api.mail import templates
+from api.mail.outbox import enqueue
+from api.security.authn import InvalidCredentials, authenticate
+from api.security.network import truncate_ip
+from api.security.sessions import IssuedSession
+from api.security.tokens import keyed_digest, new_token, token_hash
+from api.services import Services
+from models import ConsentRecord, Customer, EmailToken
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChoice:
+    purpose: str
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    email: str
+    password: str
+    phone: str
+    address: v.AddressData
+    consents: tuple[ConsentChoice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMeta:
+    ip: str | None
+    user_agent: str | None
+
+
+class InvalidToken(Exception):  # noqa: N818
+    def __init__(self, code: str = "INVALID_TOKEN") -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def validate_registration(
+    *,
+    email: str,
+    password: str,
+    phone: str,
+    line1: str,
+    line2: str | None,
+    city: str,
+    postal_code: str | None,
+    country: str,
+    consents: list[tuple[str, bool]],
+) -> Registration:
+    """Every problem of the input at once, or the normalised registration."""
+    p = v.Problems()
+    clean_email = v.email(email, p)
+    v.password(password, p)
+    clean_address = v.address(
+        line1=line1, line2=line2, city=city, postal_code=postal_code, country=country, problems=p
+    )
+    clean_phone = v.phone(phone, clean_address.country, p)
+    seen: set[str] = set()
+    for i, (purpose, _granted) in enumerate(consents):
+        v.purpose(purpose, p, f"consents[{i}].purpose")
+        if purpose in seen:
+            p.add(f"consents[{i}].purpose", "Each purpose may appear once.")
+        seen.add(purpose)
+    p.raise_if_any()
+    return Registration(
+        email=clean_email,
+        password=password,
+        phone=clean_phone,
+        address=clean_address,
+        consents=tuple(ConsentChoice(purpose, granted) for purpose, granted in consents),
+    )
+
+
+async def _issue_email_token(
+    *, services: Services, customer_id: UUID, address: str, conn: BaseDBAsyncClient
+) -> str:
+    now = services.clock.now()
+    token = new_token()
+    await EmailToken.create(
+        customer_id=customer_id,
+        token_hash=token_hash(token),
+        email_digest=keyed_digest(services.secret, "email", address),
+        created_at=now,
+        expires_at=now + timedelta(hours=services.settings.email_token_hours),
+        using_db=conn,
+    )
+    return token
+
+
+async def _mail_verification(
+    *, services: Services, customer_id: UUID, address: str, conn: BaseDBAsyncClient
+) -> None:
+    token = await _issue_email_token(
+        services=services, customer_id=customer_id, address=address, conn=conn
+    )
+    mail = templates.verify_email(
+        public_url=services.settings.public_url,
+        token=token,
+        hours=services.settings.email_token_hours,
+    )
+    await enqueue(
+        mail=mail, recipient=address, customer_id=customer_id, clock=services.clock, using_db=conn
+    )
+
+
+async def register_customer(
+    *, services: Services, registration: Registration, meta: RequestMeta
+) -> None:
+    """Create the account and mail a verification link, in one transaction.
+
+    A known address gets the same answer and the same work (a hash); its owner is mailed
+    instead, so the answer never tells a stranger that the address has an account."""
+    password_hash = await services.passwords.hash(registration.password)
+    now = services.clock.now()
+    try:
+        async with in_transaction() as conn:
+            if await Customer.filter(email=registration.email).using_db(conn).exists():
+                raise IntegrityError("duplicate email")
+            customer = await Customer.create(
+                email=registration.email,
+                password_hash=password_hash,
+                phone=registration.phone,
+                address_line1=registration.address.line1,
+                address_line2=registration.address.line2,
+                address_city=registration.address.city,
+                address_postal_code=registration.address.postal_code,
+                address_country=registration.address.country,
+                created_at=now,
+                updated_at=now,
+                using_db=conn,
+            )
+            await ConsentRecord.bulk_create(
+                [
+                    ConsentRecord(
+                        customer_id=customer.id,
+                        purpose=choice.purpose,
+                        granted=choice.granted,
+                        source="registration",
+                        ip_truncated=truncate_ip(meta.ip),
+                        user_agent=(meta.user_agent or "")[:300] or None,
+                        at=now,
+                    )
+                    for choice in registration.consents
+                ],
+                using_db=conn,
+            )
+            await _mail_verification(
+                services=services, customer_id=customer.id, address=customer.email, conn=conn
+            )
+    except IntegrityError:
+        await _mail_owner(services=services, address=registration.email)
+
+
+async def _mail_owner(*, services: Services, address: str) -> None:
+    owner = await Customer.get_or_none(email=address).only("id")
+    async with in_transaction() as conn:
+        await enqueue(
+            mail=templates.already_registered(public_url=services.settings.public_url),
+            recipient=address,
+            customer_id=owner.id if owner else None,
+            clock=services.clock,
+            using_db=conn,
+        )
+
+
+async def verify_email(*, services: Services, token: str) -> Customer:
+    """Consume a verification token; for a pending change, the new address takes over."""
+    now = services.clock.now()
+    async with in_transaction() as conn:
+        row = await EmailToken.filter(token_hash=token_hash(token)).using_db(conn).first()
+        if row is None or row.used_at is not None:
+            raise InvalidToken()
+        if row.expires_at <= now:
+            raise InvalidToken("TOKEN_EXPIRED")
+        customer = await Customer.filter(id=row.customer_id).using_db(conn).get()
+        candidates = [customer.pending_email, customer.email]
+        target = next(
+            (
+                a
+                for a in candidates
+                if a and keyed_digest(services.secret, "email", a) == row.email_digest
+            ),
+            None,
+        )
+        if target is None:
+            raise InvalidToken()
+        updated = await EmailToken.filter(id=row.id, used_at=None).using_db(conn).update(used_at=now)
+        if updated != 1:
+            raise InvalidToken()
+        if target == customer.pending_email and target != customer.email:
+            if await Customer.filter(email=target).using_db(conn).exists():
+                raise InvalidToken("EMAIL_UNAVAILABLE")
+            customer.email = target
+        customer.pending_email = None
+        customer.email_verified_at = now
+        customer.updated_at = now
+        await customer.save(using_db=conn)
+    return customer
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    customer: Customer
+    session: IssuedSession
+
+
+async def login_customer(
+    *, services: Services, email: str, password: str, meta: RequestMeta
+) -> SignIn:
+    customer = await authenticate(
+        services=services, model=Customer, email=email, password=password, ip=meta.ip
+    )
+    customer.last_login_at = services.clock.now()
+    await customer.save(update_fields=["last_login_at"])
+    session = await services.sessions.issue(customer_id=customer.id)
+    return SignIn(customer, session)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanges:
+    email: str | None
+    current_password: str | None
+    phone: str | None
+    address: v.AddressData | None
+
+
+def validate_profile_changes(
+    *,
+    customer: Customer,
+    email: str | None,
+    current_password: str | None,
+    phone: str | None,
+    address: dict[str, str | None] | None,
+) -> ProfileChanges:
+    p = v.Problems()
+    clean_email = v.email(email, p) if email is not None else None
+    if clean_email is not None and not current_password:
+        p.add("currentPassword", "Changing the email address needs your current password.")
+    clean_address = None
+    if address is not None:
+        clean_address = v.address(
+            line1=address.get("line1") or "",
+            line2=address.get("line2"),
+            city=address.get("city") or "",
+            postal_code=address.get("postal_code"),
+            country=address.get("country") or "",
+            problems=p,
+        )
+    country = clean_address.country if clean_address else customer.address_country
+    clean_phone = v.phone(phone, country, p) if phone is not None else None
+    p.raise_if_any()
+    return ProfileChanges(clean_email, current_password, clean_phone, clean_address)
+
+
+async def update_profile(
+    *, services: Services, customer_id: UUID, changes: ProfileChanges
+) -> tuple[Customer, bool]:
+    """Apply a customer's own rectification; returns (customer, email change pending)."""
+    customer = await Customer.get(id=customer_id)
+    email_change = changes.email is not None and changes.email != customer.email
+    if email_change and not await services.passwords.verify(
+        customer.password_hash, changes.current_password or ""
+    ):
+        raise InvalidCredentials()
+    now = services.clock.now()
+    async with in_transaction() as conn:
+        if changes.phone is not None:
+            customer.phone = changes.phone
+        if changes.address is not None:
+            customer.address_line1 = changes.address.line1
+            customer.address_line2 = changes.address.line2
+            customer.address_city = changes.address.city
+            customer.address_postal_code = changes.address.postal_code
+            customer.address_country = changes.address.country
+        if email_change and changes.email is not None:
+            await _request_email_change(
+                services=services, customer=customer, address=changes.email, conn=conn
+            )
+        customer.updated_at = now
+        await customer.save(using_db=conn)
+    return customer, email_change
+
+
+async def _request_email_change(
+    *, services: Services, customer: Customer, address: str, conn: BaseDBAsyncClient
+) -> None:
+    """The new address must confirm first; the current one is told. A taken address gets
+    a notice instead of a token, and the caller sees the same answer either way."""
+    clock = services.clock
+    await enqueue(
+        mail=templates.email_change_requested(),
+        recipient=customer.email,
+        customer_id=customer.id,
+        clock=clock,
+        using_db=conn,
+    )
+    if await Customer.filter(email=address).using_db(conn).exists():
+        await enqueue(
+            mail=templates.email_change_collision(),
+            recipient=address,
+            customer_id=None,
+            clock=clock,
+            using_db=conn,
+        )
+        return
+    customer.pending_email = address
+    await _mail_verification(services=services, customer_id=customer.id, address=address, conn=conn)
+
+
+async def change_password(
+    *,
+    services: Services,
+    customer_id: UUID,
+    session_id: int | None,
+    current_password: str,
+    new_password: str,
+) -> int:
+    """Returns how many other sessions were revoked."""
+    p = v.Problems()
+    v.password(new_password, p, "newPassword")
+    p.raise_if_any()
+    customer = await Customer.get(id=customer_id)
+    if not await services.passwords.verify(customer.password_hash, current_password):
+        raise InvalidCredentials()
+    new_hash = await services.passwords.hash(new_password)
+    async with in_transaction() as conn:
+        customer.password_hash = new_hash
+        customer.updated_at = services.clock.now()
+        await customer.save(using_db=conn, update_fields=["password_hash", "updated_at"])
+        revoked = await services.sessions.revoke_all(
+            customer_id=customer.id, except_session_id=session_id, using_db=conn
+        )
+        await enqueue(
+            mail=templates.password_changed(),
+            recipient=customer.email,
+            customer_id=customer.id,
+            clock=services.clock,
+            using_db=conn,
+        )
+    return revoked
+
+
+async def current_consents(*, customer_id: UUID) -> dict[str, ConsentRecord]:
+    """The latest record per purpose (history is append-only)."""
+    latest: dict[str, ConsentRecord] = {}
+    for record in await ConsentRecord.filter(customer_id=customer_id).order_by("at", "id"):
+        latest[record.purpose] = record
+    return latest
+
+
+async def get_customer(*, customer_id: UUID | None) -> Customer:
+    return await Customer.get(id=customer_id)

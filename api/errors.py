@@ -1,0 +1,65 @@
+"""Typed errors. Expected failures are union members (see api/types.py); the few
+top-level errors a client must handle carry `extensions.code`. Everything else is masked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import GraphQLError
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    code: str
+    message: str
+
+
+class InputInvalid(Exception):  # noqa: N818 (a domain outcome, not a bug)
+    """Domain code raises this with every problem found in one input."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__(f"{len(problems)} invalid field(s)")
+        self.problems = problems
+
+
+class ClientError(Exception):
+    """A top-level error shown to the client as is, with `extensions.code`."""
+
+    code = "BAD_REQUEST"
+    default_message = "Bad request."
+
+    def __init__(self, message: str | None = None, **extensions: Any) -> None:
+        super().__init__(message or self.default_message)
+        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+
+class Unauthenticated(ClientError):
+    code = "UNAUTHENTICATED"
+    default_message = "Sign in first."
+
+
+class Forbidden(ClientError):
+    code = "FORBIDDEN"
+    default_message = "You are not allowed to do this."
+
+
+class NotFound(ClientError):
+    code = "NOT_FOUND"
+    default_message = "Not found."
+
+
+class RateLimited(ClientError):
+    code = "RATE_LIMITED"
+    default_message = "Too many attempts; try again later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(None, retryAfter=retry_after)
+        self.retry_after = retry_after
+
+
+def is_client_error(error: GraphQLError) -> bool:
+    """Parse and validation errors and ClientErrors are for the client; the rest is masked."""
+    original = error.original_error
+    return original is None or isinstance(original, (ClientError, GraphQLError))

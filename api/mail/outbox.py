@@ -1,0 +1,39 @@
+"""Enqueue mail in the caller's transaction; a sender delivers it later (DESIGN section 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from api.clock import Clock
+from models import OutboxMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    kind: str
+    subject: str
+    body: str
+
+
+async def enqueue(
+    *,
+    mail: Mail,
+    recipient: str,
+    customer_id: UUID | None,
+    clock: Clock,
+    using_db: BaseDBAsyncClient | None = None,
+) -> OutboxMessage:
+    now = clock.now()
+    return await OutboxMessage.create(
+        kind=mail.kind,
+        recipient=recipient,
+        customer_id=customer_id,
+        subject=mail.subject,
+        body_text=mail.body,
+        next_attempt_at=now,
+        created_at=now,
+        using_db=using_db,
+    )

@@ -1,0 +1,128 @@
+"""Deliver the outbox: a console sink for development, SMTP (aiosmtplib) otherwise.
+
+Rows are claimed with a conditional UPDATE, so several processes can run the loop without
+sending a message twice. A message that keeps failing is retried with exponential backoff
+and then marked dead."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Protocol, TextIO
+
+import aiosmtplib
+
+from api.clock import Clock
+from api.settings import Settings
+from models import OutboxMessage
+
+log = logging.getLogger("custos.mail")
+
+
+class MailBackend(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+class ConsoleBackend:
+    """Prints each message: the development sink (never use in production)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    async def send(self, message: EmailMessage) -> None:
+        stream = self._stream or sys.stdout
+        head = "".join(f"{k}: {v}\n" for k, v in message.items() if k.lower() != "content-transfer-encoding")
+        body = message.get_content()
+        stream.write(f"\n----- mail -----\n{head}\n{body}----- end of mail -----\n")
+        stream.flush()
+
+
+class SmtpBackend:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def send(self, message: EmailMessage) -> None:
+        s = self._settings
+        await aiosmtplib.send(
+            message,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            start_tls=s.smtp_starttls,
+            use_tls=s.smtp_tls,
+            timeout=s.smtp_timeout_seconds,
+        )
+
+
+def backend_for(settings: Settings) -> MailBackend:
+    if settings.effective_mail_backend == "smtp":
+        return SmtpBackend(settings)
+    return ConsoleBackend()
+
+
+def build_message(row: OutboxMessage, *, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = row.recipient
+    message["Subject"] = row.subject
+    message["Message-ID"] = f"<outbox-{row.id}@custos>"
+    for name, value in (row.headers or {}).items():
+        message[name] = value
+    message.set_content(row.body_text)
+    return message
+
+
+async def _claim(row: OutboxMessage) -> bool:
+    claimed = await OutboxMessage.filter(id=row.id, status="pending", attempts=row.attempts).update(
+        status="sending", attempts=row.attempts + 1
+    )
+    return claimed == 1
+
+
+async def deliver_pending(
+    *, backend: MailBackend, settings: Settings, clock: Clock, limit: int = 100
+) -> int:
+    """Send what is due; returns how many messages were delivered."""
+    due = await OutboxMessage.filter(status="pending", next_attempt_at__lte=clock.now()).order_by(
+        "id"
+    ).limit(limit)
+    delivered = 0
+    for row in due:
+        if not await _claim(row):
+            continue
+        try:
+            await backend.send(build_message(row, sender=settings.mail_from))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await _failed(row, error=type(exc).__name__, settings=settings, clock=clock)
+            continue
+        await OutboxMessage.filter(id=row.id).update(
+            status="sent", sent_at=clock.now(), body_text="", last_error=""
+        )
+        delivered += 1
+    return delivered
+
+
+async def _failed(row: OutboxMessage, *, error: str, settings: Settings, clock: Clock) -> None:
+    attempts = row.attempts + 1
+    dead = attempts >= settings.mail_max_attempts
+    backoff = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+    await OutboxMessage.filter(id=row.id).update(
+        status="dead" if dead else "pending",
+        next_attempt_at=clock.now() + backoff,
+        last_error=error,
+    )
+    log.warning("mail %s attempt %d failed: %s%s", row.id, attempts, error, " (dead)" if dead else "")
+
+
+async def run_sender_loop(*, backend: MailBackend, settings: Settings, clock: Clock) -> None:
+    """Background delivery, every `mail_poll_seconds`."""
+    while True:
+        try:
+            await deliver_pending(backend=backend, settings=settings, clock=clock)
+        except Exception as exc:  # keep the loop alive; log no message text (may hold PII)
+            log.error("mail delivery round failed: %s", type(exc).__name__)
+        await asyncio.sleep(settings.mail_poll_seconds)

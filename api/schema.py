@@ -1,0 +1,99 @@
+"""The GraphQL schema: every feature's Query and Mutation merged, plus the hygiene
+extensions of DESIGN section 7 (caches, limits, masking, no introspection in production)."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from api.customers.schema import CustomerMutation, CustomerQuery
+from api.errors import RateLimited, is_client_error
+from api.settings import Settings
+from api.staff.schema import StaffMutation, StaffQuery
+
+log = logging.getLogger("custos.graphql")
+
+Query = merge_types("Query", (CustomerQuery, StaffQuery))
+Mutation = merge_types("Mutation", (CustomerMutation, StaffMutation))
+
+
+class CustosMaskErrors(MaskErrors):
+    """Masks unexpected errors (their message may hold internals or personal data)."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda e: not is_client_error(e))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        return masked
+
+
+class HttpSignals(SchemaExtension):
+    """Carries a RATE_LIMITED error to HTTP: status 429 and `Retry-After`."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or []:
+            if isinstance(error.original_error, RateLimited):
+                response = self.execution_context.context.response
+                response.status_code = 429
+                response.headers["Retry-After"] = str(error.original_error.retry_after)
+                return
+
+
+class CustosSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log unexpected errors by type, path and frames: never their message, which may
+        carry personal data (a database error quotes the row)."""
+        request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
+        for error in errors:
+            original = error.original_error
+            if original is None or is_client_error(error):
+                continue
+            frames = traceback.extract_tb(original.__traceback__)
+            where = " < ".join(f"{f.filename}:{f.lineno} {f.name}" for f in reversed(frames[-6:]))
+            log.error(
+                "unexpected %s at %s (request %s): %s",
+                type(original).__name__, error.path, request_id, where,
+            )
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Any] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        ParserCache,
+        ValidationCache,
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        CustosMaskErrors,
+        HttpSignals,
+    ]
+    if settings.production:
+        extensions.append(DisableIntrospection)
+    return CustosSchema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+def schema_sdl() -> str:
+    """The schema as published in `schema.graphql` (development settings: introspection on)."""
+    return build_schema(Settings()).as_str() + "\n"

@@ -1,0 +1,52 @@
+"""Password sign-in shared by customers and staff: throttled, enumeration-safe, rehashing."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from email_validator import EmailNotValidError, validate_email
+from tortoise.models import Model
+
+from api.errors import RateLimited
+from api.services import Services
+
+
+class InvalidCredentials(Exception):  # noqa: N818 (a domain outcome)
+    pass
+
+
+A = TypeVar("A", bound=Model)
+
+
+def account_key(email: str) -> str:
+    """The address as registration stores it; raw lower-case text when it is not one."""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return email.strip().lower()[:320]
+
+
+async def authenticate(
+    *,
+    services: Services,
+    model: type[A],
+    email: str,
+    password: str,
+    ip: str | None,
+    **conditions: object,
+) -> A:
+    """The account whose password matches, or InvalidCredentials (same code and about the
+    same time for a wrong password and an unknown account); RateLimited when throttled."""
+    key = account_key(email)
+    if (retry_after := await services.throttle.retry_after(account=key, ip=ip)) is not None:
+        raise RateLimited(retry_after)
+    account = await model.get_or_none(email=key, **conditions)
+    stored = getattr(account, "password_hash", None)
+    if account is None or not await services.passwords.verify(stored, password):
+        await services.throttle.record_failure(account=key, ip=ip)
+        raise InvalidCredentials()
+    await services.throttle.clear_account(account=key)
+    if services.passwords.needs_rehash(str(stored)):
+        account.password_hash = await services.passwords.hash(password)  # type: ignore[attr-defined]
+        await account.save(update_fields=["password_hash"])
+    return account

@@ -1,0 +1,86 @@
+"""Password policy and argon2id hashing off the event loop (DESIGN section 7)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from importlib import resources
+from typing import TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+T = TypeVar("T")
+
+MIN_LENGTH = 8
+MAX_LENGTH = 256
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 19,000+ most common passwords (Django's list, from Royce Williams' corpus)."""
+    data = resources.files("api.security").joinpath("common-passwords.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(data).decode().split())
+
+
+def normalise(password: str) -> str:
+    """NFKC, as NIST SP 800-63B advises; never truncated, never case-folded."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def password_problem(password: str) -> tuple[str, str] | None:
+    """(code, message) when the password is unacceptable, else None."""
+    length = len(normalise(password))
+    if length < MIN_LENGTH:
+        return "WEAK_PASSWORD", f"Use at least {MIN_LENGTH} characters."
+    if length > MAX_LENGTH:
+        return "VALIDATION", f"Use at most {MAX_LENGTH} characters."
+    if password.strip().lower() in common_passwords():
+        return "WEAK_PASSWORD", "This password is too common; choose another."
+    return None
+
+
+class PasswordService:
+    """argon2id hashes, computed in a dedicated thread pool (argon2 releases the GIL)."""
+
+    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, workers: int) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or os.cpu_count() or 2, thread_name_prefix="argon2"
+        )
+        self._dummy_hash: str | None = None
+
+    async def _run(self, fn: Callable[..., T], *args: str) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self.hasher.hash, normalise(password))
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        """Constant-work check: an unknown account is checked against a dummy hash."""
+        if stored_hash is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = await self.hash("dummy password for unknown accounts")
+            stored_hash = self._dummy_hash
+            await self._run(self._verify_sync, stored_hash, password)
+            return False
+        return await self._run(self._verify_sync, stored_hash, password)
+
+    def _verify_sync(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(stored_hash, normalise(password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return self.hasher.check_needs_rehash(stored_hash)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

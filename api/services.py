@@ -1,0 +1,48 @@
+"""The long-lived parts of one process, built once by `create_app` (or the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.clock import Clock, SystemClock
+from api.mail.sender import MailBackend, backend_for
+from api.security.passwords import PasswordService
+from api.security.sessions import SessionService
+from api.security.throttle import LoginThrottle
+from api.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    passwords: PasswordService
+    sessions: SessionService
+    throttle: LoginThrottle
+    mail: MailBackend
+
+    @property
+    def secret(self) -> str:
+        return self.settings.secret_key.get_secret_value()
+
+    def close(self) -> None:
+        self.passwords.close()
+
+
+def build_services(
+    settings: Settings, *, clock: Clock | None = None, mail: MailBackend | None = None
+) -> Services:
+    clock = clock or SystemClock()
+    return Services(
+        settings=settings,
+        clock=clock,
+        passwords=PasswordService(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            workers=settings.hash_workers,
+        ),
+        sessions=SessionService(settings=settings, clock=clock),
+        throttle=LoginThrottle(settings=settings, clock=clock),
+        mail=mail or backend_for(settings),
+    )

@@ -1,0 +1,95 @@
+"""One typed settings object, read from the environment (DESIGN section 9, principle 6)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-only-insecure-secret-key-change-me"  # noqa: S105
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", DEVELOPMENT_SECRET}
+
+# DESIGN section 7: argon2id with at least m=19 MiB, t=2, p=1.
+ARGON2_MIN_MEMORY_KIB = 19 * 1024
+ARGON2_MIN_TIME_COST = 2
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CUSTOS_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = Field(
+        default="sqlite://custos.sqlite3",
+        validation_alias=AliasChoices("DATABASE_URL", "CUSTOS_DATABASE_URL"),
+    )
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    public_url: str = "http://127.0.0.1:8000"
+    demo: bool = False
+
+    # Mail: "console" prints messages (development), "smtp" delivers them.
+    mail_backend: Literal["console", "smtp"] | None = None
+    mail_from: str = "Custos <no-reply@custos.invalid>"
+    mail_poll_seconds: float = 2.0
+    mail_max_attempts: int = 5
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = 10.0
+
+    # Sessions: absolute lifetime and idle timeout, per kind of account.
+    customer_session_hours: float = 24 * 30
+    customer_idle_minutes: float = 60 * 24 * 7
+    staff_session_hours: float = 12
+    staff_idle_minutes: float = 30
+    email_token_hours: float = 48
+
+    # Passwords (argon2-cffi PasswordHasher defaults unless set).
+    argon2_time_cost: int = Field(default=3, ge=ARGON2_MIN_TIME_COST)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=ARGON2_MIN_MEMORY_KIB)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    hash_workers: int = Field(default=0, ge=0, description="0 means one per CPU core")
+
+    # Login throttling: failures allowed within the window, per account and per IP.
+    login_window_seconds: int = 900
+    login_max_failures_account: int = 5
+    login_max_failures_ip: int = 50
+
+    # GraphQL and HTTP limits.
+    max_body_bytes: int = 64 * 1024
+    max_query_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2000
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def effective_mail_backend(self) -> Literal["console", "smtp"]:
+        if self.mail_backend is not None:
+            return self.mail_backend
+        return "smtp" if self.production else "console"
+
+    @model_validator(mode="after")
+    def _secrets_are_real_outside_development(self) -> Settings:
+        if self.env == "development":
+            return self
+        secret = self.secret_key.get_secret_value()
+        if secret.strip().lower() in _PLACEHOLDERS or len(secret) < 32:
+            raise ValueError(
+                "CUSTOS_SECRET_KEY must be set to a random value of at least 32 characters "
+                "outside development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if self.demo:
+            raise ValueError("CUSTOS_DEMO is only allowed in development")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Authorization: the registry of categories, purposes, actions and roles, and (soon) Casbin."""

@@ -1,0 +1,63 @@
+"""The one registry of data categories, purposes, actions and roles (DESIGN section 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    CONTACT_EMAIL = "contact.email"
+    CONTACT_PHONE = "contact.phone"
+    CONTACT_ADDRESS = "contact.address"
+    ACCOUNT_CREDENTIALS = "account.credentials"
+    DEVICE_IP = "device.ip"
+    DEVICE_BROWSER = "device.browser"
+    BEHAVIOR_BROWSING = "behavior.browsing"
+    CONSENT_HISTORY = "consent.history"
+    RIGHTS_REQUESTS = "rights.requests"
+    SUPPORT_CASES = "support.cases"
+
+
+class Action(StrEnum):
+    READ = "read"
+    READ_MASKED = "read_masked"
+    WRITE = "write"
+    ERASE = "erase"
+    EXPORT = "export"
+    DISCLOSE = "disclose"
+
+
+class Role(StrEnum):
+    CUSTOMER_CARE = "customer_care"
+    MARKETING = "marketing"
+    FRAUD_ANALYST = "fraud_analyst"
+    PRIVACY_OFFICER = "privacy_officer"
+    LEGAL = "legal"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    key: str
+    description: str
+    legal_basis: str
+    consent_required: bool
+
+
+PURPOSES: dict[str, Purpose] = {
+    p.key: p
+    for p in (
+        Purpose("service", "Provide the services you asked for", "contract", False),
+        Purpose("support", "Customer service and complaints", "contract", False),
+        Purpose("security", "Detect and prevent fraud and abuse", "legitimate_interest", False),
+        Purpose("legal", "Comply with the law and answer rights requests", "legal_obligation", False),
+        Purpose("marketing.email", "Marketing email", "consent", True),
+        Purpose("marketing.ads", "Personalised advertising", "consent", True),
+        Purpose("analytics", "Analytics of visits to improve the services", "consent", True),
+        Purpose("personalization", "A personalised experience on our sites", "consent", True),
+    )
+}
+
+CONSENT_PURPOSES = frozenset(k for k, p in PURPOSES.items() if p.consent_required)

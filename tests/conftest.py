@@ -1,0 +1,222 @@
+"""Shared fixtures. The suite runs on SQLite by default and on PostgreSQL when
+TEST_DATABASE_URL is set (see tests/pgcluster.py and `make test`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from tortoise import Tortoise, connections
+
+from api.app import create_app
+from api.clock import FakeClock
+from api.db import close_db, init_db, migrate
+from api.services import Services, build_services
+from api.settings import Settings
+from models import OutboxMessage
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+CLIENT_IP = "203.0.113.7"
+
+
+def _database_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    directory = Path(tempfile.mkdtemp(prefix="custos-test-"))
+    return f"sqlite://{directory / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return _database_url()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    """Test settings: argon2 at the floor of DESIGN section 7 so the suite stays fast."""
+    return Settings(
+        env="development",
+        database_url=database_url,
+        secret_key=SecretStr(TEST_SECRET),
+        argon2_time_cost=2,
+        argon2_memory_kib=19 * 1024,
+        argon2_parallelism=1,
+        mail_poll_seconds=0,
+        public_url="https://shop.example.test",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def database(database_url: str) -> AsyncIterator[None]:
+    await init_db(database_url)
+    await migrate(database_url)
+    yield
+    await close_db()
+
+
+def _tables() -> list[str]:
+    return [model._meta.db_table for model in Tortoise.apps["models"].values()]
+
+
+@pytest.fixture(autouse=True)
+async def clean_tables(database: None) -> AsyncIterator[None]:
+    yield
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_script(f"TRUNCATE {', '.join(_tables())} RESTART IDENTITY CASCADE")
+    else:
+        for table in _tables():
+            await conn.execute_script(f"DELETE FROM {table}")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def services(settings: Settings, clock: FakeClock) -> Iterator[Services]:
+    built = build_services(settings, clock=clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> Any:
+    return create_app(settings, services=services, manage_db=False)
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        yield c
+
+
+class GQL:
+    """Posts GraphQL over real HTTP through the ASGI app."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def raw(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        response = await self.raw(query, variables, token)
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> GQL:
+    return GQL(client)
+
+
+REGISTER = """
+mutation Register($input: RegisterInput!) {
+  register(input: $input) {
+    __typename
+    ... on RegistrationAccepted { message }
+    ... on InputError { code field message fields { field code message } }
+  }
+}
+"""
+
+LOGIN = """
+mutation Login($email: String!, $password: String!) {
+  login(email: $email, password: $password) {
+    __typename
+    ... on LoginSuccess { token expiresAt customer { id email } }
+    ... on InvalidCredentials { code message }
+  }
+}
+"""
+
+STAFF_LOGIN = """
+mutation StaffLogin($email: String!, $password: String!) {
+  staffLogin(email: $email, password: $password) {
+    __typename
+    ... on StaffLoginSuccess { token expiresAt employee { id email roles } }
+    ... on InvalidCredentials { code message }
+  }
+}
+"""
+
+VERIFY_EMAIL = """
+mutation Verify($token: String!) {
+  verifyEmail(token: $token) {
+    __typename
+    ... on EmailVerified { customer { email emailVerified } }
+    ... on TokenError { code message }
+  }
+}
+"""
+
+ME = "{ me { id email emailVerified pendingEmail phone address { line1 line2 city postalCode country } consents { purpose granted source } } }"
+
+PASSWORD = "correct horse battery staple"
+
+
+def registration(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "email": "jane.doe@example.com",
+        "password": PASSWORD,
+        "phone": "+44 20 7946 0958",
+        "address": {
+            "line1": "221B Baker Street",
+            "city": "London",
+            "postalCode": "NW1 6XE",
+            "country": "GB",
+        },
+    }
+    data.update(overrides)
+    return data
+
+
+async def register(gql: GQL, **overrides: Any) -> dict[str, Any]:
+    body = await gql(REGISTER, {"input": registration(**overrides)})
+    result: dict[str, Any] = body["data"]["register"]
+    return result
+
+
+async def login(gql: GQL, email: str = "jane.doe@example.com", password: str = PASSWORD) -> str:
+    body = await gql(LOGIN, {"email": email, "password": password})
+    assert body["data"]["login"]["__typename"] == "LoginSuccess", body
+    token: str = body["data"]["login"]["token"]
+    return token
+
+
+async def mails(kind: str | None = None, recipient: str | None = None) -> list[OutboxMessage]:
+    query = OutboxMessage.all().order_by("id")
+    if kind:
+        query = query.filter(kind=kind)
+    if recipient:
+        query = query.filter(recipient=recipient)
+    return await query
+
+
+_TOKEN_IN_MAIL = re.compile(r"verifyEmail operation: (\S+)")
+
+
+async def verification_token(recipient: str) -> str:
+    messages = await mails("verify_email", recipient)
+    assert messages, f"no verification mail to {recipient}"
+    match = _TOKEN_IN_MAIL.search(messages[-1].body_text)
+    assert match
+    return match.group(1)
