@@ -37,11 +37,14 @@ class CustosGraphQL(GraphQL[Context, None]):
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Every error that reaches the client carries `extensions.code`."""
         response = await super().process_result(request, result)
-        for error in response.get("errors") or []:
+        errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
+        for error in errors:
             extensions = error.setdefault("extensions", {})
             if "code" not in extensions:
                 syntax = str(error.get("message", "")).startswith("Syntax Error")
-                extensions["code"] = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+                extensions["code"] = (
+                    "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+                )
         return response
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -111,7 +114,11 @@ class GuardMiddleware:
 
 def _too_large() -> Response:
     return JSONResponse(
-        {"errors": [{"message": "Request body too large.", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
+        {
+            "errors": [
+                {"message": "Request body too large.", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}
+            ]
+        },
         status_code=413,
     )
 

@@ -41,7 +41,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     async def work(_: Services) -> int:
         applied = await migrate(settings.database_url)
-        print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+        print(
+            f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+        )
         return 0
 
     return asyncio.run(_with_db(settings, work))
@@ -110,7 +112,10 @@ def cmd_create_employee(args: argparse.Namespace) -> int:
         await ensure_migrated(settings.database_url)
         try:
             employee = await create_employee(
-                services=services, email=args.email, name=args.name, roles=args.role,
+                services=services,
+                email=args.email,
+                name=args.name,
+                roles=args.role,
                 password=password,
             )
         except InputInvalid as exc:
@@ -172,7 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--name", required=True)
     create.add_argument(
-        "--role", required=True, action="append", choices=[r.value for r in Role],
+        "--role",
+        required=True,
+        action="append",
+        choices=[r.value for r in Role],
         help="repeat for several roles",
     )
     create.set_defaults(func=cmd_create_employee)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import Info as _Info
 
 from api.customers.service import RequestMeta
+from api.errors import Unauthenticated
 from api.security.sessions import COOKIE_NAME, IssuedSession, Viewer
 from api.services import Services
 
@@ -26,6 +28,13 @@ class Context:
         return self.request.client.host if self.request.client else None
 
     @property
+    def subject_id(self) -> UUID:
+        """The signed-in customer's or employee's id (fields guard who is signed in)."""
+        if self.viewer.subject_id is None:
+            raise Unauthenticated()
+        return self.viewer.subject_id
+
+    @property
     def meta(self) -> RequestMeta:
         return RequestMeta(ip=self.client_ip, user_agent=self.request.headers.get("user-agent"))
 
@@ -41,7 +50,9 @@ class Context:
         )
 
     def clear_session_cookie(self) -> None:
-        self.response.delete_cookie(COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax")
+        self.response.delete_cookie(
+            COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax"
+        )
 
 
 def session_token(request: Request) -> str | None:

@@ -12,13 +12,25 @@ from models import Customer, Employee
 DEMO_PASSWORD = "custos-demo-password"  # noqa: S105 (printed on purpose; development only)
 
 _CUSTOMERS = [
-    ("ada@example.com", "+44 20 7946 0958", ("1 Analytical Row", "London", "EC1A 1BB", "GB"),
-     [("marketing.email", True), ("analytics", True)]),
-    ("ben@example.com", "+1 212 555 0142", ("42 Broadway", "New York", "10004", "US"),
-     [("marketing.email", False)]),
+    (
+        "ada@example.com",
+        "+44 20 7946 0958",
+        ("1 Analytical Row", "London", "EC1A 1BB", "GB"),
+        [("marketing.email", True), ("analytics", True)],
+    ),
+    (
+        "ben@example.com",
+        "+1 212 555 0142",
+        ("42 Broadway", "New York", "10004", "US"),
+        [("marketing.email", False)],
+    ),
     ("chloe@example.com", "+33 1 23 45 67 89", ("5 rue de Rivoli", "Paris", "75001", "FR"), []),
-    ("dara@example.com", "+49 30 901820", ("Unter den Linden 7", "Berlin", "10117", "DE"),
-     [("personalization", True)]),
+    (
+        "dara@example.com",
+        "+49 30 901820",
+        ("Unter den Linden 7", "Berlin", "10117", "DE"),
+        [("personalization", True)],
+    ),
 ]
 
 
@@ -28,8 +40,15 @@ async def seed_demo(*, services: Services) -> list[str]:
     for email, phone, (line1, city, postal, country), consents in _CUSTOMERS:
         if not await Customer.exists(email=email):
             registration = validate_registration(
-                email=email, password=DEMO_PASSWORD, phone=phone, line1=line1, line2=None,
-                city=city, postal_code=postal, country=country, consents=consents,
+                email=email,
+                password=DEMO_PASSWORD,
+                phone=phone,
+                line1=line1,
+                line2=None,
+                city=city,
+                postal_code=postal,
+                country=country,
+                consents=consents,
             )
             await register_customer(
                 services=services, registration=registration, meta=RequestMeta(None, "seed-demo")
@@ -42,7 +61,10 @@ async def seed_demo(*, services: Services) -> list[str]:
         if not await Employee.exists(email=email):
             try:
                 await create_employee(
-                    services=services, email=email, name=f"Demo {role.value}", roles=[role.value],
+                    services=services,
+                    email=email,
+                    name=f"Demo {role.value}",
+                    roles=[role.value],
                     password=DEMO_PASSWORD,
                 )
             except InputInvalid as exc:  # pragma: no cover - the demo data is valid

@@ -16,7 +16,7 @@ class FieldProblem:
     message: str
 
 
-class InputInvalid(Exception):  # noqa: N818 (a domain outcome, not a bug)
+class InputInvalid(Exception):
     """Domain code raises this with every problem found in one input."""
 
     def __init__(self, problems: list[FieldProblem]) -> None:

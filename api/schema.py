@@ -75,7 +75,10 @@ class CustosSchema(strawberry.Schema):
             where = " < ".join(f"{f.filename}:{f.lineno} {f.name}" for f in reversed(frames[-6:]))
             log.error(
                 "unexpected %s at %s (request %s): %s",
-                type(original).__name__, error.path, request_id, where,
+                type(original).__name__,
+                error.path,
+                request_id,
+                where,
             )
 
 

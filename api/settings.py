@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         if secret.strip().lower() in _PLACEHOLDERS or len(secret) < 32:
             raise ValueError(
                 "CUSTOS_SECRET_KEY must be set to a random value of at least 32 characters "
-                "outside development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                "outside development; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         if self.demo:
             raise ValueError("CUSTOS_DEMO is only allowed in development")

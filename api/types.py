@@ -38,7 +38,9 @@ class InputError:
 
     @classmethod
     def from_problems(cls, problems: list[FieldProblem]) -> InputError:
-        items = [FieldError(field=p.field, code=ErrorCode(p.code), message=p.message) for p in problems]
+        items = [
+            FieldError(field=p.field, code=ErrorCode(p.code), message=p.message) for p in problems
+        ]
         first = items[0]
         return cls(code=first.code, field=first.field, message=first.message, fields=items)
 

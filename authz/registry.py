@@ -52,7 +52,9 @@ PURPOSES: dict[str, Purpose] = {
         Purpose("service", "Provide the services you asked for", "contract", False),
         Purpose("support", "Customer service and complaints", "contract", False),
         Purpose("security", "Detect and prevent fraud and abuse", "legitimate_interest", False),
-        Purpose("legal", "Comply with the law and answer rights requests", "legal_obligation", False),
+        Purpose(
+            "legal", "Comply with the law and answer rights requests", "legal_obligation", False
+        ),
         Purpose("marketing.email", "Marketing email", "consent", True),
         Purpose("marketing.ads", "Personalised advertising", "consent", True),
         Purpose("analytics", "Analytics of visits to improve the services", "consent", True),

@@ -36,6 +36,7 @@ class EmailToken(Model):
     token_hash = fields.CharField(max_length=64, unique=True)
     # HMAC of the address being verified: binds the token to that address, no PII stored.
     email_digest = fields.CharField(max_length=64)
+    customer_id: str
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)

@@ -16,7 +16,7 @@ class OutboxMessage(Model):
     recipient = fields.CharField(max_length=320)
     subject = fields.CharField(max_length=200)
     body_text = fields.TextField()
-    headers = fields.JSONField(default=dict)
+    headers: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
     status = fields.CharField(max_length=16, default="pending", db_index=True)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()

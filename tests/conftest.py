@@ -168,7 +168,10 @@ mutation Verify($token: String!) {
 }
 """
 
-ME = "{ me { id email emailVerified pendingEmail phone address { line1 line2 city postalCode country } consents { purpose granted source } } }"
+ME = """
+{ me { id email emailVerified pendingEmail phone
+       address { line1 line2 city postalCode country } consents { purpose granted source } } }
+"""
 
 PASSWORD = "correct horse battery staple"
 

@@ -72,20 +72,56 @@ def main(argv: list[str]) -> int:
     log = workdir / "server.log"
     try:
         subprocess.run(
-            _as_owner([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                       "--auth=trust", "-E", "UTF8", "--no-sync"], owner),
-            check=True, stdout=subprocess.DEVNULL,
+            _as_owner(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
+                owner,
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-        options = (f"-k {workdir} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        subprocess.run(
-            _as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log),
-                       "-w", "start"], owner),
-            check=True, stdout=subprocess.DEVNULL,
+        options = (
+            f"-k {workdir} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         subprocess.run(
-            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-             "custos_test"],
+            _as_owner(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(log),
+                    "-w",
+                    "start",
+                ],
+                owner,
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "custos_test",
+            ],
             check=True,
         )
         env = dict(os.environ)
@@ -94,9 +130,12 @@ def main(argv: list[str]) -> int:
         return subprocess.run(argv, env=env, check=False).returncode
     finally:
         subprocess.run(
-            _as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                      owner),
-            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            _as_owner(
+                [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], owner
+            ),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         shutil.rmtree(workdir, ignore_errors=True)
 

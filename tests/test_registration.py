@@ -16,24 +16,36 @@ async def test_register_normalises_and_stores_contact_data(gql: GQL) -> None:
         gql,
         email="  Jane.Doe@EXAMPLE.com ",
         phone="020 7946 0958",
-        address={"line1": "221B Baker Street", "line2": "Flat 2", "city": "London",
-                 "postalCode": "nw1 6xe", "country": "gb"},
-        consents=[{"purpose": "analytics", "granted": True},
-                  {"purpose": "marketing.email", "granted": False}],
+        address={
+            "line1": "221B Baker Street",
+            "line2": "Flat 2",
+            "city": "London",
+            "postalCode": "nw1 6xe",
+            "country": "gb",
+        },
+        consents=[
+            {"purpose": "analytics", "granted": True},
+            {"purpose": "marketing.email", "granted": False},
+        ],
     )
     # then it is accepted and stored normalised
     assert result["__typename"] == "RegistrationAccepted"
     customer = await Customer.get(email="jane.doe@example.com")
     assert customer.phone == "+442079460958"
     assert (customer.address_line1, customer.address_line2, customer.address_city) == (
-        "221B Baker Street", "Flat 2", "London")
+        "221B Baker Street",
+        "Flat 2",
+        "London",
+    )
     assert customer.address_postal_code == "NW1 6XE"
     assert customer.address_country == "GB"
     assert customer.email_verified_at is None
     assert customer.password_hash.startswith("$argon2id$")
     consents = await ConsentRecord.filter(customer_id=customer.id).order_by("purpose")
     assert [(c.purpose, c.granted, c.source) for c in consents] == [
-        ("analytics", True, "registration"), ("marketing.email", False, "registration")]
+        ("analytics", True, "registration"),
+        ("marketing.email", False, "registration"),
+    ]
     assert consents[0].ip_truncated == "203.0.113.0/24"
     # and a verification mail waits in the outbox, bound to the customer
     [mail] = await mails("verify_email")
@@ -57,27 +69,89 @@ async def test_register_normalises_and_stores_contact_data(gql: GQL) -> None:
         ({"phone": "+44 20 7946"}, "phone", "VALIDATION"),
         ({"phone": "call me maybe"}, "phone", "VALIDATION"),
         ({"phone": "+" + "1" * 40}, "phone", "VALIDATION"),
-        ({"address": {"line1": "", "city": "London", "postalCode": "NW1", "country": "GB"}},
-         "address.line1", "VALIDATION"),
-        ({"address": {"line1": "1 Road", "city": " ", "postalCode": "NW1", "country": "GB"}},
-         "address.city", "VALIDATION"),
-        ({"address": {"line1": "1 Road", "city": "London", "postalCode": "NW1", "country": "UK"}},
-         "address.country", "VALIDATION"),
-        ({"address": {"line1": "1 Road", "city": "London", "country": "GB"}},
-         "address.postalCode", "VALIDATION"),
-        ({"address": {"line1": "1 Road", "city": "London", "postalCode": "<script>",
-                      "country": "GB"}}, "address.postalCode", "VALIDATION"),
-        ({"address": {"line1": "x" * 201, "city": "London", "postalCode": "NW1",
-                      "country": "GB"}}, "address.line1", "VALIDATION"),
-        ({"address": {"line1": "1 Road\x00", "city": "London", "postalCode": "NW1",
-                      "country": "GB"}}, "address.line1", "VALIDATION"),
-        ({"consents": [{"purpose": "telepathy", "granted": True}]}, "consents[0].purpose",
-         "VALIDATION"),
-        ({"consents": [{"purpose": "service", "granted": True}]}, "consents[0].purpose",
-         "VALIDATION"),
-        ({"consents": [{"purpose": "analytics", "granted": True},
-                       {"purpose": "analytics", "granted": False}]}, "consents[1].purpose",
-         "VALIDATION"),
+        (
+            {"address": {"line1": "", "city": "London", "postalCode": "NW1", "country": "GB"}},
+            "address.line1",
+            "VALIDATION",
+        ),
+        (
+            {"address": {"line1": "1 Road", "city": " ", "postalCode": "NW1", "country": "GB"}},
+            "address.city",
+            "VALIDATION",
+        ),
+        (
+            {
+                "address": {
+                    "line1": "1 Road",
+                    "city": "London",
+                    "postalCode": "NW1",
+                    "country": "UK",
+                }
+            },
+            "address.country",
+            "VALIDATION",
+        ),
+        (
+            {"address": {"line1": "1 Road", "city": "London", "country": "GB"}},
+            "address.postalCode",
+            "VALIDATION",
+        ),
+        (
+            {
+                "address": {
+                    "line1": "1 Road",
+                    "city": "London",
+                    "postalCode": "<script>",
+                    "country": "GB",
+                }
+            },
+            "address.postalCode",
+            "VALIDATION",
+        ),
+        (
+            {
+                "address": {
+                    "line1": "x" * 201,
+                    "city": "London",
+                    "postalCode": "NW1",
+                    "country": "GB",
+                }
+            },
+            "address.line1",
+            "VALIDATION",
+        ),
+        (
+            {
+                "address": {
+                    "line1": "1 Road\x00",
+                    "city": "London",
+                    "postalCode": "NW1",
+                    "country": "GB",
+                }
+            },
+            "address.line1",
+            "VALIDATION",
+        ),
+        (
+            {"consents": [{"purpose": "telepathy", "granted": True}]},
+            "consents[0].purpose",
+            "VALIDATION",
+        ),
+        (
+            {"consents": [{"purpose": "service", "granted": True}]},
+            "consents[0].purpose",
+            "VALIDATION",
+        ),
+        (
+            {
+                "consents": [
+                    {"purpose": "analytics", "granted": True},
+                    {"purpose": "analytics", "granted": False},
+                ]
+            },
+            "consents[1].purpose",
+            "VALIDATION",
+        ),
     ],
 )
 async def test_malformed_input_is_a_typed_error_naming_the_field(
@@ -103,7 +177,8 @@ async def test_every_problem_is_reported_at_once(gql: GQL) -> None:
 
 async def test_address_without_postal_code_in_a_country_without_them(gql: GQL) -> None:
     result = await register(
-        gql, phone="+852 2123 4567",
+        gql,
+        phone="+852 2123 4567",
         address={"line1": "1 Queen's Road", "city": "Hong Kong", "country": "HK"},
     )
     assert result["__typename"] == "RegistrationAccepted"
@@ -122,8 +197,9 @@ async def test_unknown_input_field_is_refused_naming_it(gql: GQL) -> None:
 
 
 async def test_oversized_body_is_refused_with_413(gql: GQL) -> None:
-    data = registration(address={"line1": "x" * 70_000, "city": "London",
-                                 "postalCode": "NW1", "country": "GB"})
+    data = registration(
+        address={"line1": "x" * 70_000, "city": "London", "postalCode": "NW1", "country": "GB"}
+    )
     response = await gql.raw(REGISTER, {"input": data})
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
@@ -135,8 +211,12 @@ async def test_duplicate_registration_does_not_reveal_the_account(gql: GQL) -> N
     first = await register(gql)
     original = await Customer.get()
     # when someone registers the same address again (in another case, another password)
-    second = await register(gql, email="JANE.DOE@example.com", password="another fine password",
-                            phone="+33 1 23 45 67 89")
+    second = await register(
+        gql,
+        email="JANE.DOE@example.com",
+        password="another fine password",
+        phone="+33 1 23 45 67 89",
+    )
     # then the answer is identical, nothing about the account changed,
     assert second == first
     assert await Customer.all().count() == 1

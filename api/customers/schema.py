@@ -23,9 +23,7 @@ from api.permissions import IsCustomer, IsSignedIn
 from api.security.authn import InvalidCredentials as BadCredentials
 from api.types import ErrorCode, InputError, InvalidCredentials, TokenError
 
-RegisterPayload = Annotated[
-    RegistrationAccepted | InputError, strawberry.union("RegisterPayload")
-]
+RegisterPayload = Annotated[RegistrationAccepted | InputError, strawberry.union("RegisterPayload")]
 VerifyEmailPayload = Annotated[EmailVerified | TokenError, strawberry.union("VerifyEmailPayload")]
 LoginPayload = Annotated[LoginSuccess | InvalidCredentials, strawberry.union("LoginPayload")]
 UpdateProfilePayload = Annotated[
@@ -46,14 +44,14 @@ _TOKEN_MESSAGES = {
 class CustomerQuery:
     @strawberry.field(permission_classes=[IsCustomer], description="The signed-in customer.")
     async def me(self, info: Info) -> Customer | None:
-        customer = await service.get_customer(customer_id=info.context.viewer.subject_id)
+        customer = await service.get_customer(customer_id=info.context.subject_id)
         return Customer.from_model(customer)
 
 
 @strawberry.type
 class CustomerMutation:
     @strawberry.mutation(description="Create an account; answers the same for known addresses.")
-    async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:  # noqa: A002
+    async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
         try:
             registration = service.validate_registration(
                 email=input.email,
@@ -85,7 +83,9 @@ class CustomerMutation:
     async def login(self, info: Info, email: str, password: str) -> LoginPayload:
         try:
             signed_in = await service.login_customer(
-                services=info.context.services, email=email, password=password,
+                services=info.context.services,
+                email=email,
+                password=password,
                 meta=info.context.meta,
             )
         except BadCredentials:
@@ -106,14 +106,17 @@ class CustomerMutation:
         return True
 
     @strawberry.mutation(permission_classes=[IsCustomer], description="Correct your own data.")
-    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:  # noqa: A002
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         services, viewer = info.context.services, info.context.viewer
-        customer = await service.get_customer(customer_id=viewer.subject_id)
+        customer = await service.get_customer(customer_id=info.context.subject_id)
         address = vars(input.address) if input.address is not None else None
         try:
             changes = service.validate_profile_changes(
-                customer=customer, email=input.email, current_password=input.current_password,
-                phone=input.phone, address=address,
+                customer=customer,
+                email=input.email,
+                current_password=input.current_password,
+                phone=input.phone,
+                address=address,
             )
             updated, pending = await service.update_profile(
                 services=services, customer_id=customer.id, changes=changes
@@ -133,8 +136,10 @@ class CustomerMutation:
         viewer = info.context.viewer
         try:
             revoked = await service.change_password(
-                services=info.context.services, customer_id=viewer.subject_id,
-                session_id=viewer.session_id, current_password=current_password,
+                services=info.context.services,
+                customer_id=info.context.subject_id,
+                session_id=viewer.session_id,
+                current_password=current_password,
                 new_password=new_password,
             )
         except InputInvalid as exc:

@@ -42,7 +42,7 @@ class RequestMeta:
     user_agent: str | None
 
 
-class InvalidToken(Exception):  # noqa: N818
+class InvalidToken(Exception):
     def __init__(self, code: str = "INVALID_TOKEN") -> None:
         super().__init__(code)
         self.code = code
@@ -197,7 +197,9 @@ async def verify_email(*, services: Services, token: str) -> Customer:
         )
         if target is None:
             raise InvalidToken()
-        updated = await EmailToken.filter(id=row.id, used_at=None).using_db(conn).update(used_at=now)
+        updated = (
+            await EmailToken.filter(id=row.id, used_at=None).using_db(conn).update(used_at=now)
+        )
         if updated != 1:
             raise InvalidToken()
         if target == customer.pending_email and target != customer.email:
@@ -361,5 +363,5 @@ async def current_consents(*, customer_id: UUID) -> dict[str, ConsentRecord]:
     return latest
 
 
-async def get_customer(*, customer_id: UUID | None) -> Customer:
+async def get_customer(*, customer_id: UUID) -> Customer:
     return await Customer.get(id=customer_id)

@@ -34,7 +34,9 @@ class ConsoleBackend:
 
     async def send(self, message: EmailMessage) -> None:
         stream = self._stream or sys.stdout
-        head = "".join(f"{k}: {v}\n" for k, v in message.items() if k.lower() != "content-transfer-encoding")
+        head = "".join(
+            f"{k}: {v}\n" for k, v in message.items() if k.lower() != "content-transfer-encoding"
+        )
         body = message.get_content()
         stream.write(f"\n----- mail -----\n{head}\n{body}----- end of mail -----\n")
         stream.flush()
@@ -87,9 +89,11 @@ async def deliver_pending(
     *, backend: MailBackend, settings: Settings, clock: Clock, limit: int = 100
 ) -> int:
     """Send what is due; returns how many messages were delivered."""
-    due = await OutboxMessage.filter(status="pending", next_attempt_at__lte=clock.now()).order_by(
-        "id"
-    ).limit(limit)
+    due = (
+        await OutboxMessage.filter(status="pending", next_attempt_at__lte=clock.now())
+        .order_by("id")
+        .limit(limit)
+    )
     delivered = 0
     for row in due:
         if not await _claim(row):
@@ -115,7 +119,9 @@ async def _failed(row: OutboxMessage, *, error: str, settings: Settings, clock: 
         next_attempt_at=clock.now() + backoff,
         last_error=error,
     )
-    log.warning("mail %s attempt %d failed: %s%s", row.id, attempts, error, " (dead)" if dead else "")
+    log.warning(
+        "mail %s attempt %d failed: %s%s", row.id, attempts, error, " (dead)" if dead else ""
+    )
 
 
 async def run_sender_loop(*, backend: MailBackend, settings: Settings, clock: Clock) -> None:

@@ -11,7 +11,7 @@ from api.errors import RateLimited
 from api.services import Services
 
 
-class InvalidCredentials(Exception):  # noqa: N818 (a domain outcome)
+class InvalidCredentials(Exception):
     pass
 
 
@@ -40,13 +40,13 @@ async def authenticate(
     key = account_key(email)
     if (retry_after := await services.throttle.retry_after(account=key, ip=ip)) is not None:
         raise RateLimited(retry_after)
-    account = await model.get_or_none(email=key, **conditions)
+    account = await model.filter(email=key, **conditions).first()
     stored = getattr(account, "password_hash", None)
     if account is None or not await services.passwords.verify(stored, password):
         await services.throttle.record_failure(account=key, ip=ip)
         raise InvalidCredentials()
     await services.throttle.clear_account(account=key)
     if services.passwords.needs_rehash(str(stored)):
-        account.password_hash = await services.passwords.hash(password)  # type: ignore[attr-defined]
+        account.password_hash = await services.passwords.hash(password)
         await account.save(update_fields=["password_hash"])
     return account

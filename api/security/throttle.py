@@ -4,7 +4,7 @@ sharing it sees the same counts. Keys are HMACs: no email or IP is stored."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from api.clock import Clock
 from api.security.tokens import keyed_digest
@@ -41,7 +41,7 @@ class LoginThrottle:
                 .values_list("at", flat=True)
             )
             if len(recent) >= limit:
-                oldest_counted = recent[limit - 1]
+                oldest_counted: datetime = recent[limit - 1]  # type: ignore[assignment]
                 waits.append((oldest_counted + self._window - now).total_seconds())
         return max(1, math.ceil(max(waits))) if waits else None
 

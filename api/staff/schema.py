@@ -34,7 +34,7 @@ def _uuid(value: str) -> UUID:
 class StaffQuery:
     @strawberry.field(permission_classes=[IsEmployee], description="The signed-in employee.")
     async def staff_me(self, info: Info) -> Employee | None:
-        employee_id = info.context.viewer.subject_id
+        employee_id = info.context.subject_id
         employee = await EmployeeModel.get(id=employee_id)
         return Employee.from_model(employee, sorted(info.context.viewer.roles))
 
@@ -45,7 +45,9 @@ class StaffMutation:
     async def staff_login(self, info: Info, email: str, password: str) -> StaffLoginPayload:
         try:
             signed_in = await service.login_employee(
-                services=info.context.services, email=email, password=password,
+                services=info.context.services,
+                email=email,
+                password=password,
                 ip=info.context.client_ip,
             )
         except BadCredentials:
@@ -62,7 +64,9 @@ class StaffMutation:
         extensions=[PermissionExtension(permissions=[HasRole(Role.ADMIN)])],
         description="Deactivate an employee and end all their sessions at once (admin).",
     )
-    async def deactivate_employee(self, info: Info, id: strawberry.ID) -> EmployeeDeactivated | None:  # noqa: A002
+    async def deactivate_employee(
+        self, info: Info, id: strawberry.ID
+    ) -> EmployeeDeactivated | None:
         employee, revoked = await service.deactivate_employee(
             services=info.context.services, employee_id=_uuid(id)
         )

@@ -35,7 +35,10 @@ async def create_employee(
     now = services.clock.now()
     async with in_transaction() as conn:
         employee = await Employee.create(
-            email=clean_email, name=clean_name, password_hash=password_hash, created_at=now,
+            email=clean_email,
+            name=clean_name,
+            password_hash=password_hash,
+            created_at=now,
             using_db=conn,
         )
         await EmployeeRole.bulk_create(
