@@ -107,7 +107,7 @@ class CustomerMutation:
 
     @strawberry.mutation(permission_classes=[IsCustomer], description="Correct your own data.")
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
-        services, viewer = info.context.services, info.context.viewer
+        services = info.context.services
         customer = await service.get_customer(customer_id=info.context.subject_id)
         address = vars(input.address) if input.address is not None else None
         try:
