@@ -75,11 +75,6 @@ class GuardMiddleware:
             return
         request_id = uuid.uuid4().hex
         scope["custos.request_id"] = request_id
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await _too_large()(scope, receive, send)
-            return
         received = 0
         started = False
 
@@ -105,11 +100,15 @@ class GuardMiddleware:
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await _too_large()(scope, receive, send_with_headers)
+            return
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
             if not started:
-                await _too_large()(scope, receive, send)
+                await _too_large()(scope, receive, send_with_headers)
 
 
 def _too_large() -> Response:
@@ -159,6 +158,7 @@ def create_app(
         if manage_db:
             await init_db(settings.database_url)
             await ensure_migrated(settings.database_url)
+            await services.passwords.warm_up()
             if settings.mail_poll_seconds > 0:
                 sender = asyncio.create_task(
                     run_sender_loop(backend=services.mail, settings=settings, clock=services.clock)

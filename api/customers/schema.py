@@ -119,7 +119,10 @@ class CustomerMutation:
                 address=address,
             )
             updated, pending = await service.update_profile(
-                services=services, customer_id=customer.id, changes=changes
+                services=services,
+                customer_id=customer.id,
+                changes=changes,
+                meta=info.context.meta,
             )
         except InputInvalid as exc:
             return InputError.from_problems(exc.problems)
@@ -141,6 +144,7 @@ class CustomerMutation:
                 session_id=viewer.session_id,
                 current_password=current_password,
                 new_password=new_password,
+                meta=info.context.meta,
             )
         except InputInvalid as exc:
             return InputError.from_problems(exc.problems)

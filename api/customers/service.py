@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from api.customers import validation as v
 from api.mail import templates
 from api.mail.outbox import enqueue
-from api.security.authn import InvalidCredentials, authenticate
+from api.security.authn import authenticate, check_password
 from api.security.network import truncate_ip
 from api.security.sessions import IssuedSession
 from api.security.tokens import keyed_digest, new_token, token_hash
@@ -206,7 +206,7 @@ async def verify_email(*, services: Services, token: str) -> Customer:
             if await Customer.filter(email=target).using_db(conn).exists():
                 raise InvalidToken("EMAIL_UNAVAILABLE")
             customer.email = target
-        customer.pending_email = None
+            customer.pending_email = None
         customer.email_verified_at = now
         customer.updated_at = now
         await customer.save(using_db=conn)
@@ -268,15 +268,19 @@ def validate_profile_changes(
 
 
 async def update_profile(
-    *, services: Services, customer_id: UUID, changes: ProfileChanges
+    *, services: Services, customer_id: UUID, changes: ProfileChanges, meta: RequestMeta
 ) -> tuple[Customer, bool]:
     """Apply a customer's own rectification; returns (customer, email change pending)."""
     customer = await Customer.get(id=customer_id)
     email_change = changes.email is not None and changes.email != customer.email
-    if email_change and not await services.passwords.verify(
-        customer.password_hash, changes.current_password or ""
-    ):
-        raise InvalidCredentials()
+    if email_change:
+        await check_password(
+            services=services,
+            account=customer.email,
+            stored_hash=customer.password_hash,
+            password=changes.current_password or "",
+            ip=meta.ip,
+        )
     now = services.clock.now()
     async with in_transaction() as conn:
         if changes.phone is not None:
@@ -309,6 +313,7 @@ async def _request_email_change(
         clock=clock,
         using_db=conn,
     )
+    customer.pending_email = address  # shown the same way whether or not the address is taken
     if await Customer.filter(email=address).using_db(conn).exists():
         await enqueue(
             mail=templates.email_change_collision(),
@@ -318,7 +323,6 @@ async def _request_email_change(
             using_db=conn,
         )
         return
-    customer.pending_email = address
     await _mail_verification(services=services, customer_id=customer.id, address=address, conn=conn)
 
 
@@ -329,14 +333,20 @@ async def change_password(
     session_id: int | None,
     current_password: str,
     new_password: str,
+    meta: RequestMeta,
 ) -> int:
     """Returns how many other sessions were revoked."""
     p = v.Problems()
     v.password(new_password, p, "newPassword")
     p.raise_if_any()
     customer = await Customer.get(id=customer_id)
-    if not await services.passwords.verify(customer.password_hash, current_password):
-        raise InvalidCredentials()
+    await check_password(
+        services=services,
+        account=customer.email,
+        stored_hash=customer.password_hash,
+        password=current_password,
+        ip=meta.ip,
+    )
     new_hash = await services.passwords.hash(new_password)
     async with in_transaction() as conn:
         customer.password_hash = new_hash

@@ -20,6 +20,7 @@ from api.settings import Settings
 from models import OutboxMessage
 
 log = logging.getLogger("custos.mail")
+_LEASE = timedelta(minutes=10)
 
 
 class MailBackend(Protocol):
@@ -78,10 +79,12 @@ def build_message(row: OutboxMessage, *, sender: str) -> EmailMessage:
     return message
 
 
-async def _claim(row: OutboxMessage) -> bool:
-    claimed = await OutboxMessage.filter(id=row.id, status="pending", attempts=row.attempts).update(
-        status="sending", attempts=row.attempts + 1
-    )
+async def _claim(row: OutboxMessage, *, clock: Clock) -> bool:
+    """Take the row for one lease; a row left `sending` by a dead process is due again once
+    its lease runs out (delivery is at least once, never twice while a sender is alive)."""
+    claimed = await OutboxMessage.filter(
+        id=row.id, status__in=("pending", "sending"), attempts=row.attempts
+    ).update(status="sending", attempts=row.attempts + 1, next_attempt_at=clock.now() + _LEASE)
     return claimed == 1
 
 
@@ -90,17 +93,19 @@ async def deliver_pending(
 ) -> int:
     """Send what is due; returns how many messages were delivered."""
     due = (
-        await OutboxMessage.filter(status="pending", next_attempt_at__lte=clock.now())
+        await OutboxMessage.filter(
+            status__in=("pending", "sending"), next_attempt_at__lte=clock.now()
+        )
         .order_by("id")
         .limit(limit)
     )
     delivered = 0
     for row in due:
-        if not await _claim(row):
+        if not await _claim(row, clock=clock):
             continue
         try:
             await backend.send(build_message(row, sender=settings.mail_from))
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except Exception as exc:  # any failure is retried; the log names only its type
             await _failed(row, error=type(exc).__name__, settings=settings, clock=clock)
             continue
         await OutboxMessage.filter(id=row.id).update(
@@ -118,6 +123,7 @@ async def _failed(row: OutboxMessage, *, error: str, settings: Settings, clock: 
         status="dead" if dead else "pending",
         next_attempt_at=clock.now() + backoff,
         last_error=error,
+        **({"body_text": ""} if dead else {}),
     )
     log.warning(
         "mail %s attempt %d failed: %s%s", row.id, attempts, error, " (dead)" if dead else ""

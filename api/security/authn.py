@@ -26,6 +26,20 @@ def account_key(email: str) -> str:
         return email.strip().lower()[:320]
 
 
+async def check_password(
+    *, services: Services, account: str, stored_hash: str | None, password: str, ip: str | None
+) -> None:
+    """Throttled password check, shared by sign-in and by operations that re-confirm the
+    password: RateLimited when throttled, InvalidCredentials (counted) when wrong."""
+    key = account_key(account)
+    if (retry_after := await services.throttle.retry_after(account=key, ip=ip)) is not None:
+        raise RateLimited(retry_after)
+    if not await services.passwords.verify(stored_hash, password):
+        await services.throttle.record_failure(account=key, ip=ip)
+        raise InvalidCredentials()
+    await services.throttle.clear_account(account=key)
+
+
 async def authenticate(
     *,
     services: Services,
@@ -37,15 +51,13 @@ async def authenticate(
 ) -> A:
     """The account whose password matches, or InvalidCredentials (same code and about the
     same time for a wrong password and an unknown account); RateLimited when throttled."""
-    key = account_key(email)
-    if (retry_after := await services.throttle.retry_after(account=key, ip=ip)) is not None:
-        raise RateLimited(retry_after)
-    account = await model.filter(email=key, **conditions).first()
+    account = await model.filter(email=account_key(email), **conditions).first()
     stored = getattr(account, "password_hash", None)
-    if account is None or not await services.passwords.verify(stored, password):
-        await services.throttle.record_failure(account=key, ip=ip)
+    await check_password(
+        services=services, account=email, stored_hash=stored, password=password, ip=ip
+    )
+    if account is None:  # unreachable: an unknown account never passes check_password
         raise InvalidCredentials()
-    await services.throttle.clear_account(account=key)
     if services.passwords.needs_rehash(str(stored)):
         account.password_hash = await services.passwords.hash(password)
         await account.save(update_fields=["password_hash"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
+import threading
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,7 @@ T = TypeVar("T")
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256
+HASH_THREAD_NICE = 10
 
 
 @cache
@@ -45,6 +48,13 @@ def password_problem(password: str) -> tuple[str, str] | None:
     return None
 
 
+def _lower_priority() -> None:
+    """Hash threads run at a lower CPU priority (Linux per-thread nice, inherited by argon2's
+    lane threads), so a flood of sign-ins cannot starve the event loop serving other requests."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: plain priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICE)
+
+
 class PasswordService:
     """argon2id hashes, computed in a dedicated thread pool (argon2 releases the GIL)."""
 
@@ -53,7 +63,9 @@ class PasswordService:
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
         self._pool = ThreadPoolExecutor(
-            max_workers=workers or os.cpu_count() or 2, thread_name_prefix="argon2"
+            max_workers=workers or os.cpu_count() or 2,
+            thread_name_prefix="argon2",
+            initializer=_lower_priority,
         )
         self._dummy_hash: str | None = None
 
@@ -63,13 +75,16 @@ class PasswordService:
     async def hash(self, password: str) -> str:
         return await self._run(self.hasher.hash, normalise(password))
 
+    async def warm_up(self) -> None:
+        """Make the dummy hash before the first request needs it."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash("dummy password for unknown accounts")
+
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """Constant-work check: an unknown account is checked against a dummy hash."""
         if stored_hash is None:
-            if self._dummy_hash is None:
-                self._dummy_hash = await self.hash("dummy password for unknown accounts")
-            stored_hash = self._dummy_hash
-            await self._run(self._verify_sync, stored_hash, password)
+            await self.warm_up()
+            await self._run(self._verify_sync, str(self._dummy_hash), password)
             return False
         return await self._run(self._verify_sync, stored_hash, password)
 

@@ -1,0 +1,157 @@
+"""Benchmarks, each printing ratios measured side by side in one run.
+
+    python -m bench [--seconds 5] [--connections 32]
+
+1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
+   `{ hello }` with the parser and validation caches (target: at least 0.8x).
+2. p99 of that light query during a flood of logins (argon2 with production parameters)
+   against its p99 without one (target: within 2x).
+
+Servers run pinned to core 0 and the load to core 1 when `taskset` exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.load import post_request, run
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_PASSWORD = "custos-demo-password"  # noqa: S105 (the printed demo password)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _pinned(cmd: list[str], core: int) -> list[str]:
+    return ["taskset", "-c", str(core), *cmd] if shutil.which("taskset") else cmd
+
+
+@contextmanager
+def server(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
+    proc = subprocess.Popen(_pinned(cmd, 0), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/graphql", timeout=1)
+                break
+            except OSError as exc:
+                if getattr(exc, "code", None):  # an HTTP error means it is up
+                    break
+                time.sleep(0.2)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _graphql(port: int, query: str) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        body: dict[str, object] = json.load(response)
+        return body
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if shutil.which("taskset"):
+        os.sched_setaffinity(0, {1})
+
+    workdir = Path(tempfile.mkdtemp(prefix="custos-bench-"))
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"sqlite://{workdir / 'bench.sqlite3'}",
+        CUSTOS_MAIL_POLL_SECONDS="0",
+        CUSTOS_LOGIN_MAX_FAILURES_IP="1000000",
+    )
+    custos = [sys.executable, "-m", "api"]
+    subprocess.run([*custos, "migrate"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*custos, "seed-demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+    plain_port, custos_port = _free_port(), _free_port()
+    uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning"]
+    with server([*uvicorn, "bench.plain_app:app", "--port", str(plain_port)], plain_port, env):
+        plain = asyncio.run(
+            run(
+                plain_port,
+                post_request(plain_port, {"query": "{ hello }"}),
+                connections=args.connections,
+                seconds=args.seconds,
+            )
+        )
+
+    serve = [*custos, "serve", "--port", str(custos_port), "--log-level", "warning"]
+    with server(serve, custos_port, env):
+        login = _graphql(
+            custos_port,
+            f'mutation {{ login(email: "ada@example.com", password: "{DEMO_PASSWORD}") '
+            "{ ... on LoginSuccess { token } } }",
+        )
+        token = login["data"]["login"]["token"]  # type: ignore[index]
+        light = post_request(custos_port, {"query": "{ me { id } }"}, token)
+        guarded = asyncio.run(
+            run(custos_port, light, connections=args.connections, seconds=args.seconds)
+        )
+        quiet = asyncio.run(run(custos_port, light, connections=8, seconds=args.seconds))
+        flood_request = post_request(
+            custos_port,
+            {
+                "query": f'mutation {{ login(email: "ben@example.com", '
+                f'password: "{DEMO_PASSWORD}") {{ __typename }} }}'
+            },
+        )
+
+        async def flooded() -> tuple[object, object]:
+            return await asyncio.gather(
+                run(custos_port, light, connections=8, seconds=args.seconds),
+                run(custos_port, flood_request, connections=16, seconds=args.seconds),
+            )
+
+        during, logins = asyncio.run(flooded())
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    print(f"plain strawberry {{ hello }} (caches on): {plain.rps:8.0f} req/s")
+    print(
+        f"custos {{ me {{ id }} }} with bearer:       {guarded.rps:8.0f} req/s "
+        f"({guarded.failures} failures)"
+    )
+    print(f"  ratio light authenticated / plain: {guarded.rps / plain.rps:.2f}x (target >= 0.8x)")
+    print(f"light query p99, quiet:          {quiet.percentile(0.99) * 1000:7.1f} ms")
+    print(
+        f"light query p99, login flood:    {during.percentile(0.99) * 1000:7.1f} ms "  # type: ignore[attr-defined]
+        f"({logins.rps:.1f} logins/s)"
+    )  # type: ignore[attr-defined]
+    print(
+        f"  ratio flood / quiet p99: {during.percentile(0.99) / quiet.percentile(0.99):.2f}x "  # type: ignore[attr-defined]
+        "(target <= 2x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
