@@ -155,15 +155,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sender: asyncio.Task[None] | None = None
-        if manage_db:
-            await init_db(settings.database_url)
-            await ensure_migrated(settings.database_url)
-            await services.passwords.warm_up()
-            if settings.mail_poll_seconds > 0:
-                sender = asyncio.create_task(
-                    run_sender_loop(backend=services.mail, settings=settings, clock=services.clock)
-                )
-        try:
+        try:  # startup inside: a failed start still closes the database and exits
+            if manage_db:
+                await init_db(settings.database_url)
+                await ensure_migrated(settings.database_url)
+                await services.passwords.warm_up()
+                if settings.mail_poll_seconds > 0:
+                    sender = asyncio.create_task(
+                        run_sender_loop(
+                            backend=services.mail, settings=settings, clock=services.clock
+                        )
+                    )
             yield
         finally:
             if sender is not None:
