@@ -85,7 +85,9 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="custos-bench-"))
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"sqlite://{workdir / 'bench.sqlite3'}",
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL")
+        or os.environ.get("TEST_DATABASE_URL")
+        or f"sqlite://{workdir / 'bench.sqlite3'}",
         CUSTOS_MAIL_POLL_SECONDS="0",
         CUSTOS_LOGIN_MAX_FAILURES_IP="1000000",
     )

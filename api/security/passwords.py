@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256
-HASH_THREAD_NICE = 10
+HASH_THREAD_NICE = 19
 
 
 @cache
