@@ -51,10 +51,14 @@ async def pending_migrations(database_url: str) -> list[str]:
 
 
 async def migrate(database_url: str) -> list[str]:
-    """Apply every pending migration; returns the names applied."""
+    """Apply every pending migration and seed the default access policy into an empty
+    policy table; returns the names of the migrations applied."""
+    from authz.seed import seed_policy
+
     pending = await pending_migrations(database_url)
     if pending:
         await _executor(database_url).migrate([MigrationTarget(APP_LABEL, "__latest__")])
+    await seed_policy()
     return pending
 
 

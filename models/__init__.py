@@ -1,12 +1,16 @@
 """Tortoise models: one module a feature, all re-exported here for model discovery."""
 
+from models.audit import AuditEvent
+from models.authz import PolicyRule, PolicyVersion
 from models.consent import ConsentRecord
 from models.customer import Customer, EmailToken
 from models.employee import Employee, EmployeeRole
 from models.outbox import OutboxMessage
 from models.session import LoginFailure, Session
+from models.support import SupportCase
 
 __all__ = [
+    "AuditEvent",
     "ConsentRecord",
     "Customer",
     "EmailToken",
@@ -14,5 +18,8 @@ __all__ = [
     "EmployeeRole",
     "LoginFailure",
     "OutboxMessage",
+    "PolicyRule",
+    "PolicyVersion",
     "Session",
+    "SupportCase",
 ]

@@ -146,13 +146,15 @@ def test_app_started_by_uvicorn_directly_refuses_an_unmigrated_database(cli: Cli
     assert "Application startup failed" in done.stderr
 
 
-def test_migrate_applies_the_initial_migration_once(cli: Cli) -> None:
-    # given a fresh database
+def test_migrate_applies_every_migration_once(cli: Cli) -> None:
+    # given a fresh database and the migrations on disk
+    on_disk = sorted(p.stem for p in (REPO / "models" / "migrations").glob("0*.py"))
     # when it is migrated
     first = cli("migrate")
-    # then the initial migration is applied and named
+    # then every migration is applied, in order, and named
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied 1 migration(s): 0001_initial"
+    assert on_disk[0] == "0001_initial"
+    assert first.stdout.strip() == f"applied {len(on_disk)} migration(s): {', '.join(on_disk)}"
     # and a second run has nothing left to do
     second = cli("migrate")
     assert second.returncode == 0, second.stderr

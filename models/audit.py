@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class AuditEvent(Model):
+    """Append-only, hash-chained log of access decisions and security events.
+
+    Never holds a personal-data value, password, token or raw IP: only ids, names of
+    categories, purposes and operations, and the decision. `hash` is
+    SHA-256(prev_hash || canonical row); `verify` walks the chain."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField()
+    request_id = fields.CharField(max_length=32, default="")
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.CharField(max_length=64, default="")
+    roles = fields.CharField(max_length=200, default="")
+    event = fields.CharField(max_length=16)
+    operation = fields.CharField(max_length=64, default="")
+    category = fields.CharField(max_length=32, default="")
+    action = fields.CharField(max_length=16, default="")
+    subject_id = fields.CharField(max_length=64, default="")
+    purpose = fields.CharField(max_length=32, default="")
+    decision = fields.CharField(max_length=8)
+    rule = fields.CharField(max_length=300, default="")
+    reason = fields.CharField(max_length=200, default="")
+    prev_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64, unique=True)
+
+    class Meta:
+        table = "audit_event"
+        indexes = (("subject_id", "at"), ("actor_id", "at"), ("at",))
