@@ -1,0 +1,102 @@
+"""The decision log is hash-chained, verifiable, and append-only on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+from tortoise import connections
+from tortoise.exceptions import OperationalError
+
+from api.clock import FakeClock
+from authz.audit import GENESIS, AuditRecord, append, verify
+from models import AuditEvent
+
+
+def record(clock: FakeClock, n: int, **overrides: str) -> AuditRecord:
+    values = {
+        "actor_kind": "employee",
+        "actor_id": f"e-{n}",
+        "event": "access",
+        "decision": "allow" if n % 2 else "deny",
+        "category": "contact.email",
+        "action": "read",
+        "purpose": "support",
+        "subject_id": f"c-{n}",
+    }
+    values.update(overrides)
+    return AuditRecord(at=clock.now(), **values)
+
+
+def _dialect() -> str:
+    return str(connections.get("default").capabilities.dialect)
+
+
+async def _tamper(sql: str) -> None:
+    """What an intruder with database access would do (the app's trigger set aside)."""
+    conn = connections.get("default")
+    if _dialect() == "postgres":
+        await conn.execute_script(
+            "ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only;"
+            f"{sql};"
+            "ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only;"
+        )
+    else:
+        await conn.execute_script(sql)
+
+
+async def test_rows_are_chained_from_genesis_and_verify(clock: FakeClock) -> None:
+    # given three batches appended over time
+    for batch in range(3):
+        await append([record(clock, batch * 10 + i) for i in range(4)])
+        clock.advance(seconds=1)
+    # then each row links to the one before, from the genesis hash
+    rows = await AuditEvent.all().order_by("id")
+    assert len(rows) == 12
+    assert rows[0].prev_hash == GENESIS
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
+    result = await verify()
+    assert (result.ok, result.checked, result.first_broken_id) == (True, 12, None)
+
+
+async def test_editing_one_row_is_named_by_verify(clock: FakeClock) -> None:
+    # given a chain of ten rows
+    await append([record(clock, i) for i in range(10)])
+    victim = (await AuditEvent.all().order_by("id"))[6]
+    # when someone flips a denial into an allowance directly in the database
+    await _tamper(f"UPDATE audit_event SET decision = 'allow' WHERE id = {victim.id}")
+    # then verify names exactly that row
+    result = await verify(batch=3)
+    assert result.ok is False
+    assert result.first_broken_id == victim.id
+    assert result.checked == 6
+    assert "hash" in result.problem
+
+
+async def test_deleting_one_row_is_named_by_verify(clock: FakeClock) -> None:
+    await append([record(clock, i) for i in range(5)])
+    rows = await AuditEvent.all().order_by("id")
+    await _tamper(f"DELETE FROM audit_event WHERE id = {rows[2].id}")
+    result = await verify()
+    assert (result.ok, result.first_broken_id) == (False, rows[3].id)
+    assert "prev_hash" in result.problem
+
+
+async def test_concurrent_appends_keep_one_chain(clock: FakeClock) -> None:
+    await asyncio.gather(*(append([record(clock, i), record(clock, i + 100)]) for i in range(8)))
+    result = await verify()
+    assert (result.ok, result.checked) == (True, 16)
+
+
+async def test_the_application_cannot_update_or_delete_audit_rows(clock: FakeClock) -> None:
+    if _dialect() != "postgres":
+        pytest.skip("the append-only trigger is PostgreSQL's (SQLite is the embedded default)")
+    await append([record(clock, 1)])
+    row = await AuditEvent.get()
+    with pytest.raises(OperationalError, match="append-only"):
+        await AuditEvent.filter(id=row.id).update(decision="allow")
+    with pytest.raises(OperationalError, match="append-only"):
+        await AuditEvent.filter(id=row.id).delete()
+    assert (await AuditEvent.get()).decision == row.decision
+    assert (await verify()).ok
