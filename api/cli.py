@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import getpass
+import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -146,6 +149,53 @@ def cmd_deactivate_employee(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from authz.audit import verify
+
+    settings = _settings()
+
+    async def work(_: Services) -> int:
+        result = await verify()
+        if result.ok:
+            print(f"audit log ok: {result.checked} row(s) verified")
+            return 0
+        print(
+            f"audit log BROKEN at row {result.first_broken_id} ({result.problem}); "
+            f"{result.checked} row(s) before it are intact",
+            file=sys.stderr,
+        )
+        return 1
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _when(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from authz.audit import export_rows
+
+    settings = _settings()
+
+    async def work(_: Services) -> int:
+        count = 0
+        writer = csv.writer(sys.stdout) if args.format == "csv" else None
+        async for row in export_rows(since=args.since, until=args.until):
+            if writer is not None:
+                if count == 0:
+                    writer.writerow(row.keys())
+                writer.writerow(row.values())
+            else:
+                sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")
+            count += 1
+        print(f"exported {count} row(s)", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from api.schema import schema_sdl
 
@@ -188,6 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     deactivate = sub.add_parser("deactivate-employee", help="deactivate and sign out an employee")
     deactivate.add_argument("--email", required=True)
     deactivate.set_defaults(func=cmd_deactivate_employee)
+
+    audit = sub.add_parser("audit", help="the decision log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    audit.add_parser("verify", help="walk the hash chain; exit 1 naming the first broken row")
+    audit.choices["verify"].set_defaults(func=cmd_audit_verify)
+    audit_export = audit.add_parser("export", help="write the log as JSON Lines or CSV to stdout")
+    audit_export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    audit_export.add_argument("--since", type=_when, help="ISO time, inclusive (UTC if no zone)")
+    audit_export.add_argument("--until", type=_when, help="ISO time, exclusive (UTC if no zone)")
+    audit_export.set_defaults(func=cmd_audit_export)
 
     export = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
     export.add_argument("--output", default="schema.graphql")
