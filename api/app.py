@@ -159,6 +159,7 @@ def create_app(
             if manage_db:
                 await init_db(settings.database_url)
                 await ensure_migrated(settings.database_url)
+                await services.load_authorizer()
                 await services.passwords.warm_up()
                 if settings.mail_poll_seconds > 0:
                     sender = asyncio.create_task(

@@ -18,6 +18,7 @@ from api.db import DatabaseNotMigrated, close_db, ensure_migrated, init_db, migr
 from api.errors import InputInvalid
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
+from authz.enforcer import EnforcementDisabled
 from authz.registry import Role
 
 
@@ -57,13 +58,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
 
-    async def check(_: Services) -> int:
+    async def check(services: Services) -> int:
         await ensure_migrated(settings.database_url)
+        await services.load_authorizer()
         return 0
 
     try:
         asyncio.run(_with_db(settings, check))
-    except DatabaseNotMigrated as exc:
+    except (DatabaseNotMigrated, EnforcementDisabled) as exc:
         print(f"custos: refusing to start: {exc}", file=sys.stderr)
         return 2
     print(f"Custos ({settings.env}) on http://{args.host}:{args.port}/graphql")

@@ -10,6 +10,7 @@ from api.security.passwords import PasswordService
 from api.security.sessions import SessionService
 from api.security.throttle import LoginThrottle
 from api.settings import Settings
+from authz.enforcer import Authorizer
 
 
 @dataclass
@@ -20,6 +21,20 @@ class Services:
     sessions: SessionService
     throttle: LoginThrottle
     mail: MailBackend
+    _authorizer: Authorizer | None = None
+
+    @property
+    def authorizer(self) -> Authorizer:
+        if self._authorizer is None:
+            raise RuntimeError("the access policy is not loaded (call load_authorizer)")
+        return self._authorizer
+
+    async def load_authorizer(self) -> Authorizer:
+        """Load the enforcer from the database; refuse when enforcement is off or empty."""
+        authorizer = await Authorizer.load()
+        authorizer.ensure_enforcing()
+        self._authorizer = authorizer
+        return authorizer
 
     @property
     def secret(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def services(settings: Settings, clock: FakeClock) -> Iterator[Services]:
+async def services(settings: Settings, clock: FakeClock) -> AsyncIterator[Services]:
     built = build_services(settings, clock=clock)
+    await built.load_authorizer()
     yield built
     built.close()
 

@@ -146,6 +146,19 @@ def test_app_started_by_uvicorn_directly_refuses_an_unmigrated_database(cli: Cli
     assert "Application startup failed" in done.stderr
 
 
+def test_serve_refuses_without_an_access_policy(cli: Cli) -> None:
+    # given a migrated database whose policy rules were all deleted
+    import sqlite3
+
+    cli.migrate()
+    with sqlite3.connect(cli.tmp_path / "cli.sqlite3") as db:
+        db.execute("DELETE FROM policy_rule")
+    # then the server refuses to start rather than serve with nothing enforced
+    done = cli("serve", "--port", str(_free_port()))
+    assert done.returncode != 0
+    assert "no access policy loaded" in done.stderr
+
+
 def test_migrate_applies_every_migration_once(cli: Cli) -> None:
     # given a fresh database and the migrations on disk
     on_disk = sorted(p.stem for p in (REPO / "models" / "migrations").glob("0*.py"))
