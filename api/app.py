@@ -21,10 +21,12 @@ from tortoise import connections
 
 from api.context import Context, session_token
 from api.db import close_db, ensure_migrated, init_db
+from api.errors import for_client
 from api.mail.sender import run_sender_loop
 from api.schema import build_schema
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
+from authz.audit import AuditTrail
 
 log = logging.getLogger("custos")
 
@@ -35,26 +37,22 @@ class CustosGraphQL(GraphQL[Context, None]):
         self.services = services
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
-        """Every error that reaches the client carries `extensions.code`."""
-        response = await super().process_result(request, result)
-        errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
-        for error in errors:
-            extensions = error.setdefault("extensions", {})
-            if "code" not in extensions:
-                syntax = str(error.get("message", "")).startswith("Syntax Error")
-                extensions["code"] = (
-                    "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
-                )
-        return response
+        """The one place errors are shaped for the client (wherever they were raised, even
+        in an extension): unexpected ones masked, every one with `extensions.code`."""
+        if result.errors:
+            result.errors = [for_client(error) for error in result.errors]
+        return await super().process_result(request, result)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         viewer = await self.services.sessions.resolve(session_token(request))
+        request_id = request.scope.get("custos.request_id", "-")
         return Context(
             request=request,
             response=response,
             services=self.services,
             viewer=viewer,
-            request_id=request.scope.get("custos.request_id", "-"),
+            request_id=request_id,
+            audit=AuditTrail(request_id),
         )
 
 

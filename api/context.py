@@ -13,6 +13,7 @@ from api.customers.service import RequestMeta
 from api.errors import Unauthenticated
 from api.security.sessions import COOKIE_NAME, IssuedSession, Viewer
 from api.services import Services
+from authz.audit import AuditTrail
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Context:
     services: Services
     viewer: Viewer
     request_id: str
+    audit: AuditTrail
 
     @property
     def client_ip(self) -> str | None:
@@ -36,7 +38,26 @@ class Context:
 
     @property
     def meta(self) -> RequestMeta:
-        return RequestMeta(ip=self.client_ip, user_agent=self.request.headers.get("user-agent"))
+        return RequestMeta(
+            ip=self.client_ip, user_agent=self.request.headers.get("user-agent"), trail=self.audit
+        )
+
+    def audit_event(
+        self, *, event: str, operation: str, subject_id: object = "", reason: str = ""
+    ) -> None:
+        """An allowed event done by the signed-in viewer."""
+        viewer = self.viewer
+        self.audit.event(
+            at=self.services.clock.now(),
+            event=event,
+            operation=operation,
+            decision="allow",
+            actor_kind=viewer.kind,
+            actor_id=viewer.subject_id or "",
+            roles=",".join(sorted(viewer.roles)),
+            subject_id=subject_id,
+            reason=reason,
+        )
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(

@@ -63,3 +63,19 @@ def is_client_error(error: GraphQLError) -> bool:
     """Parse and validation errors and ClientErrors are for the client; the rest is masked."""
     original = error.original_error
     return original is None or isinstance(original, (ClientError, GraphQLError))
+
+
+def for_client(error: GraphQLError) -> GraphQLError:
+    """What the client sees of an error: unexpected ones masked, every one with a code."""
+    if not is_client_error(error):
+        return GraphQLError(
+            "Unexpected error.",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR"},
+        )
+    if not error.extensions or "code" not in error.extensions:
+        syntax = error.message.startswith("Syntax Error")
+        code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+        error.extensions = {**(error.extensions or {}), "code": code}
+    return error

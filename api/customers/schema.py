@@ -102,6 +102,7 @@ class CustomerMutation:
         session_id = info.context.viewer.session_id
         if session_id is not None:
             await info.context.services.sessions.revoke(session_id=session_id)
+        info.context.audit_event(event="auth", operation="logout")
         info.context.clear_session_cookie()
         return True
 

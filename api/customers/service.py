@@ -18,6 +18,7 @@ from api.security.network import truncate_ip
 from api.security.sessions import IssuedSession
 from api.security.tokens import keyed_digest, new_token, token_hash
 from api.services import Services
+from authz.audit import AuditTrail
 from models import ConsentRecord, Customer, EmailToken
 
 
@@ -40,6 +41,7 @@ class Registration:
 class RequestMeta:
     ip: str | None
     user_agent: str | None
+    trail: AuditTrail | None = None
 
 
 class InvalidToken(Exception):
@@ -223,7 +225,13 @@ async def login_customer(
     *, services: Services, email: str, password: str, meta: RequestMeta
 ) -> SignIn:
     customer = await authenticate(
-        services=services, model=Customer, email=email, password=password, ip=meta.ip
+        services=services,
+        model=Customer,
+        email=email,
+        password=password,
+        ip=meta.ip,
+        operation="login",
+        trail=meta.trail,
     )
     customer.last_login_at = services.clock.now()
     await customer.save(update_fields=["last_login_at"])

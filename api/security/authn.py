@@ -9,6 +9,7 @@ from tortoise.models import Model
 
 from api.errors import RateLimited
 from api.services import Services
+from authz.audit import AuditTrail
 
 
 class InvalidCredentials(Exception):
@@ -47,17 +48,44 @@ async def authenticate(
     email: str,
     password: str,
     ip: str | None,
+    operation: str,
+    trail: AuditTrail | None,
     **conditions: object,
 ) -> A:
     """The account whose password matches, or InvalidCredentials (same code and about the
-    same time for a wrong password and an unknown account); RateLimited when throttled."""
+    same time for a wrong password and an unknown account); RateLimited when throttled.
+    Either way the attempt is an audit event: the account's id when it is known, never
+    the address or the IP."""
     account = await model.filter(email=account_key(email), **conditions).first()
     stored = getattr(account, "password_hash", None)
-    await check_password(
-        services=services, account=email, stored_hash=stored, password=password, ip=ip
-    )
+    kind = "employee" if model.__name__ == "Employee" else "customer"
+
+    def audit(decision: str, reason: str) -> None:
+        if trail is not None:
+            trail.event(
+                at=services.clock.now(),
+                event="auth",
+                operation=operation,
+                decision=decision,
+                actor_kind=kind if decision == "allow" else "anonymous",
+                actor_id=account.pk if account is not None and decision == "allow" else "",
+                subject_id=account.pk if account is not None else "",
+                reason=reason,
+            )
+
+    try:
+        await check_password(
+            services=services, account=email, stored_hash=stored, password=password, ip=ip
+        )
+    except RateLimited:
+        audit("deny", "rate limited")
+        raise
+    except InvalidCredentials:
+        audit("deny", "unknown account" if account is None else "wrong password")
+        raise
     if account is None:  # unreachable: an unknown account never passes check_password
         raise InvalidCredentials()
+    audit("allow", "")
     if services.passwords.needs_rehash(str(stored)):
         account.password_hash = await services.passwords.hash(password)
         await account.save(update_fields=["password_hash"])

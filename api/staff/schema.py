@@ -49,6 +49,7 @@ class StaffMutation:
                 email=email,
                 password=password,
                 ip=info.context.client_ip,
+                trail=info.context.audit,
             )
         except BadCredentials:
             return InvalidCredentials()
@@ -69,6 +70,9 @@ class StaffMutation:
     ) -> EmployeeDeactivated | None:
         employee, revoked = await service.deactivate_employee(
             services=info.context.services, employee_id=_uuid(id)
+        )
+        info.context.audit_event(
+            event="admin", operation="deactivateEmployee", subject_id=employee.id
         )
         roles = await service.employee_roles(employee_id=employee.id)
         return EmployeeDeactivated(

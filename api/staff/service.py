@@ -12,6 +12,7 @@ from api.errors import FieldProblem, InputInvalid, NotFound
 from api.security.authn import authenticate
 from api.security.sessions import IssuedSession
 from api.services import Services
+from authz.audit import AuditTrail
 from authz.registry import Role
 from models import Employee, EmployeeRole
 
@@ -55,11 +56,18 @@ class StaffSignIn:
 
 
 async def login_employee(
-    *, services: Services, email: str, password: str, ip: str | None
+    *, services: Services, email: str, password: str, ip: str | None, trail: AuditTrail | None
 ) -> StaffSignIn:
     """An inactive employee is answered exactly like an unknown one."""
     employee = await authenticate(
-        services=services, model=Employee, email=email, password=password, ip=ip, active=True
+        services=services,
+        model=Employee,
+        email=email,
+        password=password,
+        ip=ip,
+        operation="staffLogin",
+        trail=trail,
+        active=True,
     )
     session = await services.sessions.issue(employee_id=employee.id)
     return StaffSignIn(employee, session)
