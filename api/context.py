@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from starlette.requests import Request
@@ -13,7 +13,9 @@ from api.customers.service import RequestMeta
 from api.errors import Unauthenticated
 from api.security.sessions import COOKIE_NAME, IssuedSession, Viewer
 from api.services import Services
-from authz.audit import AuditTrail
+from authz.adapter import employee_subject
+from authz.audit import AuditRecord, AuditTrail
+from authz.enforcer import CUSTOMER_SUBJECT, Decision
 
 
 @dataclass
@@ -24,6 +26,9 @@ class Context:
     viewer: Viewer
     request_id: str
     audit: AuditTrail
+    _decisions: dict[tuple[str, str, str, str, tuple[str, ...]], Decision] = field(
+        default_factory=dict
+    )
 
     @property
     def client_ip(self) -> str | None:
@@ -58,6 +63,55 @@ class Context:
             subject_id=subject_id,
             reason=reason,
         )
+
+    def decide(
+        self,
+        *,
+        category: str,
+        action: str,
+        purpose: str,
+        subject_id: object = "",
+        conditions: tuple[str, ...] = (),
+    ) -> Decision:
+        """Ask the enforcer once per (category, action, purpose, subject) in this request,
+        and log the decision, allowed or denied, with the rule that matched."""
+        key = (category, action, purpose, str(subject_id), conditions)
+        cached = self._decisions.get(key)
+        if cached is not None:
+            return cached
+        viewer = self.viewer
+        if viewer.is_employee:
+            subject = employee_subject(str(viewer.subject_id))
+        elif viewer.is_customer:
+            subject = CUSTOMER_SUBJECT
+        else:
+            subject = ""
+        decision = self.services.authorizer.decide(
+            subject=subject,
+            category=category,
+            action=action,
+            purpose=purpose,
+            conditions=conditions,
+        )
+        self._decisions[key] = decision
+        self.audit.add(
+            AuditRecord(
+                at=self.services.clock.now(),
+                request_id=self.request_id,
+                actor_kind=viewer.kind,
+                actor_id=str(viewer.subject_id or ""),
+                roles=",".join(sorted(viewer.roles)),
+                event="access",
+                category=category,
+                action=action,
+                subject_id=str(subject_id),
+                purpose=purpose,
+                decision="allow" if decision.allowed else "deny",
+                rule=decision.rule,
+                reason=decision.reason,
+            )
+        )
+        return decision
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(

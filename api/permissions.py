@@ -52,3 +52,29 @@ class HasRole(BasePermission):
         if viewer.kind == "anonymous":
             raise Unauthenticated()
         return viewer.is_employee and self.role in viewer.roles
+
+
+class Allowed(BasePermission):
+    """An operation on a data category, for a purpose, decided by Casbin and logged.
+    A customer acts on their own data (`self`)."""
+
+    message = "Your role does not allow this for this purpose."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def __init__(self, category: str, action: str, purpose: str) -> None:
+        self.category, self.action, self.purpose = category, action, purpose
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        context = info.context
+        if context.viewer.kind == "anonymous":
+            raise Unauthenticated()
+        own = ("self",) if context.viewer.is_customer else ()
+        subject = context.viewer.subject_id if context.viewer.is_customer else ""
+        decision = context.decide(
+            category=self.category,
+            action=self.action,
+            purpose=self.purpose,
+            subject_id=subject or "",
+            conditions=own,
+        )
+        return decision.allowed

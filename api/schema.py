@@ -29,11 +29,12 @@ from api.customers.schema import CustomerMutation, CustomerQuery
 from api.errors import RateLimited, is_client_error
 from api.settings import Settings
 from api.staff.schema import StaffMutation, StaffQuery
+from api.support.schema import SupportMutation, SupportQuery
 
 log = logging.getLogger("custos.graphql")
 
-Query = merge_types("Query", (CustomerQuery, StaffQuery))
-Mutation = merge_types("Mutation", (CustomerMutation, StaffMutation))
+Query = merge_types("Query", (CustomerQuery, StaffQuery, SupportQuery))
+Mutation = merge_types("Mutation", (CustomerMutation, StaffMutation, SupportMutation))
 
 
 class HttpSignals(SchemaExtension):

@@ -1,0 +1,71 @@
+"""Support cases (policy section 8): a customer opens one; customer care works the queue."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from api.customers import validation as v
+from api.errors import NotFound
+from api.services import Services
+from models import SupportCase
+
+OPEN = "open"
+CLOSED = "closed"
+
+
+async def open_case(
+    *, services: Services, customer_id: UUID, subject: str, message: str
+) -> SupportCase:
+    p = v.Problems()
+    clean_subject = subject.strip()
+    clean_message = message.strip()
+    if not clean_subject or len(clean_subject) > 200:
+        p.add("subject", "A subject of 1 to 200 characters is required.")
+    if not clean_message or len(clean_message) > 10_000:
+        p.add("message", "A message of 1 to 10,000 characters is required.")
+    p.raise_if_any()
+    return await SupportCase.create(
+        customer_id=customer_id,
+        subject=clean_subject,
+        message=clean_message,
+        created_at=services.clock.now(),
+    )
+
+
+async def queue(*, status: str) -> list[SupportCase]:
+    return await SupportCase.filter(status=status).order_by("created_at", "id")
+
+
+async def customer_cases(*, customer_id: UUID) -> list[SupportCase]:
+    return await SupportCase.filter(customer_id=customer_id).order_by("-created_at", "id")
+
+
+async def _case(case_id: UUID) -> SupportCase:
+    case = await SupportCase.get_or_none(id=case_id)
+    if case is None:
+        raise NotFound("No such support case.")
+    return case
+
+
+async def assign(*, case_id: UUID, employee_id: UUID) -> SupportCase:
+    case = await _case(case_id)
+    case.assignee_id = str(employee_id)
+    await case.save(update_fields=["assignee_id"])
+    return case
+
+
+async def close(*, services: Services, case_id: UUID) -> SupportCase:
+    case = await _case(case_id)
+    if case.status != CLOSED:
+        case.status = CLOSED
+        case.closed_at = services.clock.now()
+        await case.save(update_fields=["status", "closed_at"])
+    return case
+
+
+async def customers_with_open_cases(*, customer_ids: list[UUID]) -> set[UUID]:
+    """One query for a whole page: the condition under which care reads contact data."""
+    rows = await SupportCase.filter(customer_id__in=customer_ids, status=OPEN).values_list(
+        "customer_id", flat=True
+    )
+    return {UUID(str(r)) for r in rows}
