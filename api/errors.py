@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from graphql import GraphQLError
 
@@ -57,6 +58,14 @@ class RateLimited(ClientError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(None, retryAfter=retry_after)
         self.retry_after = retry_after
+
+
+def parse_id(value: str, *, what: str) -> UUID:
+    """An id from the client; a malformed one is simply not found."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None
 
 
 def is_client_error(error: GraphQLError) -> bool:

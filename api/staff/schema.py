@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 import strawberry
 from strawberry.permission import PermissionExtension
 
 from api.context import Info
-from api.errors import NotFound
+from api.errors import parse_id
 from api.permissions import HasRole, IsEmployee
 from api.security.authn import InvalidCredentials as BadCredentials
 from api.staff import service
@@ -21,13 +20,6 @@ from models import Employee as EmployeeModel
 StaffLoginPayload = Annotated[
     StaffLoginSuccess | InvalidCredentials, strawberry.union("StaffLoginPayload")
 ]
-
-
-def _uuid(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise NotFound("No such employee.") from None
 
 
 @strawberry.type
@@ -69,7 +61,7 @@ class StaffMutation:
         self, info: Info, id: strawberry.ID
     ) -> EmployeeDeactivated | None:
         employee, revoked = await service.deactivate_employee(
-            services=info.context.services, employee_id=_uuid(id)
+            services=info.context.services, employee_id=parse_id(id, what="employee")
         )
         info.context.audit_event(
             event="admin", operation="deactivateEmployee", subject_id=employee.id

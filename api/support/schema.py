@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 import strawberry
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
 from api.context import Info
-from api.errors import InputInvalid, NotFound
+from api.errors import InputInvalid, parse_id
 from api.permissions import Allowed, IsCustomer
 from api.support import service
 from api.support.types import SupportCase
@@ -23,13 +22,6 @@ OpenSupportCasePayload = Annotated[
 
 def _guard(action: str, purpose: str = "support") -> list[FieldExtension]:
     return [PermissionExtension(permissions=[Allowed("support.cases", action, purpose)])]
-
-
-def _case_id(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise NotFound("No such support case.") from None
 
 
 @strawberry.type
@@ -61,10 +53,14 @@ class SupportMutation:
 
     @strawberry.mutation(extensions=_guard("write"), description="Take a case (customer care).")
     async def assign_support_case(self, info: Info, id: strawberry.ID) -> SupportCase | None:
-        case = await service.assign(case_id=_case_id(id), employee_id=info.context.subject_id)
+        case = await service.assign(
+            case_id=parse_id(id, what="support case"), employee_id=info.context.subject_id
+        )
         return SupportCase.from_model(case)
 
     @strawberry.mutation(extensions=_guard("write"), description="Close a case (customer care).")
     async def close_support_case(self, info: Info, id: strawberry.ID) -> SupportCase | None:
-        case = await service.close(services=info.context.services, case_id=_case_id(id))
+        case = await service.close(
+            services=info.context.services, case_id=parse_id(id, what="support case")
+        )
         return SupportCase.from_model(case)
