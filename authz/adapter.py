@@ -23,7 +23,8 @@ def employee_subject(employee_id: UUID | str) -> str:
     return f"{EMPLOYEE_PREFIX}{employee_id}"
 
 
-def _columns(rule: list[str]) -> dict[str, Any]:
+def policy_columns(rule: list[str]) -> dict[str, Any]:
+    """A rule's values as the v0..v5 columns of `policy_rule`."""
     return dict(zip(_FIELDS, rule, strict=False))
 
 
@@ -60,7 +61,7 @@ class TortoiseAdapter(AsyncAdapter):  # type: ignore[misc]
                 for ptype, assertion in model.model.get(sec, {}).items():
                     for rule in assertion.policy:
                         if not _is_grant(ptype, rule):
-                            await PolicyRule.create(ptype=ptype, **_columns(rule))
+                            await PolicyRule.create(ptype=ptype, **policy_columns(rule))
             await bump_version()
         return True
 
@@ -68,7 +69,7 @@ class TortoiseAdapter(AsyncAdapter):  # type: ignore[misc]
         async with in_transaction():
             if _is_grant(ptype, rule):
                 raise ValueError("grant roles with authz.roles.grant_role")
-            await PolicyRule.create(ptype=ptype, **_columns(rule))
+            await PolicyRule.create(ptype=ptype, **policy_columns(rule))
             await bump_version()
         return True
 
@@ -76,7 +77,7 @@ class TortoiseAdapter(AsyncAdapter):  # type: ignore[misc]
         async with in_transaction():
             if _is_grant(ptype, rule):
                 raise ValueError("revoke roles with authz.roles.revoke_role")
-            deleted = await PolicyRule.filter(ptype=ptype, **_columns(rule)).delete()
+            deleted = await PolicyRule.filter(ptype=ptype, **policy_columns(rule)).delete()
             await bump_version()
         return deleted > 0
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -88,15 +87,18 @@ class VerifyResult:
     problem: str = ""
 
 
-async def _rows(batch: int) -> AsyncIterator[dict[str, object]]:
+async def _rows(
+    batch: int, *, since: datetime | None = None, until: datetime | None = None
+) -> AsyncIterator[dict[str, object]]:
+    """Rows in chain order, a batch at a time (keyset pagination on id)."""
     last_id = 0
     while True:
-        chunk = await (
-            AuditEvent.filter(id__gt=last_id)
-            .order_by("id")
-            .limit(batch)
-            .values("id", "prev_hash", "hash", *_CHAINED)
-        )
+        query = AuditEvent.filter(id__gt=last_id)
+        if since is not None:
+            query = query.filter(at__gte=since)
+        if until is not None:
+            query = query.filter(at__lt=until)
+        chunk = await query.order_by("id").limit(batch).values("id", *_CHAINED, "prev_hash", "hash")
         if not chunk:
             return
         for row in chunk:
@@ -123,22 +125,11 @@ async def export_rows(
     *, since: datetime | None = None, until: datetime | None = None, batch: int = 5_000
 ) -> AsyncIterator[dict[str, object]]:
     """Rows in chain order, with their hashes, for auditors' own verification."""
-    last_id = 0
-    while True:
-        query = AuditEvent.filter(id__gt=last_id)
-        if since is not None:
-            query = query.filter(at__gte=since)
-        if until is not None:
-            query = query.filter(at__lt=until)
-        chunk = await query.order_by("id").limit(batch).values("id", *_CHAINED, "prev_hash", "hash")
-        if not chunk:
-            return
-        for row in chunk:
-            at = row["at"]
-            if isinstance(at, datetime):
-                row["at"] = at.astimezone(UTC).isoformat(timespec="microseconds")
-            yield row
-        last_id = int(str(chunk[-1]["id"]))
+    async for row in _rows(batch, since=since, until=until):
+        at = row["at"]
+        if isinstance(at, datetime):
+            row["at"] = at.astimezone(UTC).isoformat(timespec="microseconds")
+        yield row
 
 
 @dataclass
@@ -183,7 +174,3 @@ class AuditTrail:
     async def flush(self) -> None:
         records, self.records = self.records, []
         await append(records)
-
-
-def connection_dialect() -> str:
-    return str(connections.get("default").capabilities.dialect)

@@ -7,10 +7,8 @@ from importlib import resources
 
 from tortoise.transactions import in_transaction
 
-from authz.adapter import bump_version
+from authz.adapter import bump_version, policy_columns
 from models import PolicyRule
-
-_FIELDS = ("v0", "v1", "v2", "v3", "v4", "v5")
 
 
 def default_rules() -> list[list[str]]:
@@ -26,7 +24,7 @@ async def seed_policy() -> int:
     rules = default_rules()
     async with in_transaction() as conn:
         await PolicyRule.bulk_create(
-            [PolicyRule(ptype=r[0], **dict(zip(_FIELDS, r[1:], strict=False))) for r in rules],
+            [PolicyRule(ptype=r[0], **policy_columns(r[1:])) for r in rules],
             using_db=conn,
         )
         await bump_version()
