@@ -27,6 +27,7 @@ from api.schema import build_schema
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
 from authz.audit import AuditTrail
+from authz.watcher import run_policy_watcher
 
 log = logging.getLogger("custos")
 
@@ -153,11 +154,19 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sender: asyncio.Task[None] | None = None
+        watcher: asyncio.Task[None] | None = None
         try:  # startup inside: a failed start still closes the database and exits
             if manage_db:
                 await init_db(settings.database_url)
                 await ensure_migrated(settings.database_url)
-                await services.load_authorizer()
+                authorizer = await services.load_authorizer()
+                watcher = asyncio.create_task(
+                    run_policy_watcher(
+                        authorizer=authorizer,
+                        database_url=settings.database_url,
+                        poll_seconds=settings.policy_poll_seconds,
+                    )
+                )
                 await services.passwords.warm_up()
                 if settings.mail_poll_seconds > 0:
                     sender = asyncio.create_task(
@@ -167,10 +176,11 @@ def create_app(
                     )
             yield
         finally:
-            if sender is not None:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
+            for task in (sender, watcher):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if manage_db:
                 await close_db()
             services.close()

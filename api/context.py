@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, TypeVar
 from uuid import UUID
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
 from api.customers.service import RequestMeta
@@ -14,8 +19,43 @@ from api.errors import Unauthenticated
 from api.security.sessions import COOKIE_NAME, IssuedSession, Viewer
 from api.services import Services
 from authz.adapter import employee_subject
-from authz.audit import AuditRecord, AuditTrail
+from authz.audit import AuditTrail
 from authz.enforcer import CUSTOMER_SUBJECT, Decision
+
+_FORBIDDEN = {"code": "FORBIDDEN"}
+
+
+class FieldDenied(GraphQLError):
+    """The error of a denied field. Built without GraphQLError's general machinery: a page
+    of 100 customers may carry hundreds of these, and a denial must cost no more than an
+    allowed read."""
+
+    def __init__(self, message: str, path: list[str | int], locations: list[Any]) -> None:
+        Exception.__init__(self, message)
+        self.message = message
+        self.path = path
+        self.locations = locations
+        self.nodes = self.source = self.positions = self.original_error = None
+        self.extensions = _FORBIDDEN
+
+    @property
+    def formatted(self) -> dict[str, Any]:  # type: ignore[override]
+        return {
+            "message": self.message,
+            "locations": [loc.formatted for loc in self.locations or ()],
+            "path": self.path,
+            "extensions": self.extensions,
+        }
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Read(Enum):
+    FULL = "full"
+    MASKED = "masked"
+    DENIED = "denied"
 
 
 @dataclass
@@ -29,6 +69,21 @@ class Context:
     _decisions: dict[tuple[str, str, str, str, tuple[str, ...]], Decision] = field(
         default_factory=dict
     )
+    _enforced: dict[tuple[str, str, str, tuple[str, ...]], Decision] = field(default_factory=dict)
+    _reads: dict[tuple[str, str, object, tuple[str, ...]], Read] = field(default_factory=dict)
+    denials: list[GraphQLError] = field(default_factory=list)
+    _denied_at: dict[int, Any] = field(default_factory=dict)
+    """FORBIDDEN errors of denied fields, added to the result at the end of execution."""
+    _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    async def load(self, batch: Callable[[list[K]], Awaitable[list[V]]], key: K) -> V:
+        """Load through this request's DataLoader for `batch`: a page of N objects costs
+        one query per batch function, not N."""
+        loader = self._loaders.get(batch)
+        if loader is None:
+            loader = self._loaders[batch] = DataLoader(load_fn=batch)
+        value: V = await loader.load(key)
+        return value
 
     @property
     def client_ip(self) -> str | None:
@@ -48,21 +103,87 @@ class Context:
         )
 
     def audit_event(
-        self, *, event: str, operation: str, subject_id: object = "", reason: str = ""
+        self,
+        *,
+        event: str,
+        operation: str,
+        subject_id: object = "",
+        reason: str = "",
+        decision: str = "allow",
     ) -> None:
-        """An allowed event done by the signed-in viewer."""
+        """An event done (or, with decision "deny", refused) for the signed-in viewer."""
         viewer = self.viewer
         self.audit.event(
             at=self.services.clock.now(),
             event=event,
             operation=operation,
-            decision="allow",
+            decision=decision,
             actor_kind=viewer.kind,
             actor_id=viewer.subject_id or "",
             roles=",".join(sorted(viewer.roles)),
             subject_id=subject_id,
             reason=reason,
         )
+
+    def act_as_customer(self, customer_id: UUID, session_id: int | None = None) -> None:
+        """The rest of this request is the customer's own: they just proved who they are
+        (signed in, or followed a link mailed to them)."""
+        self.viewer = Viewer("customer", customer_id, session_id, frozenset())
+        self._enforced.clear()
+        self._decisions.clear()
+        self._reads.clear()
+
+    def _enforce(
+        self, category: str, action: str, purpose: str, conditions: tuple[str, ...]
+    ) -> Decision:
+        """Casbin's answer for this viewer; it does not depend on the subject's id, so one
+        call serves a whole page of customers with the same conditions."""
+        key = (category, action, purpose, conditions)
+        cached = self._enforced.get(key)
+        if cached is None:
+            viewer = self.viewer
+            if viewer.is_employee:
+                subject = employee_subject(str(viewer.subject_id))
+            elif viewer.is_customer:
+                subject = CUSTOMER_SUBJECT
+            else:
+                subject = ""
+            cached = self.services.authorizer.decide(
+                subject=subject,
+                category=category,
+                action=action,
+                purpose=purpose,
+                conditions=conditions,
+            )
+            self._enforced[key] = cached
+        return cached
+
+    def _log_decision(
+        self, *, category: str, action: str, purpose: str, subject_id: str, decision: Decision
+    ) -> None:
+        viewer = self.viewer
+        self.audit.access(
+            at=self.services.clock.now(),
+            actor_kind=viewer.kind,
+            actor_id=str(viewer.subject_id or ""),
+            roles=self._roles,
+            category=category,
+            action=action,
+            purpose=purpose,
+            decision="allow" if decision.allowed else "deny",
+            rule=decision.rule,
+            reason=decision.reason,
+            subject_id=subject_id,
+        )
+
+    @property
+    def _roles(self) -> str:
+        return ",".join(sorted(self.viewer.roles))
+
+    def own_conditions(self, subject_id: object) -> tuple[str, ...]:
+        """`self` when the signed-in customer is the subject."""
+        viewer = self.viewer
+        return ("self",) if viewer.is_customer and viewer.subject_id == subject_id else ()
 
     def decide(
         self,
@@ -73,45 +194,67 @@ class Context:
         subject_id: object = "",
         conditions: tuple[str, ...] = (),
     ) -> Decision:
-        """Ask the enforcer once per (category, action, purpose, subject) in this request,
-        and log the decision, allowed or denied, with the rule that matched."""
+        """Decide once per (category, action, purpose, subject) in this request, and log
+        the decision, allowed or denied, with the rule that matched."""
         key = (category, action, purpose, str(subject_id), conditions)
         cached = self._decisions.get(key)
-        if cached is not None:
-            return cached
-        viewer = self.viewer
-        if viewer.is_employee:
-            subject = employee_subject(str(viewer.subject_id))
-        elif viewer.is_customer:
-            subject = CUSTOMER_SUBJECT
-        else:
-            subject = ""
-        decision = self.services.authorizer.decide(
-            subject=subject,
+        if cached is None:
+            cached = self._enforce(category, action, purpose, conditions)
+            self._decisions[key] = cached
+            self._log_decision(
+                category=category,
+                action=action,
+                purpose=purpose,
+                subject_id=str(subject_id),
+                decision=cached,
+            )
+        return cached
+
+    def read_access(
+        self, *, category: str, purpose: str, subject_id: object, conditions: tuple[str, ...]
+    ) -> Read:
+        """How much of a personal-data value the viewer may see: FULL, MASKED or DENIED.
+        One log row per (subject, category, purpose) in a request: the outcome, with the
+        rule that decided it (a masked read logs `read_masked`)."""
+        key = (category, purpose, subject_id, conditions)
+        outcome = self._reads.get(key)
+        if outcome is not None:
+            return outcome
+        conditions = conditions + self.own_conditions(subject_id)
+        decision = self._enforce(category, "read", purpose, conditions)
+        action = "read"
+        outcome = Read.FULL if decision.allowed else Read.DENIED
+        if not decision.allowed:
+            masked = self._enforce(category, "read_masked", purpose, conditions)
+            if masked.allowed:
+                decision, action, outcome = masked, "read_masked", Read.MASKED
+        self._reads[key] = outcome
+        self._log_decision(
             category=category,
             action=action,
             purpose=purpose,
-            conditions=conditions,
+            subject_id=str(subject_id),
+            decision=decision,
         )
-        self._decisions[key] = decision
-        self.audit.add(
-            AuditRecord(
-                at=self.services.clock.now(),
-                request_id=self.request_id,
-                actor_kind=viewer.kind,
-                actor_id=str(viewer.subject_id or ""),
-                roles=",".join(sorted(viewer.roles)),
-                event="access",
-                category=category,
-                action=action,
-                subject_id=str(subject_id),
-                purpose=purpose,
-                decision="allow" if decision.allowed else "deny",
-                rule=decision.rule,
-                reason=decision.reason,
+        return outcome
+
+    def deny_field(self, info: _Info[Any, Any], *, category: str, purpose: str) -> None:
+        """A denied field: null in `data`, a FORBIDDEN error at its path (no exception,
+        no traceback: a denial is an expected outcome, as cheap as an allowed read). The
+        error's location is worked out once per field of the query, not once per object."""
+        raw = info._raw_info
+        node = raw.field_nodes[0]
+        located = self._denied_at.get(id(node))
+        if located is None:
+            located = GraphQLError("", nodes=raw.field_nodes).locations or []
+            self._denied_at[id(node)] = located
+        self.denials.append(
+            FieldDenied(
+                f"Not allowed to read {category} for purpose {purpose}.",
+                raw.path.as_list(),
+                located,
             )
         )
-        return decision
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(

@@ -51,6 +51,16 @@ class NotFound(ClientError):
     default_message = "Not found."
 
 
+class InvalidArgument(ClientError):
+    """A query argument the client got wrong (mutations answer with InputError instead)."""
+
+    code = "VALIDATION"
+    default_message = "An argument is not valid."
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message, field=argument)
+
+
 class RateLimited(ClientError):
     code = "RATE_LIMITED"
     default_message = "Too many attempts; try again later."

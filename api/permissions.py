@@ -41,17 +41,27 @@ class IsSignedIn(BasePermission):
 
 
 class HasRole(BasePermission):
+    """An employee holding any of `roles`; a refusal is logged (every denial is)."""
+
     message = "Your role does not allow this."
     error_extensions = {"code": "FORBIDDEN"}
 
-    def __init__(self, role: str) -> None:
-        self.role = role
+    def __init__(self, *roles: str) -> None:
+        self.roles = frozenset(roles)
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = info.context.viewer
         if viewer.kind == "anonymous":
             raise Unauthenticated()
-        return viewer.is_employee and self.role in viewer.roles
+        if viewer.is_employee and not self.roles.isdisjoint(viewer.roles):
+            return True
+        info.context.audit_event(
+            event="access",
+            operation=info.field_name,
+            decision="deny",
+            reason=f"requires role {' or '.join(sorted(self.roles))}",
+        )
+        return False
 
 
 class Allowed(BasePermission):

@@ -25,7 +25,9 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 from tortoise.transactions import in_transaction
 
+from api.audit.schema import AuditQuery
 from api.customers.schema import CustomerMutation, CustomerQuery
+from api.customers.staff import CustomerDirectoryQuery
 from api.errors import RateLimited, is_client_error
 from api.settings import Settings
 from api.staff.schema import StaffMutation, StaffQuery
@@ -33,7 +35,9 @@ from api.support.schema import SupportMutation, SupportQuery
 
 log = logging.getLogger("custos.graphql")
 
-Query = merge_types("Query", (CustomerQuery, StaffQuery, SupportQuery))
+Query = merge_types(
+    "Query", (CustomerQuery, CustomerDirectoryQuery, StaffQuery, SupportQuery, AuditQuery)
+)
 Mutation = merge_types("Mutation", (CustomerMutation, StaffMutation, SupportMutation))
 
 
@@ -53,7 +57,8 @@ class HttpSignals(SchemaExtension):
 
 class AuditFlush(SchemaExtension):
     """Writes the request's decision log in one batch at the end of execution; for a
-    mutation, inside one transaction with its writes, so no write goes unlogged."""
+    mutation, inside one transaction with its writes, so no write goes unlogged. Adds the
+    FORBIDDEN errors of denied fields to the result."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
@@ -64,6 +69,9 @@ class AuditFlush(SchemaExtension):
         else:
             yield
             await context.audit.flush()
+        result = self.execution_context.result
+        if context.denials and result is not None:
+            result.errors = [*(result.errors or []), *context.denials]
 
 
 class CustosSchema(strawberry.Schema):

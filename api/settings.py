@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     smtp_tls: bool = False
     smtp_timeout_seconds: float = 10.0
 
+    # Access policy: how often each process compares its policy version with the database
+    # (the fallback behind PostgreSQL LISTEN/NOTIFY, and the only signal on SQLite).
+    policy_poll_seconds: float = Field(default=1.0, gt=0)
+
     # Sessions: absolute lifetime and idle timeout, per kind of account.
     customer_session_hours: float = 24 * 30
     customer_idle_minutes: float = 60 * 24 * 7

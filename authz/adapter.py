@@ -10,12 +10,15 @@ from typing import Any
 from uuid import UUID
 
 from casbin.persist.adapters.asyncio import AsyncAdapter
+from tortoise import connections
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import EmployeeRole, PolicyRule, PolicyVersion
 
 EMPLOYEE_PREFIX = "employee:"
+CHANNEL = "custos_policy"
+"""The PostgreSQL NOTIFY channel on which every policy change is announced."""
 _FIELDS = ("v0", "v1", "v2", "v3", "v4", "v5")
 
 
@@ -33,9 +36,15 @@ def _is_grant(ptype: str, rule: list[str]) -> bool:
 
 
 async def bump_version() -> None:
+    """Move the version; on PostgreSQL also NOTIFY, delivered when the caller commits."""
     updated = await PolicyVersion.filter(id=1).update(version=F("version") + 1)
     if not updated:
         await PolicyVersion.create(id=1, version=1)
+    conn = connections.get("default")  # the caller's transaction, when there is one
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_query(
+            "SELECT pg_notify($1, version::text) FROM policy_version WHERE id = 1", [CHANNEL]
+        )
 
 
 async def current_version() -> int:

@@ -3,16 +3,18 @@ one batch, hash-chained, verifiable."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from models import AuditEvent
+from models import AuditEvent, AuditSubject
 
 GENESIS = "0" * 64
 # Any constant: the advisory lock that serialises appends to the chain on PostgreSQL.
@@ -39,20 +41,30 @@ class AuditRecord:
     reason: str = ""
 
 
-_CHAINED = tuple(AuditRecord.__dataclass_fields__)
+_CHAINED = tuple(sorted(AuditRecord.__dataclass_fields__))
+_AT = _CHAINED.index("at")
+_COLUMNS = (*_CHAINED, "prev_hash", "hash")
+_LINK_COLUMNS = ("event_id", "subject_id", "at")
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+# Rows per INSERT statement (17 parameters each, well under every driver's limit).
+_CHUNK = 500
 
 
-def canonical(values: dict[str, object]) -> bytes:
-    """The bytes a row's hash covers: every field but id and the hashes, in a fixed form."""
-    row = {name: values[name] for name in _CHAINED}
-    at = row["at"]
+def _canonical_values(values: list[object]) -> bytes:
+    at = values[_AT]
     if not isinstance(at, datetime) or at.tzinfo is None:
         raise TypeError("audit times are aware datetimes")
-    row["at"] = at.astimezone(UTC).isoformat(timespec="microseconds")
-    return json.dumps(row, sort_keys=True, separators=(",", ":")).encode()
+    values[_AT] = at.astimezone(UTC).isoformat(timespec="microseconds")
+    return _ENCODE(values).encode()
 
 
-def chain_hash(prev_hash: str, values: dict[str, object]) -> str:
+def canonical(values: Mapping[str, object]) -> bytes:
+    """The bytes a row's hash covers: every field but id and the hashes, as a JSON array in
+    the sorted order of the field names, the time in UTC ISO 8601 with microseconds."""
+    return _canonical_values([values[name] for name in _CHAINED])
+
+
+def chain_hash(prev_hash: str, values: Mapping[str, object]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(values)).hexdigest()
 
 
@@ -61,22 +73,69 @@ async def _lock_chain(conn: BaseDBAsyncClient) -> None:
         await conn.execute_query(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK})")
 
 
+@functools.lru_cache(maxsize=64)
+def _insert(dialect: str, table: str, columns: tuple[str, ...], rows: int) -> str:
+    """One multi-row INSERT statement in the driver's parameter style."""
+    width = len(columns)
+    if dialect == "postgres":
+        groups = (
+            "(" + ",".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows)
+        )
+    else:
+        groups = ("(" + ",".join("?" * width) + ")" for _ in range(rows))
+    returning = " RETURNING id, hash" if table == "audit_event" else ""
+    # Only our own table and column names and placeholders: no value is ever interpolated.
+    return f"INSERT INTO {table} ({','.join(columns)}) VALUES {','.join(groups)}{returning}"  # noqa: S608
+
+
+def subjects_of(subject_id: str) -> list[str]:
+    return [s for s in subject_id.split(",") if s]
+
+
+async def _insert_rows(
+    conn: BaseDBAsyncClient, table: str, columns: tuple[str, ...], params: list[object]
+) -> list[dict[str, object]]:
+    width, returned = len(columns), []
+    for start in range(0, len(params), _CHUNK * width):
+        chunk = params[start : start + _CHUNK * width]
+        sql = _insert(conn.capabilities.dialect, table, columns, len(chunk) // width)
+        if table == "audit_event":  # RETURNING: a fetch on every driver
+            returned += await conn.execute_query_dict(sql, chunk)
+        else:
+            await conn.execute_query(sql, chunk)
+    return returned
+
+
 async def append(records: list[AuditRecord]) -> None:
-    """Append records in one INSERT, chained to the last row. Joins the caller's
-    transaction when there is one (a mutation's writes and its log commit together)."""
+    """Append records with one multi-row INSERT, chained to the last row, and index their
+    subjects in `audit_subject`. Joins the caller's transaction when there is one (a
+    mutation's writes and its log commit together). Written without the ORM's per-object
+    work: this is on the path of every read."""
     if not records:
         return
     async with in_transaction() as conn:
+        postgres = conn.capabilities.dialect == "postgres"
         await _lock_chain(conn)
         last = await AuditEvent.all().using_db(conn).order_by("-id").first().values("hash")
         prev = last["hash"] if last else GENESIS
-        rows = []
+        params: list[object] = []
+        stored_at: dict[str, tuple[object, list[str]]] = {}
         for record in records:
-            values = asdict(record)
-            digest = chain_hash(prev, values)
-            rows.append(AuditEvent(**values, prev_hash=prev, hash=digest))
+            values = [getattr(record, name) for name in _CHAINED]
+            at = values[_AT]
+            digest = hashlib.sha256(prev.encode() + _canonical_values(values)).hexdigest()
+            values[_AT] = at if postgres else str(at.astimezone(UTC))
+            stored_at[digest] = (values[_AT], subjects_of(record.subject_id))
+            params += values
+            params += (prev, digest)
             prev = digest
-        await AuditEvent.bulk_create(rows, using_db=conn)
+        inserted = await _insert_rows(conn, "audit_event", _COLUMNS, params)
+        links: list[object] = []
+        for row in inserted:
+            at, subjects = stored_at[str(row["hash"])]
+            for subject in subjects:
+                links += (row["id"], subject, at)
+        await _insert_rows(conn, "audit_subject", _LINK_COLUMNS, links)
 
 
 @dataclass
@@ -87,9 +146,9 @@ class VerifyResult:
     problem: str = ""
 
 
-async def _rows(
+async def _chunks(
     batch: int, *, since: datetime | None = None, until: datetime | None = None
-) -> AsyncIterator[dict[str, object]]:
+) -> AsyncIterator[list[dict[str, object]]]:
     """Rows in chain order, a batch at a time (keyset pagination on id)."""
     last_id = 0
     while True:
@@ -101,23 +160,47 @@ async def _rows(
         chunk = await query.order_by("id").limit(batch).values("id", *_CHAINED, "prev_hash", "hash")
         if not chunk:
             return
-        for row in chunk:
-            yield row
+        yield chunk
         last_id = int(str(chunk[-1]["id"]))
 
 
+async def _rows(
+    batch: int, *, since: datetime | None = None, until: datetime | None = None
+) -> AsyncIterator[dict[str, object]]:
+    async for chunk in _chunks(batch, since=since, until=until):
+        for row in chunk:
+            yield row
+
+
+async def _links(first_id: object, last_id: object) -> dict[int, set[str]]:
+    links: dict[int, set[str]] = defaultdict(set)
+    rows = await AuditSubject.filter(event_id__gte=first_id, event_id__lte=last_id).values_list(
+        "event_id", "subject_id"
+    )
+    for event_id, subject in rows:
+        links[int(str(event_id))].add(str(subject))
+    return links
+
+
 async def verify(*, batch: int = 10_000) -> VerifyResult:
-    """Walk the chain from the first row; name the first row whose link or hash is wrong."""
+    """Walk the chain from the first row; name the first row whose link or hash is wrong,
+    or whose subjects are not exactly those indexed in `audit_subject`."""
     prev = GENESIS
     checked = 0
-    async for row in _rows(batch):
-        row_id = int(str(row["id"]))
-        if row["prev_hash"] != prev:
-            return VerifyResult(False, checked, row_id, "prev_hash does not link to the row before")
-        if chain_hash(prev, row) != row["hash"]:
-            return VerifyResult(False, checked, row_id, "hash does not match the row's content")
-        prev = str(row["hash"])
-        checked += 1
+    async for chunk in _chunks(batch):
+        links = await _links(chunk[0]["id"], chunk[-1]["id"])
+        for row in chunk:
+            row_id = int(str(row["id"]))
+            if row["prev_hash"] != prev:
+                return VerifyResult(
+                    False, checked, row_id, "prev_hash does not link to the row before"
+                )
+            if chain_hash(prev, row) != row["hash"]:
+                return VerifyResult(False, checked, row_id, "hash does not match the row's content")
+            if links.get(row_id, set()) != set(subjects_of(str(row["subject_id"]))):
+                return VerifyResult(False, checked, row_id, "its subject index was altered")
+            prev = str(row["hash"])
+            checked += 1
     return VerifyResult(True, checked)
 
 
@@ -134,13 +217,39 @@ async def export_rows(
 
 @dataclass
 class AuditTrail:
-    """The records of one request, written together at its end."""
+    """The records of one request, written together at its end. Access decisions that
+    differ only in whose data they were about are grouped into one row naming every
+    subject: a page of 100 customers x 3 fields is 3 rows (and 300 subject links), not 300."""
 
     request_id: str
     records: list[AuditRecord] = field(default_factory=list)
+    _groups: dict[tuple[str, ...], tuple[datetime, set[str]]] = field(default_factory=dict)
 
     def add(self, record: AuditRecord) -> None:
         self.records.append(record)
+
+    def access(
+        self,
+        *,
+        at: datetime,
+        actor_kind: str,
+        actor_id: str,
+        roles: str,
+        category: str,
+        action: str,
+        purpose: str,
+        decision: str,
+        rule: str,
+        reason: str,
+        subject_id: str,
+    ) -> None:
+        """One access decision about one subject's data."""
+        key = (actor_kind, actor_id, roles, category, action, purpose, decision, rule, reason)
+        group = self._groups.get(key)
+        if group is None:
+            self._groups[key] = (at, {subject_id})
+        else:
+            group[1].add(subject_id)
 
     def event(
         self,
@@ -171,6 +280,40 @@ class AuditTrail:
             )
         )
 
+    def _grouped(self) -> list[AuditRecord]:
+        return [
+            AuditRecord(
+                at=at,
+                request_id=self.request_id,
+                actor_kind=actor_kind,
+                actor_id=actor_id,
+                roles=roles,
+                event="access",
+                category=category,
+                action=action,
+                purpose=purpose,
+                decision=decision,
+                rule=rule,
+                reason=reason,
+                subject_id=",".join(sorted(s for s in subjects if s)),
+            )
+            for (
+                actor_kind,
+                actor_id,
+                roles,
+                category,
+                action,
+                purpose,
+                decision,
+                rule,
+                reason,
+            ), (at, subjects) in self._groups.items()
+        ]
+
+    def pending(self) -> list[AuditRecord]:
+        return [*self.records, *self._grouped()]
+
     async def flush(self) -> None:
-        records, self.records = self.records, []
+        records = self.pending()
+        self.records, self._groups = [], {}
         await append(records)

@@ -30,6 +30,8 @@ class Decision:
     reason: str
 
 
+_MEMO_SIZE = 10_000
+
 _KNOWN = (
     frozenset(c.value for c in Category),
     frozenset(a.value for a in Action),
@@ -47,6 +49,10 @@ class Authorizer:
     def __init__(self, enforcer: casbin.AsyncEnforcer) -> None:
         self._enforcer = enforcer
         self.version = 0
+        # Casbin's answer is a pure function of the loaded policy and the request; it costs
+        # about a millisecond (every rule's matcher is evaluated), so answers are memoised
+        # until the policy is loaded again. Logging stays per request (api/context.py).
+        self._memo: dict[tuple[str, str, str, str, str], Decision] = {}
 
     @classmethod
     async def load(cls) -> Authorizer:
@@ -60,7 +66,12 @@ class Authorizer:
     async def reload(self) -> None:
         version = await current_version()
         await self._enforcer.load_policy()
+        self._memo = {}
         self.version = version
+
+    def forget(self) -> None:
+        """Drop memoised answers: call after changing the enforcer's policy in memory."""
+        self._memo = {}
 
     def ensure_enforcing(self) -> None:
         if not self._enforcer.enabled:
@@ -77,12 +88,24 @@ class Authorizer:
         purpose: str,
         conditions: Iterable[str] = (),
     ) -> Decision:
+        key = (subject, category, action, purpose, ",".join(sorted(conditions)))
+        decision = self._memo.get(key)
+        if decision is None:
+            decision = self._enforce(*key)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = decision
+        return decision
+
+    def _enforce(
+        self, subject: str, category: str, action: str, purpose: str, conditions: str
+    ) -> Decision:
         categories, actions, purposes = _KNOWN
         if category not in categories or action not in actions or purpose not in purposes:
             return Decision(False, "", "unknown category, action or purpose")
-        allowed, rule = self._enforcer.enforce_ex(
-            subject, category, action, purpose, ",".join(sorted(conditions))
-        )
+        if not self._enforcer.enabled:
+            return Decision(False, "", "enforcement disabled")
+        allowed, rule = self._enforcer.enforce_ex(subject, category, action, purpose, conditions)
         if not rule:
             return Decision(False, "", "no rule grants this (default deny)")
         return Decision(bool(allowed), ", ".join(rule), "allowed" if allowed else "denied by rule")

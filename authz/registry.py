@@ -38,6 +38,17 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+class PurposeKey(StrEnum):
+    SERVICE = "service"
+    SUPPORT = "support"
+    SECURITY = "security"
+    LEGAL = "legal"
+    MARKETING_EMAIL = "marketing.email"
+    MARKETING_ADS = "marketing.ads"
+    ANALYTICS = "analytics"
+    PERSONALIZATION = "personalization"
+
+
 @dataclass(frozen=True, slots=True)
 class Purpose:
     key: str
@@ -49,16 +60,25 @@ class Purpose:
 PURPOSES: dict[str, Purpose] = {
     p.key: p
     for p in (
-        Purpose("service", "Provide the services you asked for", "contract", False),
-        Purpose("support", "Customer service and complaints", "contract", False),
-        Purpose("security", "Detect and prevent fraud and abuse", "legitimate_interest", False),
+        Purpose(PurposeKey.SERVICE, "Provide the services you asked for", "contract", False),
+        Purpose(PurposeKey.SUPPORT, "Customer service and complaints", "contract", False),
         Purpose(
-            "legal", "Comply with the law and answer rights requests", "legal_obligation", False
+            PurposeKey.SECURITY, "Detect and prevent fraud and abuse", "legitimate_interest", False
         ),
-        Purpose("marketing.email", "Marketing email", "consent", True),
-        Purpose("marketing.ads", "Personalised advertising", "consent", True),
-        Purpose("analytics", "Analytics of visits to improve the services", "consent", True),
-        Purpose("personalization", "A personalised experience on our sites", "consent", True),
+        Purpose(
+            PurposeKey.LEGAL,
+            "Comply with the law and answer rights requests",
+            "legal_obligation",
+            False,
+        ),
+        Purpose(PurposeKey.MARKETING_EMAIL, "Marketing email", "consent", True),
+        Purpose(PurposeKey.MARKETING_ADS, "Personalised advertising", "consent", True),
+        Purpose(
+            PurposeKey.ANALYTICS, "Analytics of visits to improve the services", "consent", True
+        ),
+        Purpose(
+            PurposeKey.PERSONALIZATION, "A personalised experience on our sites", "consent", True
+        ),
     )
 }
 

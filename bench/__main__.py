@@ -1,11 +1,16 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [--seconds 5] [--connections 32]
+    python -m bench [all|light|guards] [--seconds 5] [--connections 32]
 
 1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
    `{ hello }` with the parser and validation caches (target: at least 0.8x).
 2. p99 of that light query during a flood of logins (argon2 with production parameters)
    against its p99 without one (target: within 2x).
+3. A staff page of 100 customers x 3 guarded fields: guards and audit on against off
+   (target: at least 0.8x), all denied against all allowed (target: at least 0.9x); see
+   bench/guards.py.
+
+Each run uses a fresh SQLite file, or BENCH_DATABASE_URL (an empty PostgreSQL database).
 
 Servers run pinned to core 0 and the load to core 1 when `taskset` exists.
 """
@@ -74,8 +79,19 @@ def _graphql(port: int, query: str) -> dict[str, object]:
         return body
 
 
+def _login(port: int, email: str, password: str) -> str:
+    body = _graphql(
+        port,
+        f'mutation {{ staffLogin(email: "{email}", password: "{password}") '
+        "{ ... on StaffLoginSuccess { token } } }",
+    )
+    token: str = body["data"]["staffLogin"]["token"]  # type: ignore[index]
+    return token
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("which", nargs="?", choices=["all", "light", "guards"], default="all")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
@@ -93,6 +109,17 @@ def main() -> int:
     )
     custos = [sys.executable, "-m", "api"]
     subprocess.run([*custos, "migrate"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    if args.which in ("all", "guards"):
+        from bench import guards
+
+        guards.measure(server=server, login=_login, port_of=_free_port, env=env, args=args)
+    if args.which in ("all", "light"):
+        light(args, env, custos)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def light(args: argparse.Namespace, env: dict[str, str], custos: list[str]) -> None:
     subprocess.run([*custos, "seed-demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
     plain_port, custos_port = _free_port(), _free_port()
@@ -136,7 +163,6 @@ def main() -> int:
 
         during, logins = asyncio.run(flooded())
 
-    shutil.rmtree(workdir, ignore_errors=True)
     print(f"plain strawberry {{ hello }} (caches on): {plain.rps:8.0f} req/s")
     print(
         f"custos {{ me {{ id }} }} with bearer:       {guarded.rps:8.0f} req/s "
@@ -152,7 +178,6 @@ def main() -> int:
         f"  ratio flood / quiet p99: {during.percentile(0.99) / quiet.percentile(0.99):.2f}x "  # type: ignore[attr-defined]
         "(target <= 2x)"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ class Result:
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
-async def _worker(port: int, request: bytes, deadline: float, result: Result) -> None:
+async def _worker(
+    port: int, request: bytes, deadline: float, result: Result, errors_ok: bool
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.perf_counter() < deadline:
@@ -45,7 +47,7 @@ async def _worker(port: int, request: bytes, deadline: float, result: Result) ->
             head = await reader.readuntil(b"\r\n\r\n")
             match = _LENGTH.search(head)
             body = await reader.readexactly(int(match.group(1))) if match else b""
-            if not head.startswith(b"HTTP/1.1 200") or b'"errors"' in body:
+            if not head.startswith(b"HTTP/1.1 200") or (b'"errors"' in body and not errors_ok):
                 result.failures += 1
             else:
                 result.latencies.append(time.perf_counter() - start)
@@ -53,10 +55,16 @@ async def _worker(port: int, request: bytes, deadline: float, result: Result) ->
         writer.close()
 
 
-async def run(port: int, request: bytes, *, connections: int, seconds: float) -> Result:
+async def run(
+    port: int, request: bytes, *, connections: int, seconds: float, errors_ok: bool = False
+) -> Result:
+    """Keep `connections` connections busy for `seconds`. A response with GraphQL errors
+    is a failure unless `errors_ok` (the deny path answers FORBIDDEN errors by design)."""
     result = Result()
     start = time.perf_counter()
     deadline = start + seconds
-    await asyncio.gather(*(_worker(port, request, deadline, result) for _ in range(connections)))
+    await asyncio.gather(
+        *(_worker(port, request, deadline, result, errors_ok) for _ in range(connections))
+    )
     result.seconds = time.perf_counter() - start
     return result

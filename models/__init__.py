@@ -1,6 +1,6 @@
 """Tortoise models: one module a feature, all re-exported here for model discovery."""
 
-from models.audit import AuditEvent
+from models.audit import AuditEvent, AuditSubject
 from models.authz import PolicyRule, PolicyVersion
 from models.consent import ConsentRecord
 from models.customer import Customer, EmailToken
@@ -11,6 +11,7 @@ from models.support import SupportCase
 
 __all__ = [
     "AuditEvent",
+    "AuditSubject",
     "ConsentRecord",
     "Customer",
     "EmailToken",

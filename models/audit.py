@@ -21,7 +21,9 @@ class AuditEvent(Model):
     operation = fields.CharField(max_length=64, default="")
     category = fields.CharField(max_length=32, default="")
     action = fields.CharField(max_length=16, default="")
-    subject_id = fields.CharField(max_length=64, default="")
+    # Whose data: one id, or several joined by commas (one decision about a whole page
+    # of customers is one row); `audit_subject` indexes each of them.
+    subject_id = fields.TextField(default="")
     purpose = fields.CharField(max_length=32, default="")
     decision = fields.CharField(max_length=8)
     rule = fields.CharField(max_length=300, default="")
@@ -31,4 +33,19 @@ class AuditEvent(Model):
 
     class Meta:
         table = "audit_event"
-        indexes = (("subject_id", "at"), ("actor_id", "at"), ("at",))
+        indexes = (("actor_id", "at"), ("at",))
+
+
+class AuditSubject(Model):
+    """One row per (audit row, subject): how the log is searched by whose data it is.
+    Derived from `audit_event.subject_id`, which the hash covers; `verify` checks that
+    the two agree, so a link cannot be dropped or altered unnoticed."""
+
+    id = fields.BigIntField(primary_key=True)
+    event_id = fields.BigIntField()
+    subject_id = fields.CharField(max_length=64)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "audit_subject"
+        indexes = (("subject_id", "at"), ("event_id",))

@@ -11,7 +11,7 @@ from tortoise.exceptions import OperationalError
 
 from api.clock import FakeClock
 from authz.audit import GENESIS, AuditRecord, append, verify
-from models import AuditEvent
+from models import AuditEvent, AuditSubject
 
 
 def record(clock: FakeClock, n: int, **overrides: str) -> AuditRecord:
@@ -33,14 +33,14 @@ def _dialect() -> str:
     return str(connections.get("default").capabilities.dialect)
 
 
-async def _tamper(sql: str) -> None:
+async def _tamper(sql: str, table: str = "audit_event") -> None:
     """What an intruder with database access would do (the app's trigger set aside)."""
     conn = connections.get("default")
     if _dialect() == "postgres":
         await conn.execute_script(
-            "ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only;"
+            f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only;"
             f"{sql};"
-            "ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only;"
+            f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only;"
         )
     else:
         await conn.execute_script(sql)
@@ -100,3 +100,49 @@ async def test_the_application_cannot_update_or_delete_audit_rows(clock: FakeClo
         await AuditEvent.filter(id=row.id).delete()
     assert (await AuditEvent.get()).decision == row.decision
     assert (await verify()).ok
+
+
+async def test_one_decision_about_many_subjects_is_one_row_indexed_per_subject(
+    clock: FakeClock,
+) -> None:
+    # given one decision about a page of three customers
+    await append([record(clock, 1, subject_id="c-1,c-2,c-3")])
+    row = await AuditEvent.get()
+    # then it is one chained row, and each subject finds it through the index
+    links = await AuditSubject.filter(event_id=row.id).order_by("subject_id")
+    assert [link.subject_id for link in links] == ["c-1", "c-2", "c-3"]
+    assert all(link.at == row.at for link in links)
+    assert (await verify()).ok
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM audit_subject WHERE subject_id = 'c-2'",
+        "UPDATE audit_subject SET subject_id = 'c-9' WHERE subject_id = 'c-2'",
+        "INSERT INTO audit_subject (event_id, subject_id, at) "
+        "SELECT event_id, 'c-9', at FROM audit_subject WHERE subject_id = 'c-2'",
+    ],
+)
+async def test_altering_the_subject_index_is_named_by_verify(clock: FakeClock, sql: str) -> None:
+    # given two rows, the second about three customers
+    await append([record(clock, 0)])
+    await append([record(clock, 1, subject_id="c-1,c-2,c-3")])
+    victim = await AuditEvent.filter(subject_id="c-1,c-2,c-3").get()
+    # when someone hides, redirects or adds an access in the index
+    await _tamper(sql, table="audit_subject")
+    # then verify names the row whose subjects no longer match
+    result = await verify()
+    assert (result.ok, result.first_broken_id, result.checked) == (False, victim.id, 1)
+    assert "subject index" in result.problem
+
+
+async def test_the_application_cannot_update_or_delete_subject_links(clock: FakeClock) -> None:
+    if _dialect() != "postgres":
+        pytest.skip("the append-only trigger is PostgreSQL's (SQLite is the embedded default)")
+    await append([record(clock, 1, subject_id="c-1,c-2")])
+    with pytest.raises(OperationalError, match="append-only"):
+        await AuditSubject.filter(subject_id="c-1").update(subject_id="c-9")
+    with pytest.raises(OperationalError, match="append-only"):
+        await AuditSubject.filter(subject_id="c-2").delete()
+    assert await AuditSubject.filter(subject_id__in=["c-1", "c-2"]).count() == 2

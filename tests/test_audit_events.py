@@ -39,6 +39,7 @@ async def test_login_success_and_failures_are_logged(gql: GQL) -> None:
     rows = [
         (e.event, e.operation, e.decision, e.actor_kind, e.actor_id, e.subject_id, e.reason)
         for e in await events()
+        if e.event == "auth"
     ]
     cid = str(customer.id)
     assert rows == [
@@ -46,6 +47,13 @@ async def test_login_success_and_failures_are_logged(gql: GQL) -> None:
         ("auth", "login", "deny", "anonymous", "", cid, "wrong password"),
         ("auth", "login", "deny", "anonymous", "", "", "unknown account"),
     ]
+    # and the signed-in customer's read of their own email in the answer, as the customer
+    reads = [
+        (e.actor_kind, e.actor_id, e.subject_id, e.category, e.action, e.purpose, e.decision)
+        for e in await events()
+        if e.event == "access"
+    ]
+    assert reads == [("customer", cid, cid, "contact.email", "read", "service", "allow")]
     assert all(e.request_id for e in await events())
     await assert_no_pii(token, "nobody@example.com")
     assert (await verify()).ok

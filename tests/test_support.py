@@ -56,12 +56,14 @@ async def test_a_customer_opens_a_case_and_care_works_it(gql: GQL, services: Ser
     closed = (await gql(CLOSE, {"id": case["id"]}, token=token))["data"]["closeSupportCase"]
     assert closed["status"] == "closed"
     assert closed["closedAt"]
-    # then each staff call was an allowed, logged decision for purpose support
+    # then each staff call was an allowed, logged decision for purpose support, and the
+    # read of the queue names the customers whose cases were in it
     rows = await AuditEvent.filter(event="access", actor_id=agent_id).order_by("id")
-    assert [(r.category, r.action, r.purpose, r.decision) for r in rows] == [
-        ("support.cases", "read", "support", "allow"),
-        ("support.cases", "write", "support", "allow"),
-        ("support.cases", "write", "support", "allow"),
+    customer_id = case["customerId"]
+    assert [(r.category, r.action, r.purpose, r.decision, r.subject_id) for r in rows] == [
+        ("support.cases", "read", "support", "allow", customer_id),
+        ("support.cases", "write", "support", "allow", ""),
+        ("support.cases", "write", "support", "allow", ""),
     ]
     assert all(r.rule.startswith("customer_care, support.cases") for r in rows)
 

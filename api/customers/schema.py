@@ -77,6 +77,7 @@ class CustomerMutation:
             customer = await service.verify_email(services=info.context.services, token=token)
         except service.InvalidToken as exc:
             return TokenError(code=ErrorCode(exc.code), message=_TOKEN_MESSAGES[exc.code])
+        info.context.act_as_customer(customer.id)
         return EmailVerified(customer=Customer.from_model(customer))
 
     @strawberry.mutation(description="Sign in; also sets the session cookie.")
@@ -91,6 +92,7 @@ class CustomerMutation:
         except BadCredentials:
             return InvalidCredentials()
         info.context.set_session_cookie(signed_in.session)
+        info.context.act_as_customer(signed_in.customer.id)
         return LoginSuccess(
             token=signed_in.session.token,
             expires_at=signed_in.session.expires_at,

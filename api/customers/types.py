@@ -7,8 +7,15 @@ from uuid import UUID
 
 import strawberry
 
-from api.customers.service import current_consents
-from authz.registry import CONSENT_PURPOSES
+from api.audit.schema import account_holder_only, customer_access_log
+from api.audit.types import AccessLogConnection
+from api.context import Info
+from api.customers.directory import latest_consents
+from api.guards import Access, mask_email, mask_phone, personal
+from api.support.service import cases_of_customers
+from api.support.types import SupportCase
+from authz.registry import CONSENT_PURPOSES, Category
+from models import ConsentRecord
 from models import Customer as CustomerModel
 
 
@@ -21,6 +28,15 @@ class Address:
     country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
 
 
+def mask_address(value: Address | None) -> Address | None:
+    """City and country only: enough to place a customer, not to find their door."""
+    if value is None:
+        return None
+    return Address(
+        line1="***", line2=None, city=value.city, postal_code="***", country=value.country
+    )
+
+
 @strawberry.type(description="The current state of consent for one purpose.")
 class Consent:
     purpose: str
@@ -29,21 +45,52 @@ class Consent:
     source: str | None
 
 
-@strawberry.type
+def consent_states(latest: dict[str, ConsentRecord]) -> list[Consent]:
+    result = []
+    for purpose in sorted(CONSENT_PURPOSES):
+        record = latest.get(purpose)
+        result.append(
+            Consent(
+                purpose=purpose,
+                granted=bool(record and record.granted),
+                at=record.at if record else None,
+                source=record.source if record else None,
+            )
+        )
+    return result
+
+
+@strawberry.type(
+    description="A customer. Personal-data fields are guarded: each is decided by role, "
+    "category and purpose, logged, and null with a FORBIDDEN error when denied."
+)
 class Customer:
     id: strawberry.ID
-    email: str
+    email: str | None = personal(Category.CONTACT_EMAIL, mask=mask_email)
     email_verified: bool
-    pending_email: str | None = strawberry.field(
-        description="A new address awaiting confirmation; `email` changes once it is confirmed."
+    pending_email: str | None = personal(
+        Category.CONTACT_EMAIL,
+        mask=mask_email,
+        description="A new address awaiting confirmation; `email` changes once it is confirmed.",
     )
-    phone: str = strawberry.field(description="E.164, e.g. +442079460958.")
-    address: Address
+    phone: str | None = personal(
+        Category.CONTACT_PHONE, mask=mask_phone, description="E.164, e.g. +442079460958."
+    )
+    address: Address | None = personal(Category.CONTACT_ADDRESS, mask=mask_address)
     created_at: datetime
     customer_id: strawberry.Private[UUID]
+    access: strawberry.Private[Access]
+    preloaded_consents: strawberry.Private[dict[str, ConsentRecord] | None] = None
 
     @classmethod
-    def from_model(cls, m: CustomerModel) -> Customer:
+    def from_model(
+        cls,
+        m: CustomerModel,
+        *,
+        purpose: str = "service",
+        conditions: tuple[str, ...] = (),
+        consents: dict[str, ConsentRecord] | None = None,
+    ) -> Customer:
         return cls(
             id=strawberry.ID(str(m.id)),
             email=m.email,
@@ -59,23 +106,37 @@ class Customer:
             ),
             created_at=m.created_at,
             customer_id=m.id,
+            access=Access(subject_id=m.id, purpose=purpose, conditions=conditions),
+            preloaded_consents=consents,
         )
 
-    @strawberry.field(description="Every purpose that needs consent; off until given.")
-    async def consents(self) -> list[Consent]:
-        latest = await current_consents(customer_id=self.customer_id)
-        result = []
-        for purpose in sorted(CONSENT_PURPOSES):
-            record = latest.get(purpose)
-            result.append(
-                Consent(
-                    purpose=purpose,
-                    granted=bool(record and record.granted),
-                    at=record.at if record else None,
-                    source=record.source if record else None,
-                )
-            )
-        return result
+    @personal(Category.CONSENT_HISTORY, description="Every purpose that needs consent.")
+    async def consents(self, info: Info) -> list[Consent] | None:
+        latest = self.preloaded_consents
+        if latest is None:
+            latest = await info.context.load(latest_consents, self.customer_id)
+        return consent_states(latest)
+
+    @personal(Category.SUPPORT_CASES, description="Support cases, newest first.")
+    async def support_cases(self, info: Info) -> list[SupportCase] | None:
+        cases = await info.context.load(cases_of_customers, self.customer_id)
+        access = self.access
+        return [
+            SupportCase.from_model(c, purpose=access.purpose, conditions=access.conditions)
+            for c in cases
+        ]
+
+    @strawberry.field(
+        extensions=account_holder_only(),
+        description="Who accessed your data: each request by our staff, with their role(s) "
+        "and purpose (not their name), newest first.",
+    )
+    async def access_log(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> AccessLogConnection | None:
+        return await customer_access_log(
+            info, customer_id=self.customer_id, first=first, after=after
+        )
 
 
 @strawberry.input

@@ -5,21 +5,67 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
 from api.context import Info
-from api.errors import parse_id
+from api.errors import InputInvalid, parse_id
 from api.permissions import HasRole, IsEmployee
 from api.security.authn import InvalidCredentials as BadCredentials
-from api.staff import service
-from api.staff.types import Employee, EmployeeDeactivated, StaffLoginSuccess
-from api.types import InvalidCredentials
+from api.staff import roles, service
+from api.staff.types import (
+    Employee,
+    EmployeeDeactivated,
+    PolicyRule,
+    PolicyRuleChanged,
+    PolicyRuleInput,
+    RoleChanged,
+    StaffLoginSuccess,
+)
+from api.types import InputError, InvalidCredentials
 from authz.registry import Role
 from models import Employee as EmployeeModel
 
 StaffLoginPayload = Annotated[
     StaffLoginSuccess | InvalidCredentials, strawberry.union("StaffLoginPayload")
 ]
+RoleChangePayload = Annotated[RoleChanged | InputError, strawberry.union("RoleChangePayload")]
+PolicyRuleChangePayload = Annotated[
+    PolicyRuleChanged | InputError, strawberry.union("PolicyRuleChangePayload")
+]
+
+
+def _only(*allowed: Role) -> list[FieldExtension]:
+    return [PermissionExtension(permissions=[HasRole(*allowed)])]
+
+
+async def _role_changed(
+    info: Info, operation: str, change: roles.RoleChange, role: str
+) -> RoleChanged:
+    """Effective at once here (other processes follow their watcher); audited."""
+    if change.changed:
+        await info.context.services.authorizer.reload()
+    info.context.audit_event(
+        event="admin",
+        operation=operation,
+        subject_id=change.employee.id,
+        reason=f"role={role}" if change.changed else f"role={role}, unchanged",
+    )
+    employee = Employee.from_model(change.employee, change.roles)
+    return RoleChanged(employee=employee, role=role, changed=change.changed)
+
+
+async def _rule_changed(
+    info: Info, operation: str, rule: roles.Rule, changed: bool
+) -> PolicyRuleChanged:
+    if changed:
+        await info.context.services.authorizer.reload()
+    info.context.audit_event(
+        event="admin",
+        operation=operation,
+        reason=rule.text if changed else f"{rule.text} (unchanged)",
+    )
+    return PolicyRuleChanged(rule=PolicyRule.from_rule(rule), changed=changed)
 
 
 @strawberry.type
@@ -29,6 +75,14 @@ class StaffQuery:
         employee_id = info.context.subject_id
         employee = await EmployeeModel.get(id=employee_id)
         return Employee.from_model(employee, sorted(info.context.viewer.roles))
+
+    @strawberry.field(
+        extensions=_only(Role.ADMIN, Role.AUDITOR),
+        description="The `p` rules of the access policy in force (admins and auditors).",
+    )
+    def policy_rules(self, info: Info) -> list[PolicyRule] | None:
+        rules = roles.policy_rules(authorizer=info.context.services.authorizer)
+        return [PolicyRule.from_rule(r) for r in rules]
 
 
 @strawberry.type
@@ -70,3 +124,70 @@ class StaffMutation:
         return EmployeeDeactivated(
             employee=Employee.from_model(employee, roles), sessions_revoked=revoked
         )
+
+    @strawberry.mutation(
+        extensions=_only(Role.ADMIN),
+        description="Grant a role (admin): effective at once, on every process within 2 s.",
+    )
+    async def grant_role(
+        self, info: Info, employee_id: strawberry.ID, role: str
+    ) -> RoleChangePayload | None:
+        try:
+            change = await roles.grant_role(
+                employee_id=parse_id(employee_id, what="employee"),
+                role=role,
+                granted_by=info.context.subject_id,
+                now=info.context.services.clock.now(),
+            )
+        except InputInvalid as exc:
+            return InputError.from_problems(exc.problems)
+        return await _role_changed(info, "grantRole", change, role)
+
+    @strawberry.mutation(
+        extensions=_only(Role.ADMIN),
+        description="Revoke a role (admin): effective at once, on every process within 2 s.",
+    )
+    async def revoke_role(
+        self, info: Info, employee_id: strawberry.ID, role: str
+    ) -> RoleChangePayload | None:
+        try:
+            change = await roles.revoke_role(
+                employee_id=parse_id(employee_id, what="employee"),
+                role=role,
+                revoked_by=info.context.subject_id,
+            )
+        except InputInvalid as exc:
+            return InputError.from_problems(exc.problems)
+        return await _role_changed(info, "revokeRole", change, role)
+
+    @strawberry.mutation(
+        extensions=_only(Role.ADMIN),
+        description="Add a rule to the access policy (admin); deny rules override allows.",
+    )
+    async def add_policy_rule(
+        self, info: Info, input: PolicyRuleInput
+    ) -> PolicyRuleChangePayload | None:
+        rule = input.to_rule()
+        try:
+            changed = await roles.add_policy_rule(
+                authorizer=info.context.services.authorizer, rule=rule
+            )
+        except InputInvalid as exc:
+            return InputError.from_problems(exc.problems)
+        return await _rule_changed(info, "addPolicyRule", rule, changed)
+
+    @strawberry.mutation(
+        extensions=_only(Role.ADMIN),
+        description="Remove a rule from the access policy (admin); the credentials floor stays.",
+    )
+    async def remove_policy_rule(
+        self, info: Info, input: PolicyRuleInput
+    ) -> PolicyRuleChangePayload | None:
+        rule = input.to_rule()
+        try:
+            changed = await roles.remove_policy_rule(
+                authorizer=info.context.services.authorizer, rule=rule
+            )
+        except InputInvalid as exc:
+            return InputError.from_problems(exc.problems)
+        return await _rule_changed(info, "removePolicyRule", rule, changed)

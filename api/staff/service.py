@@ -12,6 +12,7 @@ from api.errors import FieldProblem, InputInvalid, NotFound
 from api.security.authn import authenticate
 from api.security.sessions import IssuedSession
 from api.services import Services
+from authz.adapter import bump_version
 from authz.audit import AuditTrail
 from authz.registry import Role
 from models import Employee, EmployeeRole
@@ -46,6 +47,7 @@ async def create_employee(
             [EmployeeRole(employee_id=employee.id, role=r, granted_at=now) for r in set(roles)],
             using_db=conn,
         )
+        await bump_version()  # running processes learn the new grants (authz/watcher.py)
     return employee
 
 
@@ -83,6 +85,7 @@ async def deactivate_employee(*, services: Services, employee_id: UUID) -> tuple
         employee.deactivated_at = services.clock.now()
         await employee.save(using_db=conn, update_fields=["active", "deactivated_at"])
         revoked = await services.sessions.revoke_all(employee_id=employee.id, using_db=conn)
+        await bump_version()  # an inactive employee's grants leave every enforcer
     return employee, revoked
 
 

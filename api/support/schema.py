@@ -30,7 +30,9 @@ class SupportQuery:
         extensions=_guard("read"), description="Customer care's queue of cases (oldest first)."
     )
     async def support_queue(self, status: str = service.OPEN) -> list[SupportCase] | None:
-        return [SupportCase.from_model(c) for c in await service.queue(status=status)]
+        return [
+            SupportCase.from_model(c, purpose="support") for c in await service.queue(status=status)
+        ]
 
 
 @strawberry.type
@@ -49,18 +51,18 @@ class SupportMutation:
         except InputInvalid as exc:
             return InputError.from_problems(exc.problems)
         info.context.audit_event(event="access", operation="openSupportCase", subject_id=case.id)
-        return SupportCase.from_model(case)
+        return SupportCase.from_model(case, purpose="service")
 
     @strawberry.mutation(extensions=_guard("write"), description="Take a case (customer care).")
     async def assign_support_case(self, info: Info, id: strawberry.ID) -> SupportCase | None:
         case = await service.assign(
             case_id=parse_id(id, what="support case"), employee_id=info.context.subject_id
         )
-        return SupportCase.from_model(case)
+        return SupportCase.from_model(case, purpose="support")
 
     @strawberry.mutation(extensions=_guard("write"), description="Close a case (customer care).")
     async def close_support_case(self, info: Info, id: strawberry.ID) -> SupportCase | None:
         case = await service.close(
             services=info.context.services, case_id=parse_id(id, what="support case")
         )
-        return SupportCase.from_model(case)
+        return SupportCase.from_model(case, purpose="support")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from api.customers import validation as v
@@ -36,8 +37,15 @@ async def queue(*, status: str) -> list[SupportCase]:
     return await SupportCase.filter(status=status).order_by("created_at", "id")
 
 
-async def customer_cases(*, customer_id: UUID) -> list[SupportCase]:
-    return await SupportCase.filter(customer_id=customer_id).order_by("-created_at", "id")
+async def cases_of_customers(customer_ids: Sequence[UUID]) -> list[list[SupportCase]]:
+    """Each customer's cases, newest first, in one query (a batch loader)."""
+    cases: dict[UUID, list[SupportCase]] = {i: [] for i in customer_ids}
+    rows = await SupportCase.filter(customer_id__in=list(customer_ids)).order_by(
+        "-created_at", "id"
+    )
+    for case in rows:
+        cases[UUID(str(case.customer_id))].append(case)
+    return [cases[i] for i in customer_ids]
 
 
 async def _case(case_id: UUID) -> SupportCase:

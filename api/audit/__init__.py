@@ -1,0 +1,1 @@
+"""The decision log for auditors, and the customer's view of who accessed their data."""

@@ -1,0 +1,85 @@
+"""The decision log over GraphQL: auditors query and verify it; a customer sees who
+accessed their data. Reading the log is itself logged."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import BasePermission, PermissionExtension
+
+from api.audit import service
+from api.audit.types import (
+    AccessDecisionConnection,
+    AccessDecisionFilter,
+    AccessLogConnection,
+    AuditVerification,
+)
+from api.context import Info
+from api.errors import Unauthenticated
+from api.permissions import HasRole
+from authz import audit
+from authz.registry import Role
+
+
+def _auditor() -> list[FieldExtension]:
+    return [PermissionExtension(permissions=[HasRole(Role.AUDITOR)])]
+
+
+class IsAccountHolder(BasePermission):
+    """Only the signed-in customer whose account this is (not staff, not other customers)."""
+
+    message = "Only the account holder can see this."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = info.context.viewer
+        if viewer.kind == "anonymous":
+            raise Unauthenticated()
+        owner = getattr(source, "customer_id", None)
+        return viewer.is_customer and owner is not None and viewer.subject_id == owner
+
+
+def account_holder_only() -> list[FieldExtension]:
+    return [PermissionExtension(permissions=[IsAccountHolder()])]
+
+
+@strawberry.type
+class AuditQuery:
+    @strawberry.field(
+        extensions=_auditor(),
+        description="The decision log, newest first, filtered (auditors).",
+    )
+    async def access_decisions(
+        self,
+        info: Info,
+        filter: AccessDecisionFilter | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> AccessDecisionConnection | None:
+        where = filter.to_domain() if filter else service.DecisionFilter()
+        page = await service.access_decisions(where=where, first=first, after=after)
+        info.context.audit_event(
+            event="audit", operation="accessDecisions", subject_id=where.subject_id
+        )
+        return AccessDecisionConnection.from_page(page)
+
+    @strawberry.field(
+        extensions=_auditor(),
+        description="Walk the log's hash chain: ok, or the first broken row (auditors).",
+    )
+    async def verify_audit_log(self, info: Info) -> AuditVerification | None:
+        result = await audit.verify()
+        info.context.audit_event(event="audit", operation="verifyAuditLog")
+        return AuditVerification.from_result(result)
+
+
+async def customer_access_log(
+    info: Info, *, customer_id: UUID, first: int, after: str | None
+) -> AccessLogConnection:
+    """`Customer.accessLog`: glue kept here so the customer type only delegates."""
+    page = await service.access_log(customer_id=customer_id, first=first, after=after)
+    info.context.audit_event(event="access", operation="accessLog", subject_id=customer_id)
+    return AccessLogConnection.from_page(page)

@@ -1,0 +1,175 @@
+"""GraphQL types of the decision log, built from the model and the service's results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from api.audit import service
+from api.pagination import PageInfo
+from authz.audit import VerifyResult
+from models import AuditEvent
+
+
+@strawberry.enum
+class Decision(Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+def _page_info(cursors: list[str], *, has_next: bool) -> PageInfo:
+    return PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None)
+
+
+@strawberry.input(description="Every condition is optional; given ones must all hold.")
+class AccessDecisionFilter:
+    actor_id: strawberry.ID | None = None
+    subject_id: strawberry.ID | None = None
+    category: str | None = strawberry.field(default=None, description="e.g. `contact.email`.")
+    decision: Decision | None = None
+    event: str | None = strawberry.field(
+        default=None, description="`access`, `auth`, `admin` or `audit`."
+    )
+    since: datetime | None = strawberry.field(
+        default=None, description="Inclusive; UTC when no offset is given."
+    )
+    until: datetime | None = strawberry.field(
+        default=None, description="Exclusive; UTC when no offset is given."
+    )
+
+    def to_domain(self) -> service.DecisionFilter:
+        return service.DecisionFilter(
+            actor_id=self.actor_id,
+            subject_id=self.subject_id,
+            category=self.category,
+            decision=self.decision.value if self.decision else None,
+            event=self.event,
+            since=self.since,
+            until=self.until,
+        )
+
+
+@strawberry.type(description="One row of the decision log: ids and names, never values.")
+class AccessDecision:
+    id: strawberry.ID
+    at: datetime
+    request_id: str | None
+    actor_kind: str = strawberry.field(description="`employee`, `customer` or `anonymous`.")
+    actor_id: strawberry.ID | None
+    roles: list[str]
+    event: str
+    operation: str | None
+    category: str | None
+    action: str | None
+    subject_id: strawberry.ID | None
+    purpose: str | None
+    decision: Decision
+    rule: str | None = strawberry.field(description="The policy rule that matched.")
+    reason: str | None
+    hash: str = strawberry.field(description="SHA-256(previous row's hash || this row).")
+
+    @classmethod
+    def from_model(cls, m: AuditEvent) -> AccessDecision:
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            at=m.at,
+            request_id=m.request_id or None,
+            actor_kind=m.actor_kind,
+            actor_id=strawberry.ID(m.actor_id) if m.actor_id else None,
+            roles=[r for r in m.roles.split(",") if r],
+            event=m.event,
+            operation=m.operation or None,
+            category=m.category or None,
+            action=m.action or None,
+            subject_id=strawberry.ID(m.subject_id) if m.subject_id else None,
+            purpose=m.purpose or None,
+            decision=Decision(m.decision),
+            rule=m.rule or None,
+            reason=m.reason or None,
+            hash=m.hash,
+        )
+
+
+@strawberry.type
+class AccessDecisionEdge:
+    cursor: str
+    node: AccessDecision
+
+
+@strawberry.type(description="Decisions, newest first.")
+class AccessDecisionConnection:
+    edges: list[AccessDecisionEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def from_page(cls, page: service.Page[AuditEvent]) -> AccessDecisionConnection:
+        edges = [
+            AccessDecisionEdge(cursor=c, node=AccessDecision.from_model(m))
+            for m, c in zip(page.items, page.cursors, strict=True)
+        ]
+        return cls(edges=edges, page_info=_page_info(page.cursors, has_next=page.has_next))
+
+
+@strawberry.type(description="The decision log's hash chain, walked from its first row.")
+class AuditVerification:
+    ok: bool
+    checked: int = strawberry.field(description="Rows found intact before the first broken one.")
+    first_broken_id: strawberry.ID | None
+    problem: str | None
+
+    @classmethod
+    def from_result(cls, result: VerifyResult) -> AuditVerification:
+        broken = result.first_broken_id
+        return cls(
+            ok=result.ok,
+            checked=result.checked,
+            first_broken_id=strawberry.ID(str(broken)) if broken is not None else None,
+            problem=result.problem or None,
+        )
+
+
+@strawberry.type(
+    description="Staff accessed your data in one request: their role(s) and purpose, not who."
+)
+class AccessLogEntry:
+    reference: str = strawberry.field(
+        description="Quote it to our privacy officer to learn more about this access."
+    )
+    at: datetime
+    roles: list[str]
+    purpose: str
+    categories: list[str] = strawberry.field(description="Data categories, e.g. contact.email.")
+    actions: list[str] = strawberry.field(description="e.g. read, read_masked.")
+
+    @classmethod
+    def from_entry(cls, e: service.AccessLogEntry) -> AccessLogEntry:
+        return cls(
+            reference=e.reference,
+            at=e.at,
+            roles=e.roles,
+            purpose=e.purpose,
+            categories=e.categories,
+            actions=e.actions,
+        )
+
+
+@strawberry.type
+class AccessLogEdge:
+    cursor: str
+    node: AccessLogEntry
+
+
+@strawberry.type(description="Accesses to your data, newest first.")
+class AccessLogConnection:
+    edges: list[AccessLogEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def from_page(cls, page: service.Page[service.AccessLogEntry]) -> AccessLogConnection:
+        edges = [
+            AccessLogEdge(cursor=c, node=AccessLogEntry.from_entry(e))
+            for e, c in zip(page.items, page.cursors, strict=True)
+        ]
+        return cls(edges=edges, page_info=_page_info(page.cursors, has_next=page.has_next))

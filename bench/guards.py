@@ -1,0 +1,113 @@
+"""Guard benchmark (issue 3, DESIGN section 8): a staff page of 100 customers with 3
+guarded fields (email, phone, address), measured side by side in one run:
+
+- guards and audit on, every field allowed (customer care, purpose support, open cases);
+- the same query on, every field denied (the same employee, purpose legal);
+- guards and audit off (bench/unguarded_app.py), the same query as the allowed one.
+
+Targets: on/off >= 0.8, deny/allow >= 0.9."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.load import Result, post_request, run
+
+PAGE = (
+    "{ customers(purpose: %s, first: 100) { edges { node { id email phone address { city } } } } }"
+)
+AGENT = "agent@bench.example.com"
+PASSWORD = "bench password that is long"  # noqa: S105 (a throwaway benchmark account)
+
+
+async def seed(database_url: str) -> None:
+    """100 customers, each with an open support case, and one customer-care agent."""
+    from api.db import close_db, init_db
+    from api.services import build_services
+    from api.settings import Settings
+    from api.staff.service import create_employee
+    from models import Customer, SupportCase
+
+    await init_db(database_url)
+    try:
+        now = datetime.now(UTC)
+        customers = [
+            Customer(
+                email=f"bench{n}@example.com",
+                password_hash="-",  # noqa: S106 (never signs in)
+                phone=f"+4420794{n:05d}",
+                address_line1=f"{n} Bench Street",
+                address_city="London",
+                address_postal_code="NW1 6XE",
+                address_country="GB",
+                created_at=now,
+                updated_at=now,
+            )
+            for n in range(100)
+        ]
+        await Customer.bulk_create(customers)
+        await SupportCase.bulk_create(
+            [
+                SupportCase(customer_id=c.id, subject="s", message="m", created_at=now)
+                for c in customers
+            ]
+        )
+        services = build_services(Settings(database_url=database_url))
+        try:
+            await create_employee(
+                services=services,
+                email=AGENT,
+                name="Agent",
+                roles=["customer_care"],
+                password=PASSWORD,
+            )
+        finally:
+            services.close()
+    finally:
+        await close_db()
+
+
+def _row(name: str, r: Result) -> str:
+    return (
+        f"  {name:<28}{r.rps:8.1f} req/s  p50 {r.percentile(0.5) * 1000:6.1f} ms  "
+        f"p99 {r.percentile(0.99) * 1000:6.1f} ms  ({r.failures} failures)"
+    )
+
+
+def measure(*, server: Any, login: Any, port_of: Any, env: dict[str, str], args: Any) -> None:
+    asyncio.run(seed(env["DATABASE_URL"]))
+    custos = [sys.executable, "-m", "api", "serve", "--log-level", "warning"]
+    uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--factory"]
+
+    def load(port: int, purpose: str, token: str, errors_ok: bool) -> Result:
+        request = post_request(port, {"query": PAGE % purpose}, token)
+        return asyncio.run(
+            run(
+                port,
+                request,
+                connections=args.connections,
+                seconds=args.seconds,
+                errors_ok=errors_ok,
+            )
+        )
+
+    on_port, off_port = port_of(), port_of()
+    with server([*custos, "--port", str(on_port)], on_port, env):
+        token = login(on_port, AGENT, PASSWORD)
+        load(on_port, "SUPPORT", token, False)  # warm up
+        allowed = load(on_port, "SUPPORT", token, False)
+        denied = load(on_port, "LEGAL", token, True)
+    with server([*uvicorn, "bench.unguarded_app:create", "--port", str(off_port)], off_port, env):
+        token = login(off_port, AGENT, PASSWORD)
+        load(off_port, "SUPPORT", token, False)
+        off = load(off_port, "SUPPORT", token, False)
+
+    print("staff page: 100 customers x 3 guarded fields (email, phone, address)")
+    print(_row("guards+audit off", off))
+    print(_row("guards+audit on, allowed", allowed))
+    print(_row("guards+audit on, denied", denied))
+    print(f"  ratio on/off:      {allowed.rps / off.rps:.2f}x (target >= 0.8x)")
+    print(f"  ratio deny/allow:  {denied.rps / allowed.rps:.2f}x (target >= 0.9x)")
