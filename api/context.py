@@ -34,15 +34,16 @@ class FieldDenied(GraphQLError):
         Exception.__init__(self, message)
         self.message = message
         self.path = path
-        self.locations = locations
-        self.nodes = self.source = self.positions = self.original_error = None
+        self.formatted_locations = locations
+        self.locations = self.nodes = self.source = self.positions = None
+        self.original_error = None
         self.extensions = _FORBIDDEN
 
     @property
     def formatted(self) -> dict[str, Any]:  # type: ignore[override]
         return {
             "message": self.message,
-            "locations": [loc.formatted for loc in self.locations or ()],
+            "locations": self.formatted_locations,
             "path": self.path,
             "extensions": self.extensions,
         }
@@ -72,7 +73,7 @@ class Context:
     _enforced: dict[tuple[str, str, str, tuple[str, ...]], Decision] = field(default_factory=dict)
     _reads: dict[tuple[str, str, object, tuple[str, ...]], Read] = field(default_factory=dict)
     denials: list[GraphQLError] = field(default_factory=list)
-    _denied_at: dict[int, Any] = field(default_factory=dict)
+    _denied_at: dict[tuple[int, str, str], tuple[str, list[Any]]] = field(default_factory=dict)
     """FORBIDDEN errors of denied fields, added to the result at the end of execution."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
 
@@ -244,17 +245,13 @@ class Context:
         error's location is worked out once per field of the query, not once per object."""
         raw = info._raw_info
         node = raw.field_nodes[0]
-        located = self._denied_at.get(id(node))
-        if located is None:
-            located = GraphQLError("", nodes=raw.field_nodes).locations or []
-            self._denied_at[id(node)] = located
-        self.denials.append(
-            FieldDenied(
-                f"Not allowed to read {category} for purpose {purpose}.",
-                raw.path.as_list(),
-                located,
-            )
-        )
+        key = (id(node), category, purpose)
+        shared = self._denied_at.get(key)
+        if shared is None:
+            locations = GraphQLError("", nodes=raw.field_nodes).locations or []
+            message = f"Not allowed to read {category} for purpose {purpose}."
+            shared = self._denied_at[key] = (message, [loc.formatted for loc in locations])
+        self.denials.append(FieldDenied(shared[0], raw.path.as_list(), shared[1]))
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(

@@ -68,7 +68,7 @@ class AuditFlush(SchemaExtension):
                 await context.audit.flush()
         else:
             yield
-            await context.audit.flush()
+            await context.audit.flush(context.services.audit_writer)
         result = self.execution_context.result
         if context.denials and result is not None:
             result.errors = [*(result.errors or []), *context.denials]

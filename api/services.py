@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from api.clock import Clock, SystemClock
 from api.mail.sender import MailBackend, backend_for
@@ -10,6 +10,7 @@ from api.security.passwords import PasswordService
 from api.security.sessions import SessionService
 from api.security.throttle import LoginThrottle
 from api.settings import Settings
+from authz.audit import GroupCommit
 from authz.enforcer import Authorizer
 
 
@@ -21,6 +22,7 @@ class Services:
     sessions: SessionService
     throttle: LoginThrottle
     mail: MailBackend
+    audit_writer: GroupCommit = field(default_factory=GroupCommit)
     _authorizer: Authorizer | None = None
 
     @property

@@ -3,6 +3,7 @@ one batch, hash-chained, verifiable."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -136,6 +137,40 @@ async def append(records: list[AuditRecord]) -> None:
             for subject in subjects:
                 links += (row["id"], subject, at)
         await _insert_rows(conn, "audit_subject", _LINK_COLUMNS, links)
+
+
+class GroupCommit:
+    """Appends the logs of concurrent read requests together: one transaction (one lock,
+    one INSERT of rows, one of subject links, one commit) for every request waiting,
+    instead of one each. A request still waits until its records are committed, so no
+    read is answered before its decisions are durably logged."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[list[AuditRecord], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, records: list[AuditRecord]) -> None:
+        if not records:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((records, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await append([record for records, _ in batch for record in records])
+            except Exception as exc:  # every waiting request fails with the same cause
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
 
 @dataclass
@@ -313,7 +348,12 @@ class AuditTrail:
     def pending(self) -> list[AuditRecord]:
         return [*self.records, *self._grouped()]
 
-    async def flush(self) -> None:
+    async def flush(self, writer: GroupCommit | None = None) -> None:
+        """Write the request's records: with `writer` grouped with other requests' (reads),
+        without it in the caller's transaction (a mutation's)."""
         records = self.pending()
         self.records, self._groups = [], {}
-        await append(records)
+        if writer is None:
+            await append(records)
+        else:
+            await writer.write(records)

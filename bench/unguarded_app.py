@@ -21,7 +21,7 @@ async def _through_async(self: Any, next_: Any, source: Any, info: Any, **kwargs
     return await next_(source, info, **kwargs)
 
 
-async def _discard(self: AuditTrail) -> None:
+async def _discard(self: AuditTrail, writer: object = None) -> None:
     self.records.clear()
 
 

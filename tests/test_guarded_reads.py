@@ -4,6 +4,7 @@ a FORBIDDEN error at its path when denied; every decision logged; constant SQL p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from api.services import Services
 from api.staff.service import create_employee
+from authz.audit import verify
 from models import (
     AuditEvent,
     AuditSubject,
@@ -188,6 +190,13 @@ async def test_a_denied_field_logs_no_traceback(
         body = await gql(ONE, {"id": str(customer.id), "purpose": "LEGAL"}, token=token)
     assert len(forbidden_paths(body)) == 5
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    email_error = next(e for e in body["errors"] if e["path"] == ["customer", "email"])
+    assert email_error == {
+        "message": "Not allowed to read contact.email for purpose legal.",
+        "locations": [{"line": 1, "column": ONE.index("email") + 1}],
+        "path": ["customer", "email"],
+        "extensions": {"code": "FORBIDDEN"},
+    }
 
 
 async def test_customers_read_their_own_data_logged_as_themselves(gql: GQL) -> None:
@@ -358,3 +367,25 @@ async def test_a_page_is_one_log_row_per_decision_naming_every_customer(
     for customer, decision in [(with_case[0], "allow"), (without[1], "deny")]:
         [link] = await AuditSubject.filter(subject_id=str(customer.id))
         assert link.event_id == by_decision[decision].id
+
+
+async def test_concurrent_reads_are_each_logged_once_on_one_chain(
+    gql: GQL, services: Services
+) -> None:
+    """Reads commit their logs together (group commit): each request still gets its own
+    rows before it is answered, and the chain stays whole."""
+    customers = [await make_customer(n, open_case=True) for n in range(3)]
+    token, _ = await staff_token(gql, services, "customer_care")
+    before = await AuditEvent.filter(event="access").count()
+    query = (
+        "query($id: ID!) { customer(id: $id, purpose: SUPPORT) { email phone address { city } } }"
+    )
+    responses = await asyncio.gather(
+        *(gql.raw(query, {"id": str(c.id)}, token=token) for c in customers * 4)
+    )
+    request_ids = {r.headers["x-request-id"] for r in responses}
+    assert all("errors" not in r.json() for r in responses)
+    rows = await AuditEvent.filter(event="access").offset(before)
+    assert {r.request_id for r in rows} == request_ids
+    assert len(rows) == 12 * 3
+    assert (await verify()).ok
