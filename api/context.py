@@ -71,7 +71,9 @@ class Context:
         default_factory=dict
     )
     _enforced: dict[tuple[str, str, str, tuple[str, ...]], Decision] = field(default_factory=dict)
-    _reads: dict[tuple[str, str, object, tuple[str, ...]], Read] = field(default_factory=dict)
+    _reads: dict[tuple[str, str, tuple[str, ...], bool], tuple[Read, dict[object, set[str]]]] = (
+        field(default_factory=dict)
+    )
     denials: list[GraphQLError] = field(default_factory=list)
     _denied_at: dict[tuple[int, str, str], tuple[str, list[Any]]] = field(default_factory=dict)
     """FORBIDDEN errors of denied fields, added to the result at the end of execution."""
@@ -160,10 +162,11 @@ class Context:
         return cached
 
     def _log_decision(
-        self, *, category: str, action: str, purpose: str, subject_id: str, decision: Decision
-    ) -> None:
+        self, *, category: str, action: str, purpose: str, subject_id: object, decision: Decision
+    ) -> dict[object, set[str]]:
+        """Log a decision; returns its subjects (see AuditTrail.access)."""
         viewer = self.viewer
-        self.audit.access(
+        return self.audit.access(
             at=self.services.clock.now(),
             actor_kind=viewer.kind,
             actor_id=str(viewer.subject_id or ""),
@@ -180,11 +183,6 @@ class Context:
     @property
     def _roles(self) -> str:
         return ",".join(sorted(self.viewer.roles))
-
-    def own_conditions(self, subject_id: object) -> tuple[str, ...]:
-        """`self` when the signed-in customer is the subject."""
-        viewer = self.viewer
-        return ("self",) if viewer.is_customer and viewer.subject_id == subject_id else ()
 
     def decide(
         self,
@@ -215,13 +213,24 @@ class Context:
         self, *, category: str, purpose: str, subject_id: object, conditions: tuple[str, ...]
     ) -> Read:
         """How much of a personal-data value the viewer may see: FULL, MASKED or DENIED.
-        One log row per (subject, category, purpose) in a request: the outcome, with the
-        rule that decided it (a masked read logs `read_masked`)."""
-        key = (category, purpose, subject_id, conditions)
-        outcome = self._reads.get(key)
-        if outcome is not None:
+        The outcome depends on the subject only through its conditions, so it is decided
+        once per (category, purpose, conditions) in a request and each further subject is
+        added to that decision's log row (the outcome, with the rule that decided it; a
+        masked read logs `read_masked`)."""
+        viewer = self.viewer
+        own = viewer.is_customer and viewer.subject_id == subject_id
+        key = (category, purpose, conditions, own)
+        known = self._reads.get(key)
+        if known is not None:
+            outcome, subjects = known
+            decided = subjects.get(subject_id)
+            if decided is None:
+                subjects[subject_id] = {category}
+            else:
+                decided.add(category)
             return outcome
-        conditions = conditions + self.own_conditions(subject_id)
+        if own:
+            conditions = (*conditions, "self")
         decision = self._enforce(category, "read", purpose, conditions)
         action = "read"
         outcome = Read.FULL if decision.allowed else Read.DENIED
@@ -229,14 +238,14 @@ class Context:
             masked = self._enforce(category, "read_masked", purpose, conditions)
             if masked.allowed:
                 decision, action, outcome = masked, "read_masked", Read.MASKED
-        self._reads[key] = outcome
-        self._log_decision(
+        subjects = self._log_decision(
             category=category,
             action=action,
             purpose=purpose,
-            subject_id=str(subject_id),
+            subject_id=subject_id,
             decision=decision,
         )
+        self._reads[key] = (outcome, subjects)
         return outcome
 
     def deny_field(self, info: _Info[Any, Any], *, category: str, purpose: str) -> None:

@@ -253,12 +253,16 @@ async def export_rows(
 @dataclass
 class AuditTrail:
     """The records of one request, written together at its end. Access decisions that
-    differ only in whose data they were about are grouped into one row naming every
-    subject: a page of 100 customers x 3 fields is 3 rows (and 300 subject links), not 300."""
+    share everything but whose data and which category they were about are grouped: one
+    row per set of categories, naming every subject that had exactly those categories
+    decided so. A page of 100 customers x 3 fields allowed by one rule is one row (and 100
+    subject links), not 300; the row never claims a read that was not decided."""
 
     request_id: str
     records: list[AuditRecord] = field(default_factory=list)
-    _groups: dict[tuple[str, ...], tuple[datetime, set[str]]] = field(default_factory=dict)
+    _groups: dict[tuple[str, ...], tuple[datetime, dict[object, set[str]]]] = field(
+        default_factory=dict
+    )
 
     def add(self, record: AuditRecord) -> None:
         self.records.append(record)
@@ -276,15 +280,21 @@ class AuditTrail:
         decision: str,
         rule: str,
         reason: str,
-        subject_id: str,
-    ) -> None:
-        """One access decision about one subject's data."""
-        key = (actor_kind, actor_id, roles, category, action, purpose, decision, rule, reason)
+        subject_id: object,
+    ) -> dict[object, set[str]]:
+        """One access decision about one subject's data in one category. Returns the
+        decision's subjects and their categories: a caller may record further subjects
+        of the same decision there directly (Context.read_access does)."""
+        key = (actor_kind, actor_id, roles, action, purpose, decision, rule, reason)
         group = self._groups.get(key)
         if group is None:
-            self._groups[key] = (at, {subject_id})
+            group = self._groups[key] = (at, {})
+        categories = group[1].get(subject_id)
+        if categories is None:
+            group[1][subject_id] = {category}
         else:
-            group[1].add(subject_id)
+            categories.add(category)
+        return group[1]
 
     def event(
         self,
@@ -316,34 +326,31 @@ class AuditTrail:
         )
 
     def _grouped(self) -> list[AuditRecord]:
-        return [
-            AuditRecord(
-                at=at,
-                request_id=self.request_id,
-                actor_kind=actor_kind,
-                actor_id=actor_id,
-                roles=roles,
-                event="access",
-                category=category,
-                action=action,
-                purpose=purpose,
-                decision=decision,
-                rule=rule,
-                reason=reason,
-                subject_id=",".join(sorted(s for s in subjects if s)),
-            )
-            for (
-                actor_kind,
-                actor_id,
-                roles,
-                category,
-                action,
-                purpose,
-                decision,
-                rule,
-                reason,
-            ), (at, subjects) in self._groups.items()
-        ]
+        records = []
+        for key, (at, subjects) in self._groups.items():
+            actor_kind, actor_id, roles, action, purpose, decision, rule, reason = key
+            by_categories: dict[frozenset[str], set[str]] = defaultdict(set)
+            for subject, decided in subjects.items():
+                by_categories[frozenset(decided)].add(str(subject))
+            for categories, ids in by_categories.items():
+                records.append(
+                    AuditRecord(
+                        at=at,
+                        request_id=self.request_id,
+                        actor_kind=actor_kind,
+                        actor_id=actor_id,
+                        roles=roles,
+                        event="access",
+                        category=",".join(sorted(categories)),
+                        action=action,
+                        purpose=purpose,
+                        decision=decision,
+                        rule=rule,
+                        reason=reason,
+                        subject_id=",".join(sorted(ids - {""})),
+                    )
+                )
+        return records
 
     def pending(self) -> list[AuditRecord]:
         return [*self.records, *self._grouped()]

@@ -19,7 +19,8 @@ class AuditEvent(Model):
     roles = fields.CharField(max_length=200, default="")
     event = fields.CharField(max_length=16)
     operation = fields.CharField(max_length=64, default="")
-    category = fields.CharField(max_length=32, default="")
+    # One category, or several joined by commas (one row per set of categories decided).
+    category = fields.TextField(default="")
     action = fields.CharField(max_length=16, default="")
     # Whose data: one id, or several joined by commas (one decision about a whole page
     # of customers is one row); `audit_subject` indexes each of them.
