@@ -42,12 +42,16 @@ class CustosGraphQL(GraphQL[Context, None]):
         in an extension): unexpected ones masked, every one with `extensions.code`."""
         if result.errors:
             result.errors = [for_client(error) for error in result.errors]
-        return await super().process_result(request, result)
+        response = await super().process_result(request, result)
+        context: Context | None = getattr(request.state, "custos_context", None)
+        if context is not None and context.denials:
+            response["errors"] = [*(response.get("errors") or []), *context.denied_errors()]
+        return response
 
     async def get_context(self, request: Any, response: Any) -> Context:
         viewer = await self.services.sessions.resolve(session_token(request))
         request_id = request.scope.get("custos.request_id", "-")
-        return Context(
+        context = Context(
             request=request,
             response=response,
             services=self.services,
@@ -55,6 +59,8 @@ class CustosGraphQL(GraphQL[Context, None]):
             request_id=request_id,
             audit=AuditTrail(request_id),
         )
+        request.state.custos_context = context  # process_result adds denied fields' errors
+        return context
 
 
 class _BodyTooLarge(Exception):

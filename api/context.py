@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from graphql import GraphQLError
+from graphql.pyutils import Path
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
@@ -23,30 +24,6 @@ from authz.audit import AuditTrail
 from authz.enforcer import CUSTOMER_SUBJECT, Decision
 
 _FORBIDDEN = {"code": "FORBIDDEN"}
-
-
-class FieldDenied(GraphQLError):
-    """The error of a denied field. Built without GraphQLError's general machinery: a page
-    of 100 customers may carry hundreds of these, and a denial must cost no more than an
-    allowed read."""
-
-    def __init__(self, message: str, path: list[str | int], locations: list[Any]) -> None:
-        Exception.__init__(self, message)
-        self.message = message
-        self.path = path
-        self.formatted_locations = locations
-        self.locations = self.nodes = self.source = self.positions = None
-        self.original_error = None
-        self.extensions = _FORBIDDEN
-
-    @property
-    def formatted(self) -> dict[str, Any]:  # type: ignore[override]
-        return {
-            "message": self.message,
-            "locations": self.formatted_locations,
-            "path": self.path,
-            "extensions": self.extensions,
-        }
 
 
 K = TypeVar("K")
@@ -74,9 +51,9 @@ class Context:
     _reads: dict[tuple[str, str, tuple[str, ...], bool], tuple[Read, dict[object, set[str]]]] = (
         field(default_factory=dict)
     )
-    denials: list[GraphQLError] = field(default_factory=list)
+    denials: list[tuple[tuple[str, list[Any]], Path]] = field(default_factory=list)
+    """Denied fields: (message, locations) and the field's path (see deny_field)."""
     _denied_at: dict[tuple[int, str, str], tuple[str, list[Any]]] = field(default_factory=dict)
-    """FORBIDDEN errors of denied fields, added to the result at the end of execution."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
 
     async def load(self, batch: Callable[[list[K]], Awaitable[list[V]]], key: K) -> V:
@@ -249,9 +226,11 @@ class Context:
         return outcome
 
     def deny_field(self, info: _Info[Any, Any], *, category: str, purpose: str) -> None:
-        """A denied field: null in `data`, a FORBIDDEN error at its path (no exception,
-        no traceback: a denial is an expected outcome, as cheap as an allowed read). The
-        error's location is worked out once per field of the query, not once per object."""
+        """A denied field: null in `data`, a FORBIDDEN error at its path. No exception, no
+        traceback, no GraphQLError: a page may deny hundreds of fields, and a denial must
+        cost no more than an allowed read, so the error is kept as its parts (message and
+        location worked out once per field of the query) and written straight into the
+        response (`denied_errors`)."""
         raw = info._raw_info
         node = raw.field_nodes[0]
         key = (id(node), category, purpose)
@@ -260,7 +239,19 @@ class Context:
             locations = GraphQLError("", nodes=raw.field_nodes).locations or []
             message = f"Not allowed to read {category} for purpose {purpose}."
             shared = self._denied_at[key] = (message, [loc.formatted for loc in locations])
-        self.denials.append(FieldDenied(shared[0], raw.path.as_list(), shared[1]))
+        self.denials.append((shared, raw.path))
+
+    def denied_errors(self) -> list[dict[str, Any]]:
+        """The FORBIDDEN errors of denied fields, as they appear in the response."""
+        return [
+            {
+                "message": message,
+                "locations": locations,
+                "path": path.as_list(),
+                "extensions": _FORBIDDEN,
+            }
+            for (message, locations), path in self.denials
+        ]
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(

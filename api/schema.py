@@ -57,8 +57,7 @@ class HttpSignals(SchemaExtension):
 
 class AuditFlush(SchemaExtension):
     """Writes the request's decision log in one batch at the end of execution; for a
-    mutation, inside one transaction with its writes, so no write goes unlogged. Adds the
-    FORBIDDEN errors of denied fields to the result."""
+    mutation, inside one transaction with its writes, so no write goes unlogged."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
@@ -69,9 +68,6 @@ class AuditFlush(SchemaExtension):
         else:
             yield
             await context.audit.flush(context.services.audit_writer)
-        result = self.execution_context.result
-        if context.denials and result is not None:
-            result.errors = [*(result.errors or []), *context.denials]
 
 
 class CustosSchema(strawberry.Schema):
