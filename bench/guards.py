@@ -77,33 +77,45 @@ def _row(name: str, r: Result) -> str:
     )
 
 
+ROUNDS = 4
+
+
+def _merge(into: Result, part: Result) -> None:
+    into.latencies += part.latencies
+    into.failures += part.failures
+    into.seconds += part.seconds
+
+
 def measure(*, server: Any, login: Any, port_of: Any, env: dict[str, str], args: Any) -> None:
+    """Both servers run at once (only one is loaded at a time, both pinned to the same
+    core); the three cases take turns in ROUNDS rounds, so a drift over the run (the log
+    growing, the database's background work) falls on all of them alike."""
     asyncio.run(seed(env["DATABASE_URL"]))
     custos = [sys.executable, "-m", "api", "serve", "--log-level", "warning"]
     uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--factory"]
 
-    def load(port: int, purpose: str, token: str, errors_ok: bool) -> Result:
+    def load(port: int, purpose: str, token: str, errors_ok: bool, seconds: float) -> Result:
         request = post_request(port, {"query": PAGE % purpose}, token)
         return asyncio.run(
-            run(
-                port,
-                request,
-                connections=args.connections,
-                seconds=args.seconds,
-                errors_ok=errors_ok,
-            )
+            run(port, request, connections=args.connections, seconds=seconds, errors_ok=errors_ok)
         )
 
     on_port, off_port = port_of(), port_of()
-    with server([*custos, "--port", str(on_port)], on_port, env):
-        token = login(on_port, AGENT, PASSWORD)
-        load(on_port, "SUPPORT", token, False)  # warm up
-        allowed = load(on_port, "SUPPORT", token, False)
-        denied = load(on_port, "LEGAL", token, True)
-    with server([*uvicorn, "bench.unguarded_app:create", "--port", str(off_port)], off_port, env):
-        token = login(off_port, AGENT, PASSWORD)
-        load(off_port, "SUPPORT", token, False)
-        off = load(off_port, "SUPPORT", token, False)
+    off_server = [*uvicorn, "bench.unguarded_app:create", "--port", str(off_port)]
+    with server([*custos, "--port", str(on_port)], on_port, env), server(off_server, off_port, env):
+        on_token, off_token = login(on_port, AGENT, PASSWORD), login(off_port, AGENT, PASSWORD)
+        cases = {
+            "off": (off_port, "SUPPORT", off_token, False),
+            "allowed": (on_port, "SUPPORT", on_token, False),
+            "denied": (on_port, "LEGAL", on_token, True),
+        }
+        for case in cases.values():
+            load(*case, 1.0)  # warm up
+        results = {name: Result() for name in cases}
+        for _ in range(ROUNDS):
+            for name, case in cases.items():
+                _merge(results[name], load(*case, args.seconds / ROUNDS))
+    off, allowed, denied = results["off"], results["allowed"], results["denied"]
 
     print("staff page: 100 customers x 3 guarded fields (email, phone, address)")
     print(_row("guards+audit off", off))
