@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, get_operation_ast
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -55,13 +55,31 @@ class HttpSignals(SchemaExtension):
                 return
 
 
+# Sign-in checks the password before its own transaction begins (api/security/authn.py);
+# wrapping it in the operation's transaction would hold that open during hashing.
+_OWN_TRANSACTION = frozenset({"login", "staffLogin"})
+
+
+def _root_fields(execution_context: ExecutionContext) -> set[str]:
+    document = execution_context.graphql_document
+    operation = get_operation_ast(document, execution_context.operation_name) if document else None
+    if operation is None:
+        return set()
+    selections = operation.selection_set.selections
+    if not all(isinstance(s, FieldNode) for s in selections):
+        return set()  # a fragment at the root: treat as any other mutation
+    return {s.name.value for s in selections if isinstance(s, FieldNode)}
+
+
 class AuditFlush(SchemaExtension):
     """Writes the request's decision log in one batch at the end of execution; for a
     mutation, inside one transaction with its writes, so no write goes unlogged."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
-        if self.execution_context.operation_type is OperationType.MUTATION:
+        mutation = self.execution_context.operation_type is OperationType.MUTATION
+        roots = _root_fields(self.execution_context) if mutation else set()
+        if mutation and not (roots and roots <= _OWN_TRANSACTION):
             async with in_transaction():
                 yield
                 await context.audit.flush()

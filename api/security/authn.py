@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 from api.errors import RateLimited
 from api.services import Services
@@ -27,15 +28,25 @@ def account_key(email: str) -> str:
         return email.strip().lower()[:320]
 
 
+async def _password_matches(
+    *, services: Services, key: str, stored_hash: str | None, password: str, ip: str | None
+) -> bool:
+    """The throttle, then the hash: RateLimited when throttled. Writes nothing."""
+    if (retry_after := await services.throttle.retry_after(account=key, ip=ip)) is not None:
+        raise RateLimited(retry_after)
+    return await services.passwords.verify(stored_hash, password)
+
+
 async def check_password(
     *, services: Services, account: str, stored_hash: str | None, password: str, ip: str | None
 ) -> None:
-    """Throttled password check, shared by sign-in and by operations that re-confirm the
-    password: RateLimited when throttled, InvalidCredentials (counted) when wrong."""
+    """Throttled password check for operations that re-confirm the password: RateLimited
+    when throttled, InvalidCredentials (counted) when wrong."""
     key = account_key(account)
-    if (retry_after := await services.throttle.retry_after(account=key, ip=ip)) is not None:
-        raise RateLimited(retry_after)
-    if not await services.passwords.verify(stored_hash, password):
+    matches = await _password_matches(
+        services=services, key=key, stored_hash=stored_hash, password=password, ip=ip
+    )
+    if not matches:
         await services.throttle.record_failure(account=key, ip=ip)
         raise InvalidCredentials()
     await services.throttle.clear_account(account=key)
@@ -73,19 +84,29 @@ async def authenticate(
                 reason=reason,
             )
 
+    key = account_key(email)
     try:
-        await check_password(
-            services=services, account=email, stored_hash=stored, password=password, ip=ip
+        matches = await _password_matches(
+            services=services, key=key, stored_hash=stored, password=password, ip=ip
         )
     except RateLimited:
         audit("deny", "rate limited")
         raise
-    except InvalidCredentials:
-        audit("deny", "unknown account" if account is None else "wrong password")
-        raise
-    if account is None:  # unreachable: an unknown account never passes check_password
+    # The hash is checked before any transaction begins: a transaction held open during
+    # hashing would hold a database connection (on SQLite, the database) for its length,
+    # and a flood of sign-ins would stall every other request. The attempt's writes and
+    # its audit event then commit together.
+    async with in_transaction():
+        if matches and account is not None:
+            await services.throttle.clear_account(account=key)
+            audit("allow", "")
+        else:
+            await services.throttle.record_failure(account=key, ip=ip)
+            audit("deny", "unknown account" if account is None else "wrong password")
+        if trail is not None:
+            await trail.flush()
+    if not matches or account is None:
         raise InvalidCredentials()
-    audit("allow", "")
     if services.passwords.needs_rehash(str(stored)):
         account.password_hash = await services.passwords.hash(password)
         await account.save(update_fields=["password_hash"])
