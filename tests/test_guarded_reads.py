@@ -418,9 +418,11 @@ async def test_grouped_rows_never_claim_a_read_that_was_not_decided(
     auditor, _ = await staff_token(gql, services, "auditor")
     body = await gql(
         """query($s: ID!) { accessDecisions(filter: { subjectId: $s, category: "contact.email" })
-           { edges { node { category subjectId } } } }""",
+           { edges { node { category categories subjectId subjectIds } } } }""",
         {"s": str(first.id)},
         token=auditor,
     )
     [edge] = body["data"]["accessDecisions"]["edges"]
-    assert "contact.email" in edge["node"]["category"].split(",")
+    assert edge["node"]["categories"] == ["contact.email", "contact.phone"]
+    assert edge["node"]["category"] == "contact.email,contact.phone"
+    assert edge["node"]["subjectIds"] == [str(first.id)]

@@ -61,9 +61,16 @@ class AccessDecision:
     roles: list[str]
     event: str
     operation: str | None
-    category: str | None
+    category: str | None = strawberry.field(
+        description="The category, or several comma-separated when one decision covered them."
+    )
+    categories: list[str] = strawberry.field(description="`category` as a list.")
     action: str | None
-    subject_id: strawberry.ID | None
+    subject_id: strawberry.ID | None = strawberry.field(
+        description="Whose data: one id, or several comma-separated when one decision "
+        "covered a page of customers."
+    )
+    subject_ids: list[strawberry.ID] = strawberry.field(description="`subjectId` as a list.")
     purpose: str | None
     decision: Decision
     rule: str | None = strawberry.field(description="The policy rule that matched.")
@@ -82,8 +89,10 @@ class AccessDecision:
             event=m.event,
             operation=m.operation or None,
             category=m.category or None,
+            categories=[c for c in m.category.split(",") if c],
             action=m.action or None,
             subject_id=strawberry.ID(m.subject_id) if m.subject_id else None,
+            subject_ids=[strawberry.ID(s) for s in m.subject_id.split(",") if s],
             purpose=m.purpose or None,
             decision=Decision(m.decision),
             rule=m.rule or None,
