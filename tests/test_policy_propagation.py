@@ -24,6 +24,7 @@ from api.staff.roles import grant_role, revoke_role
 from api.staff.service import create_employee
 from authz.enforcer import Authorizer
 from authz.watcher import run_policy_watcher
+from models import Employee
 from tests.conftest import PASSWORD, STAFF_LOGIN, TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,11 +202,8 @@ def _has_care(other: Authorizer, employee_id: object) -> Callable[[], Awaitable[
     return check
 
 
-async def test_without_notify_the_version_poll_carries_a_change(
-    services: Services, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given another process's authorizer whose watcher cannot LISTEN (as on SQLite)
-    monkeypatch.setattr(authz.watcher, "listen_params", lambda _url: None)
+async def _admin_and_agent(services: Services) -> tuple[Employee, Employee]:
+    """An admin, and a legal employee whose roles the admin changes."""
     admin = await create_employee(
         services=services,
         email="root@staff.example.com",
@@ -220,6 +218,15 @@ async def test_without_notify_the_version_poll_carries_a_change(
         roles=["legal"],
         password=PASSWORD,
     )
+    return admin, agent
+
+
+async def test_without_notify_the_version_poll_carries_a_change(
+    services: Services, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given another process's authorizer whose watcher cannot LISTEN (as on SQLite)
+    monkeypatch.setattr(authz.watcher, "listen_params", lambda _url: None)
+    admin, agent = await _admin_and_agent(services)
     other = await Authorizer.load()
     task = await _watch(other, database_url, poll_seconds=0.2)
     try:
@@ -243,20 +250,7 @@ async def test_a_lost_listen_connection_is_reestablished(
 ) -> None:
     if not _postgres():
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
-    admin = await create_employee(
-        services=services,
-        email="root@staff.example.com",
-        name="R",
-        roles=["admin"],
-        password=PASSWORD,
-    )
-    agent = await create_employee(
-        services=services,
-        email="ann@staff.example.com",
-        name="A",
-        roles=["legal"],
-        password=PASSWORD,
-    )
+    admin, agent = await _admin_and_agent(services)
     other = await Authorizer.load()
     task = await _watch(other, database_url, poll_seconds=60)  # only NOTIFY can be in time
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import strawberry
@@ -66,6 +67,17 @@ async def _rule_changed(
         reason=rule.text if changed else f"{rule.text} (unchanged)",
     )
     return PolicyRuleChanged(rule=PolicyRule.from_rule(rule), changed=changed)
+
+
+async def _edit_rule(
+    info: Info, operation: str, edit: Callable[..., Awaitable[bool]], input: PolicyRuleInput
+) -> PolicyRuleChangePayload:
+    rule = input.to_rule()
+    try:
+        changed = await edit(authorizer=info.context.services.authorizer, rule=rule)
+    except InputInvalid as exc:
+        return InputError.from_problems(exc.problems)
+    return await _rule_changed(info, operation, rule, changed)
 
 
 @strawberry.type
@@ -167,14 +179,7 @@ class StaffMutation:
     async def add_policy_rule(
         self, info: Info, input: PolicyRuleInput
     ) -> PolicyRuleChangePayload | None:
-        rule = input.to_rule()
-        try:
-            changed = await roles.add_policy_rule(
-                authorizer=info.context.services.authorizer, rule=rule
-            )
-        except InputInvalid as exc:
-            return InputError.from_problems(exc.problems)
-        return await _rule_changed(info, "addPolicyRule", rule, changed)
+        return await _edit_rule(info, "addPolicyRule", roles.add_policy_rule, input)
 
     @strawberry.mutation(
         extensions=_only(Role.ADMIN),
@@ -183,11 +188,4 @@ class StaffMutation:
     async def remove_policy_rule(
         self, info: Info, input: PolicyRuleInput
     ) -> PolicyRuleChangePayload | None:
-        rule = input.to_rule()
-        try:
-            changed = await roles.remove_policy_rule(
-                authorizer=info.context.services.authorizer, rule=rule
-            )
-        except InputInvalid as exc:
-            return InputError.from_problems(exc.problems)
-        return await _rule_changed(info, "removePolicyRule", rule, changed)
+        return await _edit_rule(info, "removePolicyRule", roles.remove_policy_rule, input)
