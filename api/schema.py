@@ -26,6 +26,7 @@ from strawberry.types.graphql import OperationType
 from tortoise.transactions import in_transaction
 
 from api.audit.schema import AuditQuery
+from api.consent.schema import ConsentMutation, ConsentQuery
 from api.customers.schema import CustomerMutation, CustomerQuery
 from api.customers.staff import CustomerDirectoryQuery
 from api.errors import RateLimited, is_client_error
@@ -36,9 +37,12 @@ from api.support.schema import SupportMutation, SupportQuery
 log = logging.getLogger("custos.graphql")
 
 Query = merge_types(
-    "Query", (CustomerQuery, CustomerDirectoryQuery, StaffQuery, SupportQuery, AuditQuery)
+    "Query",
+    (CustomerQuery, CustomerDirectoryQuery, ConsentQuery, StaffQuery, SupportQuery, AuditQuery),
 )
-Mutation = merge_types("Mutation", (CustomerMutation, StaffMutation, SupportMutation))
+Mutation = merge_types(
+    "Mutation", (CustomerMutation, ConsentMutation, StaffMutation, SupportMutation)
+)
 
 
 class HttpSignals(SchemaExtension):

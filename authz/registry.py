@@ -49,12 +49,19 @@ class PurposeKey(StrEnum):
     PERSONALIZATION = "personalization"
 
 
+# The privacy policy version in force; the policy-versions work replaces this constant with
+# the published versions.
+POLICY_VERSION = "1"
+
+
 @dataclass(frozen=True, slots=True)
 class Purpose:
     key: str
     description: str
     legal_basis: str
     consent_required: bool
+    defined_in: str = POLICY_VERSION
+    """The policy version that defines the purpose."""
 
 
 PURPOSES: dict[str, Purpose] = {
@@ -83,3 +90,13 @@ PURPOSES: dict[str, Purpose] = {
 }
 
 CONSENT_PURPOSES = frozenset(k for k, p in PURPOSES.items() if p.consent_required)
+
+
+class ConsentSource(StrEnum):
+    """Where a consent record came from."""
+
+    REGISTRATION = "registration"
+    PREFERENCE_CENTRE = "preference_centre"
+    UNSUBSCRIBE_LINK = "unsubscribe_link"
+    GPC = "gpc"
+    STAFF = "staff"

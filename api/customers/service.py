@@ -19,6 +19,7 @@ from api.security.sessions import IssuedSession
 from api.security.tokens import keyed_digest, new_token, token_hash
 from api.services import Services
 from authz.audit import AuditTrail
+from authz.registry import POLICY_VERSION, ConsentSource
 from models import ConsentRecord, Customer, EmailToken
 
 
@@ -150,7 +151,8 @@ async def register_customer(
                         customer_id=customer.id,
                         purpose=choice.purpose,
                         granted=choice.granted,
-                        source="registration",
+                        source=ConsentSource.REGISTRATION,
+                        policy_version=POLICY_VERSION,
                         ip_truncated=truncate_ip(meta.ip),
                         user_agent=(meta.user_agent or "")[:300] or None,
                         at=now,

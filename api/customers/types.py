@@ -9,6 +9,8 @@ import strawberry
 
 from api.audit.schema import account_holder_only, customer_access_log
 from api.audit.types import AccessLogConnection
+from api.consent.service import histories
+from api.consent.types import ConsentEvent
 from api.context import Info
 from api.customers.directory import latest_consents
 from api.guards import Access, mask_email, mask_phone, personal
@@ -116,6 +118,11 @@ class Customer:
         if latest is None:
             latest = await info.context.load(latest_consents, self.customer_id)
         return consent_states(latest)
+
+    @personal(Category.CONSENT_HISTORY, description="Every consent record, newest first.")
+    async def consent_history(self, info: Info) -> list[ConsentEvent] | None:
+        records = await info.context.load(histories, self.customer_id)
+        return [ConsentEvent.from_model(r) for r in records]
 
     @personal(Category.SUPPORT_CASES, description="Support cases, newest first.")
     async def support_cases(self, info: Info) -> list[SupportCase] | None:

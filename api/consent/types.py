@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from authz.registry import Purpose
+from models import ConsentRecord
+
+
+@strawberry.type(name="PurposeDefinition", description="A purpose personal data is used for.")
+class PurposeDefinition:
+    key: str
+    description: str
+    legal_basis: str = strawberry.field(
+        description="consent, contract, legal_obligation or legitimate_interest."
+    )
+    consent_required: bool = strawberry.field(description="Off until the customer gives it.")
+    defined_in: str = strawberry.field(description="The privacy policy version defining it.")
+
+    @classmethod
+    def from_registry(cls, p: Purpose) -> PurposeDefinition:
+        return cls(
+            key=p.key,
+            description=p.description,
+            legal_basis=p.legal_basis,
+            consent_required=p.consent_required,
+            defined_in=p.defined_in,
+        )
+
+
+@strawberry.type(description="One record of the consent history (never edited).")
+class ConsentEvent:
+    purpose: str
+    granted: bool
+    at: datetime
+    source: str
+    policy_version: str | None
+
+    @classmethod
+    def from_model(cls, m: ConsentRecord) -> ConsentEvent:
+        return cls(
+            purpose=m.purpose,
+            granted=m.granted,
+            at=m.at,
+            source=m.source,
+            policy_version=m.policy_version,
+        )
