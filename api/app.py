@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from uuid import UUID
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,7 +19,9 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
+from api.consent import gpc
 from api.context import Context, session_token
 from api.db import close_db, ensure_migrated, init_db
 from api.errors import for_client
@@ -60,7 +63,22 @@ class CustosGraphQL(GraphQL[Context, None]):
             audit=AuditTrail(request_id),
         )
         request.state.custos_context = context  # process_result adds denied fields' errors
+        if viewer.is_customer and viewer.subject_id and gpc.sends_gpc(request.headers):
+            await self._honour_gpc(context, viewer.subject_id)
         return context
+
+    async def _honour_gpc(self, context: Context, customer_id: UUID) -> None:
+        """The opt-out and its audit event commit together, whatever the request is."""
+        async with in_transaction():
+            recorded = await gpc.record_opt_out(
+                services=self.services,
+                customer_id=customer_id,
+                meta=context.meta,
+                seen=self.services.gpc_recorded,
+            )
+            if recorded:
+                context.audit_event(event="consent", operation="gpc", subject_id=customer_id)
+                await context.audit.flush()
 
 
 class _BodyTooLarge(Exception):

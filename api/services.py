@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from api.clock import Clock, SystemClock
 from api.mail.sender import MailBackend, backend_for
@@ -23,6 +24,8 @@ class Services:
     throttle: LoginThrottle
     mail: MailBackend
     audit_writer: GroupCommit = field(default_factory=GroupCommit)
+    gpc_recorded: set[UUID] = field(default_factory=set)
+    """Customers whose Global Privacy Control opt-out this process knows is recorded."""
     _authorizer: Authorizer | None = None
 
     @property

@@ -1,0 +1,49 @@
+"""Global Privacy Control (policy section 7): `Sec-GPC: 1` from a signed-in customer is an
+opt-out of personalised advertising, recorded once with source `gpc`."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from api.customers.service import RequestMeta
+from api.security.network import truncate_ip
+from api.services import Services
+from authz.registry import POLICY_VERSION, ConsentSource, PurposeKey
+from models import ConsentRecord
+
+HEADER = "sec-gpc"
+PURPOSE = PurposeKey.MARKETING_ADS
+
+
+def sends_gpc(headers: object) -> bool:
+    get = getattr(headers, "get", None)
+    return bool(get and get(HEADER, "").strip() == "1")
+
+
+async def record_opt_out(
+    *, services: Services, customer_id: UUID, meta: RequestMeta, seen: set[UUID]
+) -> bool:
+    """Record the signal as an opt-out of `marketing.ads`, once per customer: the first
+    request carrying it writes the record; later ones find it (and this process remembers
+    them in `seen`, so they cost no query). A later explicit `setConsent` by the customer
+    is respected: the signal is not re-applied over it. True when a record was written."""
+    if customer_id in seen:
+        return False
+    already = await ConsentRecord.filter(
+        customer_id=customer_id, purpose=PURPOSE, source=ConsentSource.GPC
+    ).exists()
+    if not already:
+        await ConsentRecord.create(
+            customer_id=customer_id,
+            purpose=PURPOSE,
+            granted=False,
+            source=ConsentSource.GPC,
+            policy_version=POLICY_VERSION,
+            ip_truncated=truncate_ip(meta.ip),
+            user_agent=(meta.user_agent or "")[:300] or None,
+            at=services.clock.now(),
+        )
+    if len(seen) >= 100_000:
+        seen.clear()
+    seen.add(customer_id)
+    return not already
