@@ -32,6 +32,17 @@ class IsEmployee(_ViewerKind):
     kind = "employee"
 
 
+class IsAccountHolder(_ViewerKind):
+    """Only the signed-in customer whose account this is (not staff, not other customers)."""
+
+    kind = "customer"
+    message = "Only the account holder can see this."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        owner = getattr(source, "customer_id", None)
+        return super().has_permission(source, info) and info.context.viewer.subject_id == owner
+
+
 class IsSignedIn(BasePermission):
     message = "Sign in first."
     error_extensions = {"code": "UNAUTHENTICATED"}

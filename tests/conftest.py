@@ -20,6 +20,7 @@ from api.clock import FakeClock
 from api.db import close_db, init_db, migrate
 from api.services import Services, build_services
 from api.settings import Settings
+from api.staff.service import create_employee
 from models import OutboxMessage
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -218,6 +219,22 @@ async def mails(kind: str | None = None, recipient: str | None = None) -> list[O
     if recipient:
         query = query.filter(recipient=recipient)
     return await query
+
+
+async def signed_in_employee(
+    gql: GQL, services: Services, *roles: str, name: str | None = None
+) -> tuple[str, str]:
+    """(token, id) of a new employee holding `roles`, signed in over the API once this
+    process's policy knows the grants."""
+    name = name or "-".join(roles) or "staff"
+    email = f"{name}@staff.example.com"
+    created = await create_employee(
+        services=services, email=email, name=name, roles=list(roles), password=PASSWORD
+    )
+    await services.authorizer.reload()
+    body = await gql(STAFF_LOGIN, {"email": email, "password": PASSWORD})
+    token: str = body["data"]["staffLogin"]["token"]
+    return token, str(created.id)
 
 
 _TOKEN_IN_MAIL = re.compile(r"verifyEmail operation: (\S+)")

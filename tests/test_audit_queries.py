@@ -13,11 +13,10 @@ from tortoise import connections
 
 from api.clock import FakeClock
 from api.services import Services
-from api.staff.service import create_employee
 from authz.audit import AuditRecord, append
 from authz.registry import Role
 from models import AuditEvent, Customer
-from tests.conftest import GQL, PASSWORD, STAFF_LOGIN, login, register
+from tests.conftest import GQL, login, register, signed_in_employee
 
 DECISIONS = """
 query($filter: AccessDecisionFilter, $first: Int! = 50, $after: String) {
@@ -38,16 +37,6 @@ query($first: Int! = 20, $after: String) {
 }
 """
 JOHN = "john.roe@example.com"
-
-
-async def employee(gql: GQL, services: Services, *roles: str) -> tuple[str, str]:
-    email = f"{'-'.join(roles)}@staff.example.com"
-    created = await create_employee(
-        services=services, email=email, name="Staff", roles=list(roles), password=PASSWORD
-    )
-    await services.authorizer.reload()
-    body = await gql(STAFF_LOGIN, {"email": email, "password": PASSWORD})
-    return body["data"]["staffLogin"]["token"], str(created.id)
 
 
 async def customer(gql: GQL, email: str = "jane.doe@example.com") -> tuple[str, str]:
@@ -170,7 +159,7 @@ async def test_each_filter_returns_exactly_its_rows(
 ) -> None:
     # given five known decisions and a signed-in auditor
     await known_rows(clock)
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     # when the auditor filters the log (hours counted from the first row, UTC)
     where = dict(condition)
     for bound in ("since", "until"):
@@ -202,7 +191,7 @@ async def test_a_node_carries_every_field_of_its_row(
         ]
     )
     row = await AuditEvent.get(reason="no open case")
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     body = await gql(DECISIONS, {"filter": {"actorId": "e-ann"}}, token=token)
     assert nodes(body) == [
         {
@@ -235,7 +224,7 @@ async def test_pages_walk_every_row_once_newest_first(
     await append(
         [access(t0 + timedelta(hours=i % 4), f"n{i}", actor_id="e-ann") for i in range(23)]
     )
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     existing = await AuditEvent.all().order_by("-at", "-id").values_list("id", flat=True)
     # when the auditor walks the whole log five rows at a time
     seen: list[int] = []
@@ -259,7 +248,7 @@ async def test_pages_walk_every_row_once_newest_first(
 
 
 async def test_an_empty_page_has_no_end_cursor(gql: GQL, services: Services) -> None:
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     body = await gql(DECISIONS, {"filter": {"actorId": "nobody"}}, token=token)
     assert body["data"]["accessDecisions"] == {
         "edges": [],
@@ -288,7 +277,7 @@ async def test_an_empty_page_has_no_end_cursor(gql: GQL, services: Services) -> 
 async def test_a_malformed_cursor_is_a_validation_error(
     gql: GQL, services: Services, after: str
 ) -> None:
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     body = await gql(DECISIONS, {"after": after}, token=token)
     assert error(body) == ("VALIDATION", "after")
     assert body["data"]["accessDecisions"] is None
@@ -296,13 +285,13 @@ async def test_a_malformed_cursor_is_a_validation_error(
 
 @pytest.mark.parametrize("first", [0, -1, 201])
 async def test_page_size_is_one_to_two_hundred(gql: GQL, services: Services, first: int) -> None:
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     body = await gql(DECISIONS, {"first": first}, token=token)
     assert error(body) == ("VALIDATION", "first")
 
 
 async def test_a_time_range_must_not_be_empty(gql: GQL, services: Services) -> None:
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     at = "2026-01-01T12:00:00Z"
     body = await gql(DECISIONS, {"filter": {"since": at, "until": at}}, token=token)
     assert error(body) == ("VALIDATION", "filter.until")
@@ -310,7 +299,7 @@ async def test_a_time_range_must_not_be_empty(gql: GQL, services: Services) -> N
 
 async def test_reading_and_verifying_the_log_are_logged(gql: GQL, services: Services) -> None:
     # given an auditor
-    token, auditor_id = await employee(gql, services, Role.AUDITOR)
+    token, auditor_id = await signed_in_employee(gql, services, Role.AUDITOR)
     # when they query one subject's decisions, then verify the chain
     await gql(DECISIONS, {"filter": {"subjectId": "c-1"}}, token=token)
     await gql(VERIFY, token=token)
@@ -329,7 +318,7 @@ async def test_other_roles_are_refused_and_the_refusal_is_logged(
     # given the log and an employee who is not an auditor (admin included: separation of
     # duties)
     await known_rows(clock)
-    token, employee_id = await employee(gql, services, role)
+    token, employee_id = await signed_in_employee(gql, services, role)
     # when they try to read and to verify the log
     read = await gql(DECISIONS, token=token)
     verified = await gql(VERIFY, token=token)
@@ -363,7 +352,7 @@ async def test_verify_answers_ok_on_an_intact_chain(
     gql: GQL, services: Services, clock: FakeClock
 ) -> None:
     await known_rows(clock)
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     rows = await AuditEvent.all().count()
     body = await gql(VERIFY, token=token)
     assert body["data"]["verifyAuditLog"] == {
@@ -379,7 +368,7 @@ async def test_verify_names_the_row_edited_in_the_database(
 ) -> None:
     # given the log and an auditor
     await known_rows(clock)
-    token, _ = await employee(gql, services, Role.AUDITOR)
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
     victim = await AuditEvent.get(reason="r3")
     before = await AuditEvent.filter(id__lt=victim.id).count()
     # when someone turns a denial into an allowance directly in the database
@@ -557,7 +546,7 @@ async def test_the_access_log_pages_and_its_reading_is_logged(gql: GQL, clock: F
 async def test_staff_cannot_read_a_customers_access_log(gql: GQL, services: Services) -> None:
     # given Jane, and a legal employee who may read customers for purpose legal
     _, jane = await customer(gql)
-    token, _ = await employee(gql, services, Role.LEGAL)
+    token, _ = await signed_in_employee(gql, services, Role.LEGAL)
     # when they ask for her access log through the staff read of one customer
     body = await gql(
         "query($id: ID!) { customer(id: $id, purpose: LEGAL) {"
@@ -574,7 +563,7 @@ async def test_staff_cannot_read_a_customers_access_log(gql: GQL, services: Serv
 async def test_a_real_staff_read_shows_in_the_customers_log(gql: GQL, services: Services) -> None:
     # given Jane and a legal employee
     jane_token, jane = await customer(gql)
-    staff_token, staff_id = await employee(gql, services, Role.LEGAL)
+    staff_token, staff_id = await signed_in_employee(gql, services, Role.LEGAL)
     # when the employee reads Jane's email for purpose legal
     response = await gql.raw(
         "query($id: ID!) { customer(id: $id, purpose: LEGAL) { email } }",

@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 import pytest
 
 from api.services import Services
-from api.staff.service import create_employee
 from authz.audit import verify
 from models import (
     AuditEvent,
@@ -24,7 +23,7 @@ from models import (
     EmployeeRole,
     SupportCase,
 )
-from tests.conftest import GQL, ME, PASSWORD, STAFF_LOGIN, login, register
+from tests.conftest import GQL, ME, login, register, signed_in_employee
 
 FIELDS = (
     "id email phone address { line1 city postalCode country } "
@@ -70,16 +69,12 @@ async def make_customer(
 
 async def staff_token(gql: GQL, services: Services, *roles: str) -> tuple[str, str]:
     """An employee holding `roles` (possibly none, or one unknown to the policy), signed in."""
-    email = f"e{uuid4().hex[:8]}@staff.example.com"
     known = [r for r in roles if r != "intern"]
-    employee = await create_employee(
-        services=services, email=email, name="E", roles=known, password=PASSWORD
-    )
+    token, employee_id = await signed_in_employee(gql, services, *known, name=f"e{uuid4().hex[:8]}")
     if "intern" in roles:  # a role the policy does not know, as if written by an old release
-        await EmployeeRole.create(employee=employee, role="intern", granted_at=T0)
-    await services.authorizer.reload()
-    body = await gql(STAFF_LOGIN, {"email": email, "password": PASSWORD})
-    return body["data"]["staffLogin"]["token"], str(employee.id)
+        await EmployeeRole.create(employee_id=UUID(employee_id), role="intern", granted_at=T0)
+        await services.authorizer.reload()
+    return token, employee_id
 
 
 def forbidden_paths(body: dict[str, Any]) -> set[tuple[Any, ...]]:

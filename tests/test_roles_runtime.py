@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from api.services import Services
-from api.staff.service import create_employee
 from authz.adapter import current_version
 from models import AuditEvent, Employee, EmployeeRole, PolicyRule
-from tests.conftest import GQL, PASSWORD, STAFF_LOGIN, login, register
+from tests.conftest import GQL, login, register, signed_in_employee
 
 QUEUE = "{ supportQueue { id } }"
 PAYLOAD = """
@@ -43,16 +42,6 @@ LEGAL_READS_CASES = {
     "condition": "*",
     "effect": "allow",
 }
-
-
-async def employee(gql: GQL, services: Services, name: str, roles: list[str]) -> tuple[str, str]:
-    """(token, id) of a new signed-in employee."""
-    email = f"{name}@staff.example.com"
-    created = await create_employee(
-        services=services, email=email, name=name, roles=roles, password=PASSWORD
-    )
-    body = await gql(STAFF_LOGIN, {"email": email, "password": PASSWORD})
-    return body["data"]["staffLogin"]["token"], str(created.id)
 
 
 async def grants() -> list[tuple[str, str]]:
@@ -95,8 +84,8 @@ async def test_a_granted_role_works_at_once_and_a_revoked_one_stops_at_once(
     gql: GQL, services: Services
 ) -> None:
     # given an admin, and a legal employee who may not read the support queue
-    admin, admin_id = await employee(gql, services, "root", ["admin"])
-    ann, ann_id = await employee(gql, services, "ann", ["legal"])
+    admin, admin_id = await signed_in_employee(gql, services, "admin", name="root")
+    ann, ann_id = await signed_in_employee(gql, services, "legal", name="ann")
     await services.authorizer.reload()
     assert forbidden(await gql(QUEUE, token=ann), "supportQueue")
     version = await current_version()
@@ -136,8 +125,8 @@ async def test_a_granted_role_works_at_once_and_a_revoked_one_stops_at_once(
 async def test_granting_a_role_held_or_revoking_one_not_held_changes_nothing(
     gql: GQL, services: Services
 ) -> None:
-    admin, _ = await employee(gql, services, "root", ["admin"])
-    _, ann_id = await employee(gql, services, "ann", ["legal"])
+    admin, _ = await signed_in_employee(gql, services, "admin", name="root")
+    _, ann_id = await signed_in_employee(gql, services, "legal", name="ann")
     before, version = await grants(), await current_version()
     again = await gql(GRANT, {"e": ann_id, "r": "legal"}, token=admin)
     absent = await gql(REVOKE, {"e": ann_id, "r": "marketing"}, token=admin)
@@ -152,8 +141,8 @@ async def test_only_an_admin_may_change_roles_and_a_refusal_is_logged(
     gql: GQL, services: Services
 ) -> None:
     # given a care agent, a legal employee and a customer
-    care, care_id = await employee(gql, services, "cara", ["customer_care"])
-    _, ann_id = await employee(gql, services, "ann", ["legal"])
+    care, care_id = await signed_in_employee(gql, services, "customer_care", name="cara")
+    _, ann_id = await signed_in_employee(gql, services, "legal", name="ann")
     await register(gql)
     customer = await login(gql)
     before, version = await grants(), await current_version()
@@ -184,9 +173,9 @@ async def test_only_an_admin_may_change_roles_and_a_refusal_is_logged(
 async def test_bad_role_changes_are_input_errors_and_change_nothing(
     gql: GQL, services: Services
 ) -> None:
-    admin, admin_id = await employee(gql, services, "root", ["admin"])
-    _, ann_id = await employee(gql, services, "ann", ["legal"])
-    _, gone_id = await employee(gql, services, "gone", ["legal"])
+    admin, admin_id = await signed_in_employee(gql, services, "admin", name="root")
+    _, ann_id = await signed_in_employee(gql, services, "legal", name="ann")
+    _, gone_id = await signed_in_employee(gql, services, "legal", name="gone")
     await Employee.filter(id=gone_id).update(active=False)
     before, version = await grants(), await current_version()
     cases = [
@@ -216,8 +205,8 @@ async def test_a_rule_added_and_removed_takes_effect_at_once_and_is_audited(
     gql: GQL, services: Services, restore_policy: None
 ) -> None:
     # given a legal employee, who may not read the support queue
-    admin, admin_id = await employee(gql, services, "root", ["admin"])
-    ann, ann_id = await employee(gql, services, "ann", ["legal"])
+    admin, admin_id = await signed_in_employee(gql, services, "admin", name="root")
+    ann, ann_id = await signed_in_employee(gql, services, "legal", name="ann")
     await services.authorizer.reload()
     assert forbidden(await gql(QUEUE, token=ann), "supportQueue")
     # when the admin adds a rule letting legal read support cases
@@ -252,7 +241,7 @@ async def test_a_rule_added_and_removed_takes_effect_at_once_and_is_audited(
 async def test_bad_rules_are_refused_and_change_nothing(
     gql: GQL, services: Services, restore_policy: None
 ) -> None:
-    admin, _ = await employee(gql, services, "root", ["admin"])
+    admin, _ = await signed_in_employee(gql, services, "admin", name="root")
     before, version = await rules(), await current_version()
     nonsense = {
         "role": "astronaut",
@@ -289,8 +278,8 @@ async def test_an_allow_everything_rule_still_never_reads_credentials(
     gql: GQL, services: Services, restore_policy: None
 ) -> None:
     # given the admin lets legal read every category for legal purposes
-    admin, _ = await employee(gql, services, "root", ["admin"])
-    _, ann_id = await employee(gql, services, "ann", ["legal"])
+    admin, _ = await signed_in_employee(gql, services, "admin", name="root")
+    _, ann_id = await signed_in_employee(gql, services, "legal", name="ann")
     everything = {**LEGAL_READS_CASES, "category": "*", "purpose": "legal"}
     body = await gql(ADD_RULE, {"i": everything}, token=admin)
     assert body["data"]["addPolicyRule"]["changed"] is True
@@ -306,8 +295,8 @@ async def test_an_allow_everything_rule_still_never_reads_credentials(
 
 
 async def test_auditors_read_the_rules_other_staff_do_not(gql: GQL, services: Services) -> None:
-    auditor, _ = await employee(gql, services, "audrey", ["auditor"])
-    care, care_id = await employee(gql, services, "cara", ["customer_care"])
+    auditor, _ = await signed_in_employee(gql, services, "auditor", name="audrey")
+    care, care_id = await signed_in_employee(gql, services, "customer_care", name="cara")
     listed = (await gql(RULES, token=auditor))["data"]["policyRules"]
     assert {
         "role": "staff",

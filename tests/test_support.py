@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from api.services import Services
-from api.staff.service import create_employee
 from models import AuditEvent, SupportCase
-from tests.conftest import GQL, PASSWORD, STAFF_LOGIN, login, register
+from tests.conftest import GQL, login, register, signed_in_employee
 
 OPEN_CASE = """
 mutation($subject: String!, $message: String!) {
@@ -24,16 +23,6 @@ ASSIGN = "mutation($id: ID!) { assignSupportCase(id: $id) { id assigneeId status
 CLOSE = "mutation($id: ID!) { closeSupportCase(id: $id) { id status closedAt } }"
 
 
-async def staff(gql: GQL, services: Services, role: str) -> tuple[str, str]:
-    email = f"{role}@staff.example.com"
-    employee = await create_employee(
-        services=services, email=email, name=role, roles=[role], password=PASSWORD
-    )
-    await services.authorizer.reload()
-    body = await gql(STAFF_LOGIN, {"email": email, "password": PASSWORD})
-    return body["data"]["staffLogin"]["token"], str(employee.id)
-
-
 async def customer_case(gql: GQL) -> dict[str, Any]:
     await register(gql)
     token = await login(gql)
@@ -47,7 +36,7 @@ async def test_a_customer_opens_a_case_and_care_works_it(gql: GQL, services: Ser
     # given a customer's open case and a care agent
     case = await customer_case(gql)
     assert (case["__typename"], case["status"]) == ("SupportCase", "open")
-    token, agent_id = await staff(gql, services, "customer_care")
+    token, agent_id = await signed_in_employee(gql, services, "customer_care")
     # when the agent reads the queue, takes the case and closes it
     queue = (await gql(QUEUE, token=token))["data"]["supportQueue"]
     assert [(c["id"], c["message"]) for c in queue] == [(case["id"], "Order 1234")]
@@ -73,7 +62,7 @@ async def test_other_roles_are_refused_logged_and_change_nothing(
 ) -> None:
     case = await customer_case(gql)
     for role in ("marketing", "fraud_analyst", "auditor", "admin"):
-        token, employee_id = await staff(gql, services, role)
+        token, employee_id = await signed_in_employee(gql, services, role)
         # when they try the queue and to close the case
         queue = await gql(QUEUE, token=token)
         closed = await gql(CLOSE, {"id": case["id"]}, token=token)

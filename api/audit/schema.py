@@ -3,12 +3,11 @@ accessed their data. Reading the log is itself logged."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import strawberry
 from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.permission import PermissionExtension
 
 from api.audit import service
 from api.audit.types import (
@@ -18,7 +17,6 @@ from api.audit.types import (
     AuditVerification,
 )
 from api.context import Info
-from api.errors import Unauthenticated
 from api.permissions import HasRole
 from authz import audit
 from authz.registry import Role
@@ -26,24 +24,6 @@ from authz.registry import Role
 
 def _auditor() -> list[FieldExtension]:
     return [PermissionExtension(permissions=[HasRole(Role.AUDITOR)])]
-
-
-class IsAccountHolder(BasePermission):
-    """Only the signed-in customer whose account this is (not staff, not other customers)."""
-
-    message = "Only the account holder can see this."
-    error_extensions = {"code": "FORBIDDEN"}
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        viewer = info.context.viewer
-        if viewer.kind == "anonymous":
-            raise Unauthenticated()
-        owner = getattr(source, "customer_id", None)
-        return viewer.is_customer and owner is not None and viewer.subject_id == owner
-
-
-def account_holder_only() -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[IsAccountHolder()])]
 
 
 @strawberry.type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from enum import Enum
 
@@ -154,14 +155,7 @@ class AccessLogEntry:
 
     @classmethod
     def from_entry(cls, e: service.AccessLogEntry) -> AccessLogEntry:
-        return cls(
-            reference=e.reference,
-            at=e.at,
-            roles=e.roles,
-            purpose=e.purpose,
-            categories=e.categories,
-            actions=e.actions,
-        )
+        return cls(**asdict(e))
 
 
 @strawberry.type

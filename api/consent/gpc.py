@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from api.consent.records import consent_record
 from api.customers.service import RequestMeta
-from api.security.network import truncate_ip
 from api.services import Services
-from authz.registry import POLICY_VERSION, ConsentSource, PurposeKey
+from authz.registry import ConsentSource, PurposeKey
 from models import ConsentRecord
 
 HEADER = "sec-gpc"
@@ -33,16 +33,14 @@ async def record_opt_out(
         customer_id=customer_id, purpose=PURPOSE, source=ConsentSource.GPC
     ).exists()
     if not already:
-        await ConsentRecord.create(
+        await consent_record(
             customer_id=customer_id,
             purpose=PURPOSE,
             granted=False,
             source=ConsentSource.GPC,
-            policy_version=POLICY_VERSION,
-            ip_truncated=truncate_ip(meta.ip),
-            user_agent=(meta.user_agent or "")[:300] or None,
+            meta=meta,
             at=services.clock.now(),
-        )
+        ).save()
     if len(seen) >= 100_000:
         seen.clear()
     seen.add(customer_id)

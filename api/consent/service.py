@@ -8,12 +8,12 @@ from uuid import UUID
 
 from tortoise.transactions import in_transaction
 
+from api.consent.records import consent_record
 from api.customers import validation as v
 from api.customers.directory import latest_consents
 from api.customers.service import RequestMeta
-from api.security.network import truncate_ip
 from api.services import Services
-from authz.registry import POLICY_VERSION, PURPOSES, ConsentSource
+from authz.registry import PURPOSES, ConsentSource
 from models import ConsentRecord
 
 
@@ -54,17 +54,15 @@ async def set_consent(
         )
         if current is not None and current.granted == granted:
             return current, False
-        record = await ConsentRecord.create(
+        record = consent_record(
             customer_id=customer_id,
             purpose=purpose,
             granted=granted,
             source=source,
-            policy_version=POLICY_VERSION,
-            ip_truncated=truncate_ip(meta.ip),
-            user_agent=(meta.user_agent or "")[:300] or None,
+            meta=meta,
             at=services.clock.now(),
-            using_db=conn,
         )
+        await record.save(using_db=conn)
     return record, True
 
 

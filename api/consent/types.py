@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 import strawberry
@@ -20,13 +21,7 @@ class PurposeDefinition:
 
     @classmethod
     def from_registry(cls, p: Purpose) -> PurposeDefinition:
-        return cls(
-            key=p.key,
-            description=p.description,
-            legal_basis=p.legal_basis,
-            consent_required=p.consent_required,
-            defined_in=p.defined_in,
-        )
+        return cls(**asdict(p))
 
 
 @strawberry.type(description="One record of the consent history (never edited).")

@@ -10,16 +10,16 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from api.consent.records import consent_record
 from api.customers import validation as v
 from api.mail import templates
 from api.mail.outbox import enqueue
 from api.security.authn import authenticate, check_password
-from api.security.network import truncate_ip
 from api.security.sessions import IssuedSession
 from api.security.tokens import keyed_digest, new_token, token_hash
 from api.services import Services
 from authz.audit import AuditTrail
-from authz.registry import POLICY_VERSION, ConsentSource
+from authz.registry import ConsentSource
 from models import ConsentRecord, Customer, EmailToken
 
 
@@ -147,14 +147,12 @@ async def register_customer(
             )
             await ConsentRecord.bulk_create(
                 [
-                    ConsentRecord(
+                    consent_record(
                         customer_id=customer.id,
                         purpose=choice.purpose,
                         granted=choice.granted,
                         source=ConsentSource.REGISTRATION,
-                        policy_version=POLICY_VERSION,
-                        ip_truncated=truncate_ip(meta.ip),
-                        user_agent=(meta.user_agent or "")[:300] or None,
+                        meta=meta,
                         at=now,
                     )
                     for choice in registration.consents

@@ -7,13 +7,14 @@ from uuid import UUID
 
 import strawberry
 
-from api.audit.schema import account_holder_only, customer_access_log
+from api.audit.schema import customer_access_log
 from api.audit.types import AccessLogConnection
 from api.consent.service import histories
 from api.consent.types import ConsentEvent
 from api.context import Info
 from api.customers.directory import latest_consents
 from api.guards import Access, mask_email, mask_phone, personal
+from api.permissions import IsAccountHolder
 from api.support.service import cases_of_customers
 from api.support.types import SupportCase
 from authz.registry import CONSENT_PURPOSES, Category
@@ -134,7 +135,7 @@ class Customer:
         ]
 
     @strawberry.field(
-        extensions=account_holder_only(),
+        permission_classes=[IsAccountHolder],
         description="Who accessed your data: each request by our staff, with their role(s) "
         "and purpose (not their name), newest first.",
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 import strawberry
@@ -64,14 +65,7 @@ class PolicyRule:
 
     @classmethod
     def from_rule(cls, rule: Rule) -> PolicyRule:
-        return cls(
-            role=rule.role,
-            category=rule.category,
-            action=rule.action,
-            purpose=rule.purpose,
-            condition=rule.condition,
-            effect=rule.effect,
-        )
+        return cls(**asdict(rule))
 
 
 @strawberry.input(description="A `p` rule of the access policy, validated against the registry.")
