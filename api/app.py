@@ -8,7 +8,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import UUID
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,16 +18,17 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
 from api.consent import gpc
 from api.context import Context, session_token
 from api.db import close_db, ensure_migrated, init_db
 from api.errors import for_client
 from api.mail.sender import run_sender_loop
+from api.policy.notices import run_notice_loop
 from api.schema import build_schema
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
+from api.visits.endpoint import collect
 from authz.audit import AuditTrail
 from authz.watcher import run_policy_watcher
 
@@ -64,21 +64,13 @@ class CustosGraphQL(GraphQL[Context, None]):
         )
         request.state.custos_context = context  # process_result adds denied fields' errors
         if viewer.is_customer and viewer.subject_id and gpc.sends_gpc(request.headers):
-            await self._honour_gpc(context, viewer.subject_id)
-        return context
-
-    async def _honour_gpc(self, context: Context, customer_id: UUID) -> None:
-        """The opt-out and its audit event commit together, whatever the request is."""
-        async with in_transaction():
-            recorded = await gpc.record_opt_out(
+            await gpc.honour_signal(
                 services=self.services,
-                customer_id=customer_id,
+                customer_id=viewer.subject_id,
                 meta=context.meta,
-                seen=self.services.gpc_recorded,
+                trail=context.audit,
             )
-            if recorded:
-                context.audit_event(event="consent", operation="gpc", subject_id=customer_id)
-                await context.audit.flush()
+        return context
 
 
 class _BodyTooLarge(Exception):
@@ -178,6 +170,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sender: asyncio.Task[None] | None = None
+        notices: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
         try:  # startup inside: a failed start still closes the database and exits
             if manage_db:
@@ -198,9 +191,12 @@ def create_app(
                             backend=services.mail, settings=settings, clock=services.clock
                         )
                     )
+                    notices = asyncio.create_task(
+                        run_notice_loop(services=services, poll_seconds=settings.mail_poll_seconds)
+                    )
             yield
         finally:
-            for task in (sender, watcher):
+            for task in (sender, notices, watcher):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -212,6 +208,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/collect", collect, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

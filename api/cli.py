@@ -198,6 +198,20 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_policy_send_notices(args: argparse.Namespace) -> int:
+    from api.policy.notices import queue_policy_notices
+
+    settings = _settings()
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        queued = await queue_policy_notices(services=services)
+        print(f"queued {queued} policy notice(s)")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from api.schema import schema_sdl
 
@@ -251,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit_export.add_argument("--since", type=_when, help="ISO time, inclusive (UTC if no zone)")
     audit_export.add_argument("--until", type=_when, help="ISO time, exclusive (UTC if no zone)")
     audit_export.set_defaults(func=cmd_audit_export)
+
+    policy = sub.add_parser("policy", help="privacy policy versions").add_subparsers(
+        dest="policy_command", required=True
+    )
+    policy.add_parser(
+        "send-notices",
+        help="queue the notice emails of material policy changes, until none is left",
+    ).set_defaults(func=cmd_policy_send_notices)
 
     export = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
     export.add_argument("--output", default="schema.graphql")

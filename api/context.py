@@ -19,6 +19,7 @@ from api.customers.service import RequestMeta
 from api.errors import Unauthenticated
 from api.security.sessions import COOKIE_NAME, IssuedSession, Viewer
 from api.services import Services
+from api.visits.service import VISITOR_COOKIE
 from authz.adapter import employee_subject
 from authz.audit import AuditTrail
 from authz.enforcer import CUSTOMER_SUBJECT, Decision
@@ -79,7 +80,10 @@ class Context:
     @property
     def meta(self) -> RequestMeta:
         return RequestMeta(
-            ip=self.client_ip, user_agent=self.request.headers.get("user-agent"), trail=self.audit
+            ip=self.client_ip,
+            user_agent=self.request.headers.get("user-agent"),
+            trail=self.audit,
+            visitor_id=self.request.cookies.get(VISITOR_COOKIE),
         )
 
     def audit_event(

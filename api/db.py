@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import Tortoise
@@ -50,15 +51,18 @@ async def pending_migrations(database_url: str) -> list[str]:
     return [step.migration.name for step in plan if not step.backward]
 
 
-async def migrate(database_url: str) -> list[str]:
-    """Apply every pending migration and seed the default access policy into an empty
-    policy table; returns the names of the migrations applied."""
+async def migrate(database_url: str, *, now: datetime | None = None) -> list[str]:
+    """Apply every pending migration, seed the default access policy into an empty policy
+    table and the first privacy policy version (in effect from `now`, default the current
+    time) into an empty version table; returns the names of the migrations applied."""
+    from api.policy.service import seed_first_version
     from authz.seed import seed_policy
 
     pending = await pending_migrations(database_url)
     if pending:
         await _executor(database_url).migrate([MigrationTarget(APP_LABEL, "__latest__")])
     await seed_policy()
+    await seed_first_version(now=now or datetime.now(UTC))
     return pending
 
 

@@ -30,6 +30,8 @@ from api.consent.schema import ConsentMutation, ConsentQuery
 from api.customers.schema import CustomerMutation, CustomerQuery
 from api.customers.staff import CustomerDirectoryQuery
 from api.errors import RateLimited, is_client_error
+from api.insights.schema import InsightQuery
+from api.policy.schema import PolicyMutation, PolicyQuery
 from api.settings import Settings
 from api.staff.schema import StaffMutation, StaffQuery
 from api.support.schema import SupportMutation, SupportQuery
@@ -38,10 +40,20 @@ log = logging.getLogger("custos.graphql")
 
 Query = merge_types(
     "Query",
-    (CustomerQuery, CustomerDirectoryQuery, ConsentQuery, StaffQuery, SupportQuery, AuditQuery),
+    (
+        CustomerQuery,
+        CustomerDirectoryQuery,
+        ConsentQuery,
+        PolicyQuery,
+        StaffQuery,
+        SupportQuery,
+        AuditQuery,
+        InsightQuery,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (CustomerMutation, ConsentMutation, StaffMutation, SupportMutation)
+    "Mutation",
+    (CustomerMutation, ConsentMutation, PolicyMutation, StaffMutation, SupportMutation),
 )
 
 

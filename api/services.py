@@ -7,10 +7,12 @@ from uuid import UUID
 
 from api.clock import Clock, SystemClock
 from api.mail.sender import MailBackend, backend_for
+from api.policy.book import PolicyBook
 from api.security.passwords import PasswordService
 from api.security.sessions import SessionService
 from api.security.throttle import LoginThrottle
 from api.settings import Settings
+from api.visits.ratelimit import BeaconLimiter
 from authz.audit import GroupCommit
 from authz.enforcer import Authorizer
 
@@ -23,6 +25,9 @@ class Services:
     sessions: SessionService
     throttle: LoginThrottle
     mail: MailBackend
+    beacons: BeaconLimiter
+    policies: PolicyBook
+    """The privacy policy versions (a per-process copy) and the clock that decides."""
     audit_writer: GroupCommit = field(default_factory=GroupCommit)
     gpc_recorded: set[UUID] = field(default_factory=set)
     """Customers whose Global Privacy Control opt-out this process knows is recorded."""
@@ -65,4 +70,6 @@ def build_services(
         sessions=SessionService(settings=settings, clock=clock),
         throttle=LoginThrottle(settings=settings, clock=clock),
         mail=mail or backend_for(settings),
+        beacons=BeaconLimiter(per_minute=settings.collect_per_minute, clock=clock),
+        policies=PolicyBook(clock=clock, max_age_seconds=settings.policy_cache_seconds),
     )

@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     login_max_failures_account: int = 5
     login_max_failures_ip: int = 50
 
+    # Visit beacons (`POST /collect`): per visitor and process, and the visitor id cookie's
+    # lifetime (13 months).
+    collect_per_minute: int = Field(default=120, ge=1)
+    visitor_cookie_days: int = Field(default=395, ge=1)
+
+    # Privacy policy versions: a material change takes effect at least `policy_notice_days`
+    # after publication; its notice emails are queued `policy_notice_batch` per transaction;
+    # each process re-reads the versions when its copy is older than `policy_cache_seconds`.
+    policy_notice_days: int = Field(default=30, ge=0)
+    policy_notice_batch: int = Field(default=500, ge=1, le=10_000)
+    policy_cache_seconds: float = Field(default=5.0, ge=0)
+
+    # Insights: the minimum number of people in a group shown (k-anonymity).
+    insights_min_group: int = Field(default=5, ge=2)
+
     # GraphQL and HTTP limits.
     max_body_bytes: int = 64 * 1024
     max_query_depth: int = 10

@@ -49,19 +49,12 @@ class PurposeKey(StrEnum):
     PERSONALIZATION = "personalization"
 
 
-# The privacy policy version in force; the policy-versions work replaces this constant with
-# the published versions.
-POLICY_VERSION = "1"
-
-
 @dataclass(frozen=True, slots=True)
 class Purpose:
     key: str
     description: str
     legal_basis: str
     consent_required: bool
-    defined_in: str = POLICY_VERSION
-    """The policy version that defines the purpose."""
 
 
 PURPOSES: dict[str, Purpose] = {

@@ -1,6 +1,6 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [all|light|guards] [--seconds 5] [--connections 32]
+    python -m bench [all|light|guards|collect] [--seconds 5] [--connections 32]
 
 1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
    `{ hello }` with the parser and validation caches (target: at least 0.8x).
@@ -9,6 +9,8 @@
 3. A staff page of 100 customers x 3 guarded fields: guards and audit on against off
    (target: at least 0.8x), all denied against all allowed (target: at least 0.9x); see
    bench/guards.py.
+4. `POST /collect` with the consent check and User-Agent parsing against a bare endpoint
+   inserting the same row (target: at least 0.8x); see bench/collect.py.
 
 Each run uses a fresh SQLite file, or BENCH_DATABASE_URL (an empty PostgreSQL database).
 
@@ -91,7 +93,9 @@ def _login(port: int, email: str, password: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", nargs="?", choices=["all", "light", "guards"], default="all")
+    parser.add_argument(
+        "which", nargs="?", choices=["all", "light", "guards", "collect"], default="all"
+    )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
@@ -115,6 +119,21 @@ def main() -> int:
         guards.measure(server=server, login=_login, port_of=_free_port, env=env, args=args)
     if args.which in ("all", "light"):
         light(args, env, custos)
+    if args.which in ("all", "collect"):
+        from bench import collect
+
+        if args.which == "collect":
+            subprocess.run(
+                [*custos, "seed-demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+            )
+        collect.measure(
+            server=server,
+            graphql=_graphql,
+            port_of=_free_port,
+            env=env,
+            args=args,
+            password=DEMO_PASSWORD,
+        )
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

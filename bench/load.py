@@ -11,12 +11,20 @@ from dataclasses import dataclass, field
 _LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
 
 
-def post_request(port: int, body: dict[str, object], token: str | None = None) -> bytes:
+def post_request(
+    port: int,
+    body: dict[str, object],
+    token: str | None = None,
+    *,
+    path: str = "/graphql",
+    headers: dict[str, str] | None = None,
+) -> bytes:
     payload = json.dumps(body).encode()
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    extra = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    lines = "".join(f"{name}: {value}\r\n" for name, value in extra.items())
     head = (
-        f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\n{auth}Content-Length: {len(payload)}\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\n{lines}Content-Length: {len(payload)}\r\n\r\n"
     )
     return head.encode() + payload
 
@@ -47,7 +55,7 @@ async def _worker(
             head = await reader.readuntil(b"\r\n\r\n")
             match = _LENGTH.search(head)
             body = await reader.readexactly(int(match.group(1))) if match else b""
-            if not head.startswith(b"HTTP/1.1 200") or (b'"errors"' in body and not errors_ok):
+            if not head.startswith(b"HTTP/1.1 20") or (b'"errors"' in body and not errors_ok):
                 result.failures += 1
             else:
                 result.latencies.append(time.perf_counter() - start)

@@ -6,8 +6,10 @@ from models.consent import ConsentRecord
 from models.customer import Customer, EmailToken
 from models.employee import Employee, EmployeeRole
 from models.outbox import OutboxMessage
+from models.policy import PolicyAcceptance, PrivacyPolicy
 from models.session import LoginFailure, Session
 from models.support import SupportCase
+from models.visit import VisitEvent
 
 __all__ = [
     "AuditEvent",
@@ -19,8 +21,11 @@ __all__ = [
     "EmployeeRole",
     "LoginFailure",
     "OutboxMessage",
+    "PolicyAcceptance",
     "PolicyRule",
     "PolicyVersion",
+    "PrivacyPolicy",
     "Session",
     "SupportCase",
+    "VisitEvent",
 ]

@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tortoise import Tortoise, connections
 from api.app import create_app
 from api.clock import FakeClock
 from api.db import close_db, init_db, migrate
+from api.policy.service import seed_first_version
 from api.services import Services, build_services
 from api.settings import Settings
 from api.staff.service import create_employee
@@ -25,6 +27,8 @@ from models import OutboxMessage
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 CLIENT_IP = "203.0.113.7"
+# Privacy policy version 1 is in effect well before the test clock starts.
+POLICY_SEEDED_AT = FakeClock().now() - timedelta(days=365)
 
 
 def _database_url() -> str:
@@ -58,7 +62,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture(scope="session", autouse=True)
 async def database(database_url: str) -> AsyncIterator[None]:
     await init_db(database_url)
-    await migrate(database_url)
+    await migrate(database_url, now=POLICY_SEEDED_AT)
     yield
     await close_db()
 
@@ -81,6 +85,7 @@ async def clean_tables(database: None) -> AsyncIterator[None]:
     else:
         for table in _tables():
             await conn.execute_script(f"DELETE FROM {table}")
+    await seed_first_version(now=POLICY_SEEDED_AT)  # as `migrate` left it
 
 
 @pytest.fixture

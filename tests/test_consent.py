@@ -52,11 +52,13 @@ async def test_purposes_are_published_with_their_basis(gql: GQL) -> None:
     assert not purposes["security"]["consentRequired"]
 
 
-async def test_give_then_withdraw_is_obeyed_at_once_and_kept_as_history(gql: GQL) -> None:
+async def test_give_then_withdraw_is_obeyed_at_once_and_kept_as_history(
+    gql: GQL, services: Services
+) -> None:
     # given a customer who gave no consent at registration
     token, customer = await signed_in(gql)
-    assert not await may_process(customer_id=customer.id, purpose="analytics")
-    assert await may_process(customer_id=customer.id, purpose="service")
+    assert not await may_process(services=services, customer_id=customer.id, purpose="analytics")
+    assert await may_process(services=services, customer_id=customer.id, purpose="service")
     # when they give analytics consent
     given = await gql(SET, {"purpose": "analytics", "granted": True}, token=token)
     assert given["data"]["setConsent"] == {
@@ -64,11 +66,11 @@ async def test_give_then_withdraw_is_obeyed_at_once_and_kept_as_history(gql: GQL
         "changed": True,
         "consent": {"purpose": "analytics", "granted": True, "source": "preference_centre"},
     }
-    assert await may_process(customer_id=customer.id, purpose="analytics")
+    assert await may_process(services=services, customer_id=customer.id, purpose="analytics")
     # and withdraw it with the same call
     await gql(SET, {"purpose": "analytics", "granted": False}, token=token)
     # then processing stops at once, and the history keeps both, newest first
-    assert not await may_process(customer_id=customer.id, purpose="analytics")
+    assert not await may_process(services=services, customer_id=customer.id, purpose="analytics")
     me = (await gql(HISTORY, token=token))["data"]["me"]
     assert {"purpose": "analytics", "granted": False, "source": "preference_centre"} in me[
         "consents"
@@ -152,7 +154,7 @@ async def test_registration_consents_carry_source_and_policy_version(gql: GQL) -
     ]
 
 
-async def test_may_process_refuses_an_unknown_purpose() -> None:
+async def test_may_process_refuses_an_unknown_purpose(services: Services) -> None:
     customer = await Customer.create(
         email="x@example.com",
         password_hash="-",
@@ -164,4 +166,4 @@ async def test_may_process_refuses_an_unknown_purpose() -> None:
         updated_at="2026-01-01T00:00:00+00:00",
     )
     with pytest.raises(ValueError, match="unknown purpose"):
-        await may_process(customer_id=customer.id, purpose="gossip")
+        await may_process(services=services, customer_id=customer.id, purpose="gossip")

@@ -11,12 +11,12 @@ from tests.conftest import GQL, login, register
 ME = "{ me { id } }"
 
 
-async def test_a_signed_in_customers_signal_is_recorded_once(gql: GQL) -> None:
+async def test_a_signed_in_customers_signal_is_recorded_once(gql: GQL, services: Services) -> None:
     # given a customer who consented to personalised advertising at registration
     await register(gql, consents=[{"purpose": "marketing.ads", "granted": True}])
     token = await login(gql)
     customer = await Customer.get()
-    assert await may_process(customer_id=customer.id, purpose="marketing.ads")
+    assert await may_process(services=services, customer_id=customer.id, purpose="marketing.ads")
     # when their browser sends Sec-GPC: 1 on several requests
     for _ in range(3):
         response = await gql.client.post(
@@ -28,7 +28,9 @@ async def test_a_signed_in_customers_signal_is_recorded_once(gql: GQL) -> None:
     # then one opt-out is recorded, with source gpc, and obeyed at once
     records = await ConsentRecord.filter(customer_id=customer.id, source="gpc")
     assert [(r.purpose, r.granted) for r in records] == [("marketing.ads", False)]
-    assert not await may_process(customer_id=customer.id, purpose="marketing.ads")
+    assert not await may_process(
+        services=services, customer_id=customer.id, purpose="marketing.ads"
+    )
     # and logged once
     events = await AuditEvent.filter(event="consent", operation="gpc")
     assert [(e.actor_id, e.subject_id) for e in events] == [(str(customer.id), str(customer.id))]
@@ -55,7 +57,7 @@ async def test_a_later_explicit_choice_is_respected(gql: GQL, services: Services
     services.gpc_recorded.clear()
     await gql.client.post("/graphql", json={"query": ME}, headers=headers)
     customer = await Customer.get()
-    assert await may_process(customer_id=customer.id, purpose="marketing.ads")
+    assert await may_process(services=services, customer_id=customer.id, purpose="marketing.ads")
 
 
 async def test_no_signal_or_no_customer_records_nothing(gql: GQL) -> None:

@@ -47,6 +47,7 @@ METADATA = {
     ("Customer", "emailVerified"),
     ("Customer", "createdAt"),
     ("Customer", "accessLog"),  # who read the data: shown only to the customer themself
+    ("Customer", "pendingPolicy"),  # a policy version to accept: only the customer themself
     ("SupportCase", "id"),
     ("SupportCase", "customerId"),
     ("SupportCase", "status"),

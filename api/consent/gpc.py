@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from tortoise.transactions import in_transaction
+
 from api.consent.records import consent_record
 from api.customers.service import RequestMeta
 from api.services import Services
+from authz.audit import AuditTrail
 from authz.registry import ConsentSource, PurposeKey
 from models import ConsentRecord
 
@@ -40,8 +43,32 @@ async def record_opt_out(
             source=ConsentSource.GPC,
             meta=meta,
             at=services.clock.now(),
+            policy_version=await services.policies.version_in_force(),
         ).save()
     if len(seen) >= 100_000:
         seen.clear()
     seen.add(customer_id)
     return not already
+
+
+async def honour_signal(
+    *, services: Services, customer_id: UUID, meta: RequestMeta, trail: AuditTrail
+) -> bool:
+    """Record the opt-out (once) with its audit event, committed together whatever the
+    request is (a GraphQL operation or a beacon)."""
+    async with in_transaction():
+        recorded = await record_opt_out(
+            services=services, customer_id=customer_id, meta=meta, seen=services.gpc_recorded
+        )
+        if recorded:
+            trail.event(
+                at=services.clock.now(),
+                event="consent",
+                operation="gpc",
+                decision="allow",
+                actor_kind="customer",
+                actor_id=customer_id,
+                subject_id=customer_id,
+            )
+            await trail.flush()
+    return recorded

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.permission import PermissionExtension
 
 from api.consent import service
+from api.consent.state import ConsentState
 from api.consent.types import PurposeDefinition
 from api.context import Info
 from api.customers.types import Consent
@@ -29,8 +30,13 @@ SetConsentPayload = Annotated[ConsentSet | InputError, strawberry.union("SetCons
 @strawberry.type
 class ConsentQuery:
     @strawberry.field(description="Every purpose we use personal data for, and its basis.")
-    def purposes(self) -> list[PurposeDefinition]:
-        return [PurposeDefinition.from_registry(p) for p in PURPOSES.values()]
+    async def purposes(self, info: Info) -> list[PurposeDefinition]:
+        services = info.context.services
+        policies, now = await services.policies.policies(), services.clock.now()
+        return [
+            PurposeDefinition.from_registry(p, defined_in=policies.defined_in(p.key, now))
+            for p in PURPOSES.values()
+        ]
 
 
 @strawberry.type
@@ -51,7 +57,12 @@ class ConsentMutation:
             )
         except InputInvalid as exc:
             return InputError.from_problems(exc.problems)
+        state = ConsentState.GRANTED if record.granted else ConsentState.WITHDRAWN
         consent = Consent(
-            purpose=record.purpose, granted=record.granted, at=record.at, source=record.source
+            purpose=record.purpose,
+            granted=record.granted,
+            at=record.at,
+            source=record.source,
+            state=state,
         )
         return ConsentSet(consent=consent, changed=changed)

@@ -17,11 +17,14 @@ class PurposeDefinition:
         description="consent, contract, legal_obligation or legitimate_interest."
     )
     consent_required: bool = strawberry.field(description="Off until the customer gives it.")
-    defined_in: str = strawberry.field(description="The privacy policy version defining it.")
+    defined_in: str = strawberry.field(
+        description="The privacy policy version defining it: the latest material version in "
+        "force that changed its scope, else the first version."
+    )
 
     @classmethod
-    def from_registry(cls, p: Purpose) -> PurposeDefinition:
-        return cls(**asdict(p))
+    def from_registry(cls, p: Purpose, *, defined_in: str) -> PurposeDefinition:
+        return cls(**asdict(p), defined_in=defined_in)
 
 
 @strawberry.type(description="One record of the consent history (never edited).")

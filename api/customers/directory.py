@@ -5,13 +5,15 @@ for open support cases, one for consents), whatever the page size."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 import phonenumbers
 from tortoise.expressions import Q
 
+from api.consent.state import ConsentState, consent_states
 from api.support.service import customers_with_open_cases
 from models import ConsentRecord, Customer
 
@@ -35,9 +37,12 @@ async def latest_consents(customer_ids: Sequence[UUID]) -> list[dict[str, Consen
     return [latest[i] for i in customer_ids]
 
 
-async def facts_of(customers: Sequence[Customer]) -> list[CustomerFacts]:
+async def facts_of(
+    customers: Sequence[Customer], *, ask_again_since: Mapping[str, datetime]
+) -> list[CustomerFacts]:
     """Conditions per customer: `open_case` (an open support case) and
-    `consent:PURPOSE` for each purpose currently consented to."""
+    `consent:PURPOSE` for each purpose currently consented to (`ConsentState.GRANTED`: a
+    grant to be asked again after a material policy change does not count)."""
     ids = [c.id for c in customers]
     if not ids:
         return []
@@ -45,7 +50,8 @@ async def facts_of(customers: Sequence[Customer]) -> list[CustomerFacts]:
     consents = await latest_consents(ids)
     facts = []
     for customer, latest in zip(customers, consents, strict=True):
-        conditions = [f"consent:{p}" for p, r in sorted(latest.items()) if r.granted]
+        states = consent_states(latest, ask_again_since=ask_again_since)
+        conditions = [f"consent:{p}" for p, s in states.items() if s is ConsentState.GRANTED]
         if customer.id in with_case:
             conditions.append("open_case")
         facts.append(CustomerFacts(customer, tuple(sorted(conditions)), latest))

@@ -18,6 +18,7 @@ from api.security.authn import authenticate, check_password
 from api.security.sessions import IssuedSession
 from api.security.tokens import keyed_digest, new_token, token_hash
 from api.services import Services
+from api.visits.service import attach_visitor_events
 from authz.audit import AuditTrail
 from authz.registry import ConsentSource
 from models import ConsentRecord, Customer, EmailToken
@@ -43,6 +44,8 @@ class RequestMeta:
     ip: str | None
     user_agent: str | None
     trail: AuditTrail | None = None
+    visitor_id: str | None = None
+    """The anonymous visitor id cookie, if the browser sent one."""
 
 
 class InvalidToken(Exception):
@@ -128,6 +131,7 @@ async def register_customer(
     instead, so the answer never tells a stranger that the address has an account."""
     password_hash = await services.passwords.hash(registration.password)
     now = services.clock.now()
+    policy_version = await services.policies.version_in_force()
     try:
         async with in_transaction() as conn:
             if await Customer.filter(email=registration.email).using_db(conn).exists():
@@ -154,6 +158,7 @@ async def register_customer(
                         source=ConsentSource.REGISTRATION,
                         meta=meta,
                         at=now,
+                        policy_version=policy_version,
                     )
                     for choice in registration.consents
                 ],
@@ -236,6 +241,9 @@ async def login_customer(
     customer.last_login_at = services.clock.now()
     await customer.save(update_fields=["last_login_at"])
     session = await services.sessions.issue(customer_id=customer.id)
+    await attach_visitor_events(
+        services=services, customer_id=customer.id, visitor_id=meta.visitor_id
+    )
     return SignIn(customer, session)
 
 

@@ -76,7 +76,9 @@ class CustomerDirectoryQuery:
         size = page_size(first)
         start = decode_cursor(_CURSOR, after, UUID) if after else None
         rows, more = await directory.customer_page(first=size, after=start, search=search)
-        views = [_view(f, purpose.value) for f in await directory.facts_of(rows)]
+        since = await info.context.services.policies.ask_again_since()
+        facts = await directory.facts_of(rows, ask_again_since=since)
+        views = [_view(f, purpose.value) for f in facts]
         if search:
             views = _searched_visible(info, views, search)
         edges = [CustomerEdge(cursor=encode_cursor(_CURSOR, v.customer_id), node=v) for v in views]
@@ -95,5 +97,6 @@ class CustomerDirectoryQuery:
         found = await directory.find_customer(customer_id=parse_id(id, what="customer"))
         if found is None:
             raise NotFound("No such customer.")
-        [facts] = await directory.facts_of([found])
+        since = await info.context.services.policies.ask_again_since()
+        [facts] = await directory.facts_of([found], ask_again_since=since)
         return _view(facts, purpose.value)

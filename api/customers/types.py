@@ -10,14 +10,21 @@ import strawberry
 from api.audit.schema import customer_access_log
 from api.audit.types import AccessLogConnection
 from api.consent.service import histories
+from api.consent.state import ConsentState
+from api.consent.state import consent_states as states_of
 from api.consent.types import ConsentEvent
 from api.context import Info
 from api.customers.directory import latest_consents
 from api.guards import Access, mask_email, mask_phone, personal
+from api.pagination import decode_cursor, page_size
 from api.permissions import IsAccountHolder
+from api.policy.service import pending_policy
+from api.policy.types import PolicyVersion
 from api.support.service import cases_of_customers
 from api.support.types import SupportCase
-from authz.registry import CONSENT_PURPOSES, Category
+from api.visits.queries import VisitPageKey, visit_pages
+from api.visits.types import VisitConnection, parse_visit_cursor, visit_connection
+from authz.registry import Category
 from models import ConsentRecord
 from models import Customer as CustomerModel
 
@@ -40,24 +47,36 @@ def mask_address(value: Address | None) -> Address | None:
     )
 
 
+strawberry.enum(
+    ConsentState,
+    name="ConsentState",
+    description="GRANTED, WITHDRAWN, NOT_ASKED (never given), or ASK_AGAIN: given before a "
+    "material policy change of the purpose's scope took effect, so no longer relied on.",
+)
+
+
 @strawberry.type(description="The current state of consent for one purpose.")
 class Consent:
     purpose: str
-    granted: bool
+    granted: bool = strawberry.field(description="True only when `state` is GRANTED.")
     at: datetime | None
     source: str | None
+    state: ConsentState
 
 
-def consent_states(latest: dict[str, ConsentRecord]) -> list[Consent]:
+def consent_states(
+    latest: dict[str, ConsentRecord], *, ask_again_since: dict[str, datetime]
+) -> list[Consent]:
     result = []
-    for purpose in sorted(CONSENT_PURPOSES):
+    for purpose, state in states_of(latest, ask_again_since=ask_again_since).items():
         record = latest.get(purpose)
         result.append(
             Consent(
                 purpose=purpose,
-                granted=bool(record and record.granted),
+                granted=state is ConsentState.GRANTED,
                 at=record.at if record else None,
                 source=record.source if record else None,
+                state=state,
             )
         )
     return result
@@ -118,7 +137,8 @@ class Customer:
         latest = self.preloaded_consents
         if latest is None:
             latest = await info.context.load(latest_consents, self.customer_id)
-        return consent_states(latest)
+        since = await info.context.services.policies.ask_again_since()
+        return consent_states(latest, ask_again_since=since)
 
     @personal(Category.CONSENT_HISTORY, description="Every consent record, newest first.")
     async def consent_history(self, info: Info) -> list[ConsentEvent] | None:
@@ -145,6 +165,34 @@ class Customer:
         return await customer_access_log(
             info, customer_id=self.customer_id, first=first, after=after
         )
+
+    @strawberry.field(
+        permission_classes=[IsAccountHolder],
+        description="The privacy policy in force, when a material change took effect since "
+        "you registered and you have not accepted it yet (`acceptPolicy`); else null.",
+    )
+    async def pending_policy(self, info: Info) -> PolicyVersion | None:
+        services = info.context.services
+        entry = await pending_policy(
+            services=services, customer_id=self.customer_id, customer_since=self.created_at
+        )
+        return PolicyVersion.from_entry(entry, now=services.clock.now()) if entry else None
+
+    @personal(
+        Category.BEHAVIOR_BROWSING,
+        description="Visit events collected by POST /collect, newest first; each value is "
+        "guarded by its own category (device.ip, device.browser, behavior.browsing).",
+    )
+    async def visits(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> VisitConnection | None:
+        key = VisitPageKey(
+            customer_id=self.customer_id,
+            first=page_size(first),
+            after=decode_cursor("visit", after, parse_visit_cursor) if after else None,
+        )
+        events = await info.context.load(visit_pages, key)
+        return visit_connection(events, first=key.first, access=self.access)
 
 
 @strawberry.input

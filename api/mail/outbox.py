@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -37,3 +38,28 @@ async def enqueue(
         created_at=now,
         using_db=using_db,
     )
+
+
+async def enqueue_many(
+    *,
+    mail: Mail,
+    recipients: Sequence[tuple[str, UUID | None]],
+    clock: Clock,
+    using_db: BaseDBAsyncClient | None = None,
+) -> int:
+    """The same message to each (address, customer id), in a few multi-row INSERTs."""
+    now = clock.now()
+    rows = [
+        OutboxMessage(
+            kind=mail.kind,
+            recipient=recipient,
+            customer_id=customer_id,
+            subject=mail.subject,
+            body_text=mail.body,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for recipient, customer_id in recipients
+    ]
+    await OutboxMessage.bulk_create(rows, batch_size=1000, using_db=using_db)
+    return len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from api.mail.outbox import Mail
@@ -64,5 +65,23 @@ def password_changed() -> Mail:
         body=(
             "The password of your account was changed and your other sessions were signed out. "
             "If this was not you, contact customer care at once.\n"
+        ),
+    )
+
+
+def policy_notice(*, public_url: str, version: str, effective_at: datetime, summary: str) -> Mail:
+    """Advance notice of a material change of the privacy policy."""
+    when = effective_at.astimezone(UTC)
+    date = f"{when.day} {when:%B %Y} ({when:%H:%M} UTC)"
+    link = f"{public_url.rstrip('/')}/privacy-policy"
+    return Mail(
+        kind="policy_notice",
+        subject="Our privacy policy is changing",
+        body=(
+            f"We are changing our privacy policy. Version {version} takes effect on {date}.\n\n"
+            f"What changes:\n{summary.strip()}\n\n"
+            f"Read the new policy before it takes effect: {link}\n\n"
+            "Where a change concerns something you consented to, we will ask for your "
+            "consent again; until you give it, we will not use your data for that purpose.\n"
         ),
     )

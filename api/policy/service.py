@@ -1,0 +1,244 @@
+"""Privacy policy versions (policy section 7): publish, read, accept.
+
+A version is never edited once published. A material one takes effect at least
+`policy_notice_days` after publication, is announced by email (api/policy/notices.py), and
+once in effect asks again for the consents of the purposes whose scope it changed
+(api/consent/state.py). A non-material one just gets a new version and date."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from api.customers import validation as v
+from api.errors import FieldProblem, InputInvalid
+from api.policy.book import FIRST_VERSION, PolicyEntry
+from api.security.network import truncate_ip
+from api.services import Services
+from authz.registry import PURPOSES
+from models import PolicyAcceptance, PrivacyPolicy
+
+if TYPE_CHECKING:
+    from api.customers.service import RequestMeta
+
+_VERSION = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+_SUMMARY_MAX = 2000
+# Any constant: the advisory lock that serialises publications on PostgreSQL (SQLite
+# serialises writers itself).
+_PUBLISH_LOCK = 0x637573746F7370
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    policy: PolicyEntry
+    at: datetime
+    changed: bool
+
+
+def initial_text() -> str:
+    """The policy text the shop started with (the seeded first version)."""
+    return resources.files("api.policy").joinpath("privacy-policy.txt").read_text("utf-8")
+
+
+async def seed_first_version(*, now: datetime) -> bool:
+    """Version 1 (non-material, in effect from `now`) when no version exists yet; True when
+    it was written."""
+    if await PrivacyPolicy.exists():
+        return False
+    await PrivacyPolicy.bulk_create(
+        [
+            PrivacyPolicy(
+                version=FIRST_VERSION,
+                effective_at=now,
+                published_at=now,
+                published_by=None,
+                material=False,
+                summary="Initial policy",
+                text=initial_text(),
+                changed_purposes=[],
+                notice_done=True,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return True
+
+
+def _utc(value: datetime) -> datetime:
+    """A time without an offset is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _check_draft(
+    *,
+    p: v.Problems,
+    now: datetime,
+    notice_days: int,
+    version: str,
+    effective_at: datetime,
+    material: bool,
+    summary: str,
+    text: str,
+    changed_purposes: list[str],
+) -> None:
+    """The checks that need no database."""
+    if not _VERSION.match(version):
+        p.add("version", "1 to 32 letters, digits, dots, underscores or hyphens.")
+    if not summary.strip():
+        p.add("summary", "This field is required.")
+    elif len(summary) > _SUMMARY_MAX:
+        p.add("summary", f"Use at most {_SUMMARY_MAX} characters.")
+    if not text.strip():
+        p.add("text", "This field is required.")
+    for i, purpose in enumerate(changed_purposes):
+        if purpose not in PURPOSES:
+            p.add(
+                f"changedPurposes.{i}",
+                f"Unknown purpose; known: {', '.join(sorted(PURPOSES))}.",
+            )
+    if changed_purposes and not material:
+        p.add(
+            "changedPurposes",
+            "A change of a purpose's scope is a material change: set material to true.",
+        )
+    if effective_at < now:
+        p.add("effectiveAt", "The effective date must not be in the past.")
+    elif material and effective_at < now + timedelta(days=notice_days):
+        p.add(
+            "effectiveAt",
+            f"A material change takes effect at least {notice_days} days after publication.",
+            "EFFECTIVE_TOO_SOON",
+        )
+
+
+async def _check_against_published(
+    *, p: v.Problems, conn: BaseDBAsyncClient, version: str, effective_at: datetime
+) -> None:
+    if await PrivacyPolicy.filter(version=version).using_db(conn).exists():
+        p.add("version", "This version is already published.", "DUPLICATE_VERSION")
+    latest = await PrivacyPolicy.all().using_db(conn).order_by("-effective_at").first()
+    dated = any(problem.field == "effectiveAt" for problem in p.items)
+    if latest is not None and effective_at <= latest.effective_at and not dated:
+        p.add(
+            "effectiveAt",
+            "The effective date must be later than that of the latest version "
+            f"({latest.version}, {latest.effective_at.isoformat()}).",
+        )
+
+
+async def publish_policy(
+    *,
+    services: Services,
+    version: str,
+    effective_at: datetime,
+    material: bool,
+    summary: str,
+    text: str,
+    changed_purposes: list[str],
+    published_by: UUID | None,
+) -> PolicyEntry:
+    """Record a new version, or raise InputInvalid with every problem (nothing stored).
+    A material version's notices are queued later (`queue_policy_notices`)."""
+    now = services.clock.now()
+    effective_at = _utc(effective_at)
+    purposes = sorted(set(changed_purposes))
+    p = v.Problems()
+    _check_draft(
+        p=p,
+        now=now,
+        notice_days=services.settings.policy_notice_days,
+        version=version,
+        effective_at=effective_at,
+        material=material,
+        summary=summary,
+        text=text,
+        changed_purposes=changed_purposes,
+    )
+    try:
+        async with in_transaction() as conn:
+            if conn.capabilities.dialect == "postgres":
+                await conn.execute_query(f"SELECT pg_advisory_xact_lock({_PUBLISH_LOCK})")
+            await _check_against_published(
+                p=p, conn=conn, version=version, effective_at=effective_at
+            )
+            p.raise_if_any()
+            row = await PrivacyPolicy.create(
+                version=version,
+                effective_at=effective_at,
+                published_at=now,
+                published_by=published_by,
+                material=material,
+                summary=summary.strip(),
+                text=text,
+                changed_purposes=purposes,
+                notice_cursor=None,
+                notice_done=not material,
+                notices_queued=0,
+                using_db=conn,
+            )
+    except IntegrityError:  # published at the same moment elsewhere
+        problem = FieldProblem("version", "DUPLICATE_VERSION", "This version is already published.")
+        raise InputInvalid([problem]) from None
+    services.policies.invalidate()
+    return PolicyEntry.from_model(row)
+
+
+async def policy_history(*, services: Services) -> list[PolicyEntry]:
+    """Every published version, newest first (those not yet in effect included)."""
+    return (await services.policies.policies()).newest_first()
+
+
+async def accept_policy(
+    *, services: Services, customer_id: UUID, version: str, meta: RequestMeta
+) -> Acceptance:
+    """Record that the customer accepted a version in effect (once; again is a no-op)."""
+    now = services.clock.now()
+    entry = (await services.policies.policies()).find(version)
+    if entry is None:  # perhaps just published by another process
+        entry = (await services.policies.policies(fresh=True)).find(version)
+    if entry is None:
+        raise InputInvalid([FieldProblem("version", "UNKNOWN_VERSION", "No such version.")])
+    if not entry.in_effect(now):
+        message = f"This version takes effect on {entry.effective_at.isoformat()}."
+        raise InputInvalid([FieldProblem("version", "NOT_IN_EFFECT", message)])
+    async with in_transaction() as conn:
+        found = PolicyAcceptance.filter(customer_id=customer_id, version=version).using_db(conn)
+        existing = await found.first()
+        if existing is not None:
+            return Acceptance(policy=entry, at=existing.at, changed=False)
+        row = PolicyAcceptance(
+            customer_id=customer_id,
+            version=version,
+            at=now,
+            ip_truncated=truncate_ip(meta.ip),
+            user_agent=(meta.user_agent or "")[:300] or None,
+        )
+        # Two requests at once: the unique (customer, version) keeps one row.
+        await PolicyAcceptance.bulk_create([row], ignore_conflicts=True, using_db=conn)
+        saved = await found.get()
+    return Acceptance(policy=entry, at=saved.at, changed=True)
+
+
+async def pending_policy(
+    *, services: Services, customer_id: UUID, customer_since: datetime
+) -> PolicyEntry | None:
+    """The version in force, when a material version took effect after the customer
+    registered and they have accepted neither it nor a later version; else None."""
+    now = services.clock.now()
+    policies = await services.policies.policies()
+    material = policies.latest_material(now)
+    if material is None or material.effective_at <= customer_since:
+        return None
+    covering = [
+        e.version for e in policies.in_force(now) if e.effective_at >= material.effective_at
+    ]
+    accepted = await PolicyAcceptance.filter(customer_id=customer_id, version__in=covering).exists()
+    return None if accepted else policies.current(now)

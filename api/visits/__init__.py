@@ -1,0 +1,1 @@
+"""Automatic collection of visit events (policy section 1): `POST /collect`."""
