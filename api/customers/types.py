@@ -15,7 +15,7 @@ from api.consent.state import consent_states as states_of
 from api.consent.types import ConsentEvent
 from api.context import Info
 from api.customers.directory import latest_consents
-from api.guards import Access, mask_email, mask_phone, personal
+from api.guards import Access, PersonalData, mask_email, mask_phone, personal
 from api.pagination import decode_cursor, page_size
 from api.permissions import IsAccountHolder
 from api.policy.service import pending_policy
@@ -23,6 +23,7 @@ from api.policy.types import PolicyVersion
 from api.support.service import cases_of_customers
 from api.support.types import SupportCase
 from api.visits.queries import VisitPageKey, visit_pages
+from api.visits.service import recently_viewed
 from api.visits.types import VisitConnection, parse_visit_cursor, visit_connection
 from authz.registry import Category
 from models import ConsentRecord
@@ -177,6 +178,17 @@ class Customer:
             services=services, customer_id=self.customer_id, customer_since=self.created_at
         )
         return PolicyVersion.from_entry(entry, now=services.clock.now()) if entry else None
+
+    @strawberry.field(
+        permission_classes=[IsAccountHolder],
+        extensions=[PersonalData(Category.BEHAVIOR_BROWSING)],
+        description="Pages you viewed lately, newest first, to pick up where you left off: "
+        "only with your `personalization` consent (empty otherwise).",
+    )
+    async def recently_viewed(self, info: Info, first: int = 10) -> list[str] | None:
+        return await recently_viewed(
+            services=info.context.services, customer_id=self.customer_id, limit=page_size(first)
+        )
 
     @personal(
         Category.BEHAVIOR_BROWSING,

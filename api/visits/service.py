@@ -134,3 +134,21 @@ async def attach_visitor_events(
     return await VisitEvent.filter(
         visitor_digest=visitor_digest(services, visitor), customer_id=None
     ).update(customer_id=customer_id)
+
+
+async def recently_viewed(*, services: Services, customer_id: UUID, limit: int) -> list[str]:
+    """The pages the customer viewed lately, newest first, for a personalised experience:
+    only while `may_process(personalization)` holds (empty otherwise)."""
+    if not await may_process(
+        services=services, customer_id=customer_id, purpose=PurposeKey.PERSONALIZATION
+    ):
+        return []
+    pages = (
+        await VisitEvent.filter(
+            customer_id=customer_id, purpose=PurposeKey.ANALYTICS, action="view"
+        )
+        .order_by("-at", "-id")
+        .limit(limit * 5)
+        .values_list("page", flat=True)
+    )
+    return list(dict.fromkeys(str(p) for p in pages))[:limit]

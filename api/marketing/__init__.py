@@ -1,0 +1,1 @@
+"""Marketing (policy sections 2 and 5.2): who marketing may reach, and campaigns."""
