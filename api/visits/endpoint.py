@@ -7,6 +7,7 @@ consent."""
 
 from __future__ import annotations
 
+import json
 from uuid import UUID
 
 from starlette.requests import Request
@@ -20,9 +21,14 @@ from api.visits import service
 from api.visits.beacon import MAX_BYTES, BeaconError, first_language, parse_beacon
 from api.visits.service import VISITOR_COOKIE
 from authz.audit import AuditTrail
+from authz.registry import PurposeKey
 
 IP_SCALE = 10
 """An IP may send this many times a visitor's rate (visitors share addresses behind NAT)."""
+_ANSWERS = {
+    purpose: json.dumps({"stored": purpose is not None, "purpose": purpose}).encode()
+    for purpose in (None, PurposeKey.SECURITY.value, PurposeKey.ANALYTICS.value)
+}
 _CONTENT_TYPES = {"application/json", "text/plain"}  # text/plain: navigator.sendBeacon(string)
 
 
@@ -99,7 +105,7 @@ async def collect(request: Request) -> Response:
         visitor_id=visitor_id,
         consents=consents,
     )
-    response = JSONResponse({"stored": collected.stored, "purpose": collected.purpose}, 202)
+    response = Response(_ANSWERS[collected.purpose], 202, media_type="application/json")
     if collected.visitor_id is not None and collected.visitor_id != visitor_id:
         response.set_cookie(
             VISITOR_COOKIE,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from uuid import UUID
 
 from api.consent.service import allowed_purposes, may_process
@@ -59,7 +60,12 @@ def valid_visitor_id(value: str | None) -> str | None:
 
 
 def visitor_digest(services: Services, visitor_id: str) -> str:
-    return keyed_digest(services.secret, "visitor", visitor_id)
+    return _visitor_digest(services.secret, visitor_id)
+
+
+@lru_cache(maxsize=65536)  # a visitor sends many beacons
+def _visitor_digest(secret: str, visitor_id: str) -> str:
+    return keyed_digest(secret, "visitor", visitor_id)
 
 
 async def consents_of(
