@@ -7,7 +7,7 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from api.policy.service import seed_first_version
 from api.services import Services, build_services
 from api.settings import Settings
 from api.staff.service import create_employee
-from models import OutboxMessage
+from models import Customer, OutboxMessage
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 CLIENT_IP = "203.0.113.7"
@@ -251,3 +251,19 @@ async def verification_token(recipient: str) -> str:
     match = _TOKEN_IN_MAIL.search(messages[-1].body_text)
     assert match
     return match.group(1)
+
+
+async def stored_customer(n: int = 0, *, at: datetime) -> Customer:
+    """Customer number `n`, written straight to the database (verified, at time `at`)."""
+    return await Customer.create(
+        email=f"jane{n}@example.com",
+        password_hash="x",
+        phone=f"+4420794601{n:02d}",
+        address_line1=f"{n} Baker Street",
+        address_city="London",
+        address_postal_code="NW1 6XE",
+        address_country="GB",
+        email_verified_at=at,
+        created_at=at,
+        updated_at=at,
+    )

@@ -23,7 +23,7 @@ from models import (
     EmployeeRole,
     SupportCase,
 )
-from tests.conftest import GQL, ME, login, register, signed_in_employee
+from tests.conftest import GQL, ME, login, register, signed_in_employee, stored_customer
 
 FIELDS = (
     "id email phone address { line1 city postalCode country } "
@@ -46,18 +46,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 async def make_customer(
     n: int = 0, *, open_case: bool = False, marketing_consent: bool = False
 ) -> Customer:
-    customer = await Customer.create(
-        email=f"jane{n}@example.com",
-        password_hash="x",
-        phone=f"+4420794601{n:02d}",
-        address_line1=f"{n} Baker Street",
-        address_city="London",
-        address_postal_code="NW1 6XE",
-        address_country="GB",
-        email_verified_at=T0,
-        created_at=T0,
-        updated_at=T0,
-    )
+    customer = await stored_customer(n, at=T0)
     if open_case:
         await SupportCase.create(customer=customer, subject="Ring", message="Where?", created_at=T0)
     if marketing_consent:

@@ -18,7 +18,7 @@ from api.consent.service import may_process
 from api.mail.outbox import enqueue_many
 from api.policy import notices
 from api.policy.notices import queue_policy_notices
-from api.policy.service import publish_policy
+from api.policy.service import PolicyDraft, publish_policy
 from api.services import Services, build_services
 from api.settings import Settings
 from models import (
@@ -332,12 +332,14 @@ async def test_the_notice_period_is_a_setting(
         # then a material change 7 days ahead is accepted
         entry = await publish_policy(
             services=short,
-            version="2",
-            effective_at=clock.now() + 7 * DAY,
-            material=True,
-            summary="Shorter notice.",
-            text="Text.",
-            changed_purposes=["analytics", "analytics"],
+            draft=PolicyDraft(
+                version="2",
+                effective_at=clock.now() + 7 * DAY,
+                material=True,
+                summary="Shorter notice.",
+                text="Text.",
+                changed_purposes=["analytics", "analytics"],
+            ),
             published_by=None,
         )
     finally:
@@ -558,12 +560,14 @@ async def batched(settings: Settings, clock: FakeClock) -> Any:
 async def publish_material(services: Services, clock: FakeClock) -> None:
     await publish_policy(
         services=services,
-        version="2",
-        effective_at=clock.now() + 30 * DAY,
-        material=True,
-        summary="Marketing email now includes partner offers.",
-        text="The whole new policy text.",
-        changed_purposes=["marketing.email"],
+        draft=PolicyDraft(
+            version="2",
+            effective_at=clock.now() + 30 * DAY,
+            material=True,
+            summary="Marketing email now includes partner offers.",
+            text="The whole new policy text.",
+            changed_purposes=["marketing.email"],
+        ),
         published_by=None,
     )
 
@@ -661,12 +665,14 @@ async def test_a_non_material_change_mails_nobody(batched: Services, clock: Fake
     await make_customers(3, 0, clock.now())
     await publish_policy(
         services=batched,
-        version="1.1",
-        effective_at=clock.now(),
-        material=False,
-        summary="Typo fixed.",
-        text="Text.",
-        changed_purposes=[],
+        draft=PolicyDraft(
+            version="1.1",
+            effective_at=clock.now(),
+            material=False,
+            summary="Typo fixed.",
+            text="Text.",
+            changed_purposes=[],
+        ),
         published_by=None,
     )
     assert await queue_policy_notices(services=batched) == 0

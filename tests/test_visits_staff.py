@@ -15,7 +15,7 @@ import pytest
 from api.clock import FakeClock
 from api.services import Services
 from models import AuditEvent, Customer, VisitEvent
-from tests.conftest import CLIENT_IP, GQL, login, register, signed_in_employee
+from tests.conftest import CLIENT_IP, GQL, login, register, signed_in_employee, stored_customer
 
 NODE = "at purpose page action referrer campaign browser os deviceType language ip"
 ONE = f"""
@@ -81,18 +81,7 @@ async def customer_with_visits(gql: GQL, clock: FakeClock) -> tuple[Customer, st
 
 
 async def make_customer(n: int) -> Customer:
-    return await Customer.create(
-        email=f"jane{n}@example.com",
-        password_hash="x",
-        phone=f"+4420794601{n:02d}",
-        address_line1=f"{n} Baker Street",
-        address_city="London",
-        address_postal_code="NW1 6XE",
-        address_country="GB",
-        email_verified_at=T0,
-        created_at=T0,
-        updated_at=T0,
-    )
+    return await stored_customer(n, at=T0)
 
 
 async def add_visit(customer: Customer, page: str, at: datetime) -> VisitEvent:

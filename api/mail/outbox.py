@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -19,6 +20,20 @@ class Mail:
     body: str
 
 
+def _message(
+    *, mail: Mail, recipient: str, customer_id: UUID | None, now: datetime
+) -> OutboxMessage:
+    return OutboxMessage(
+        kind=mail.kind,
+        recipient=recipient,
+        customer_id=customer_id,
+        subject=mail.subject,
+        body_text=mail.body,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
 async def enqueue(
     *,
     mail: Mail,
@@ -27,17 +42,9 @@ async def enqueue(
     clock: Clock,
     using_db: BaseDBAsyncClient | None = None,
 ) -> OutboxMessage:
-    now = clock.now()
-    return await OutboxMessage.create(
-        kind=mail.kind,
-        recipient=recipient,
-        customer_id=customer_id,
-        subject=mail.subject,
-        body_text=mail.body,
-        next_attempt_at=now,
-        created_at=now,
-        using_db=using_db,
-    )
+    message = _message(mail=mail, recipient=recipient, customer_id=customer_id, now=clock.now())
+    await message.save(using_db=using_db)
+    return message
 
 
 async def enqueue_many(
@@ -50,15 +57,7 @@ async def enqueue_many(
     """The same message to each (address, customer id), in a few multi-row INSERTs."""
     now = clock.now()
     rows = [
-        OutboxMessage(
-            kind=mail.kind,
-            recipient=recipient,
-            customer_id=customer_id,
-            subject=mail.subject,
-            body_text=mail.body,
-            next_attempt_at=now,
-            created_at=now,
-        )
+        _message(mail=mail, recipient=recipient, customer_id=customer_id, now=now)
         for recipient, customer_id in recipients
     ]
     await OutboxMessage.bulk_create(rows, batch_size=1000, using_db=using_db)

@@ -61,15 +61,11 @@ class PolicyMutation:
     ) -> PublishPolicyPayload | None:
         services = info.context.services
         try:
+            draft = service.PolicyDraft(
+                version, effective_at, material, summary, text, changed_purposes or []
+            )
             entry = await service.publish_policy(
-                services=services,
-                version=version,
-                effective_at=effective_at,
-                material=material,
-                summary=summary,
-                text=text,
-                changed_purposes=changed_purposes or [],
-                published_by=info.context.subject_id,
+                services=services, draft=draft, published_by=info.context.subject_id
             )
         except InputInvalid as exc:
             return InputError.from_problems(exc.problems)

@@ -8,7 +8,7 @@ once in effect asks again for the consents of the purposes whose scope it change
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -34,6 +34,18 @@ _SUMMARY_MAX = 2000
 # Any constant: the advisory lock that serialises publications on PostgreSQL (SQLite
 # serialises writers itself).
 _PUBLISH_LOCK = 0x637573746F7370
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDraft:
+    """A version as the legal team submits it."""
+
+    version: str
+    effective_at: datetime
+    material: bool
+    summary: str
+    text: str
+    changed_purposes: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,41 +89,30 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _check_draft(
-    *,
-    p: v.Problems,
-    now: datetime,
-    notice_days: int,
-    version: str,
-    effective_at: datetime,
-    material: bool,
-    summary: str,
-    text: str,
-    changed_purposes: list[str],
-) -> None:
+def _check_draft(*, p: v.Problems, draft: PolicyDraft, now: datetime, notice_days: int) -> None:
     """The checks that need no database."""
-    if not _VERSION.match(version):
+    if not _VERSION.match(draft.version):
         p.add("version", "1 to 32 letters, digits, dots, underscores or hyphens.")
-    if not summary.strip():
+    if not draft.summary.strip():
         p.add("summary", "This field is required.")
-    elif len(summary) > _SUMMARY_MAX:
+    elif len(draft.summary) > _SUMMARY_MAX:
         p.add("summary", f"Use at most {_SUMMARY_MAX} characters.")
-    if not text.strip():
+    if not draft.text.strip():
         p.add("text", "This field is required.")
-    for i, purpose in enumerate(changed_purposes):
+    for i, purpose in enumerate(draft.changed_purposes):
         if purpose not in PURPOSES:
             p.add(
                 f"changedPurposes.{i}",
                 f"Unknown purpose; known: {', '.join(sorted(PURPOSES))}.",
             )
-    if changed_purposes and not material:
+    if draft.changed_purposes and not draft.material:
         p.add(
             "changedPurposes",
             "A change of a purpose's scope is a material change: set material to true.",
         )
-    if effective_at < now:
+    if draft.effective_at < now:
         p.add("effectiveAt", "The effective date must not be in the past.")
-    elif material and effective_at < now + timedelta(days=notice_days):
+    elif draft.material and draft.effective_at < now + timedelta(days=notice_days):
         p.add(
             "effectiveAt",
             f"A material change takes effect at least {notice_days} days after publication.",
@@ -135,52 +136,33 @@ async def _check_against_published(
 
 
 async def publish_policy(
-    *,
-    services: Services,
-    version: str,
-    effective_at: datetime,
-    material: bool,
-    summary: str,
-    text: str,
-    changed_purposes: list[str],
-    published_by: UUID | None,
+    *, services: Services, draft: PolicyDraft, published_by: UUID | None
 ) -> PolicyEntry:
     """Record a new version, or raise InputInvalid with every problem (nothing stored).
     A material version's notices are queued later (`queue_policy_notices`)."""
     now = services.clock.now()
-    effective_at = _utc(effective_at)
-    purposes = sorted(set(changed_purposes))
+    draft = replace(draft, effective_at=_utc(draft.effective_at))
     p = v.Problems()
-    _check_draft(
-        p=p,
-        now=now,
-        notice_days=services.settings.policy_notice_days,
-        version=version,
-        effective_at=effective_at,
-        material=material,
-        summary=summary,
-        text=text,
-        changed_purposes=changed_purposes,
-    )
+    _check_draft(p=p, draft=draft, now=now, notice_days=services.settings.policy_notice_days)
     try:
         async with in_transaction() as conn:
             if conn.capabilities.dialect == "postgres":
                 await conn.execute_query(f"SELECT pg_advisory_xact_lock({_PUBLISH_LOCK})")
             await _check_against_published(
-                p=p, conn=conn, version=version, effective_at=effective_at
+                p=p, conn=conn, version=draft.version, effective_at=draft.effective_at
             )
             p.raise_if_any()
             row = await PrivacyPolicy.create(
-                version=version,
-                effective_at=effective_at,
+                version=draft.version,
+                effective_at=draft.effective_at,
                 published_at=now,
                 published_by=published_by,
-                material=material,
-                summary=summary.strip(),
-                text=text,
-                changed_purposes=purposes,
+                material=draft.material,
+                summary=draft.summary.strip(),
+                text=draft.text,
+                changed_purposes=sorted(set(draft.changed_purposes)),
                 notice_cursor=None,
-                notice_done=not material,
+                notice_done=not draft.material,
                 notices_queued=0,
                 using_db=conn,
             )
