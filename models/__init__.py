@@ -7,6 +7,7 @@ from models.customer import Customer, EmailToken
 from models.employee import Employee, EmployeeRole
 from models.outbox import OutboxMessage
 from models.policy import PolicyAcceptance, PrivacyPolicy
+from models.rights import DataExport, LegalHold, RightsRequest, RightsTransition
 from models.session import LoginFailure, Session
 from models.support import SupportCase
 from models.visit import VisitEvent
@@ -16,15 +17,19 @@ __all__ = [
     "AuditSubject",
     "ConsentRecord",
     "Customer",
+    "DataExport",
     "EmailToken",
     "Employee",
     "EmployeeRole",
+    "LegalHold",
     "LoginFailure",
     "OutboxMessage",
     "PolicyAcceptance",
     "PolicyRule",
     "PolicyVersion",
     "PrivacyPolicy",
+    "RightsRequest",
+    "RightsTransition",
     "Session",
     "SupportCase",
     "VisitEvent",
