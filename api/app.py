@@ -25,6 +25,7 @@ from api.db import close_db, ensure_migrated, init_db
 from api.errors import for_client
 from api.mail.sender import run_sender_loop
 from api.policy.notices import run_notice_loop
+from api.rights.downloads import download_export
 from api.schema import build_schema
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
@@ -209,6 +210,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/collect", collect, methods=["POST"]),
+            Route("/exports/{token}", download_export, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -212,6 +212,25 @@ def cmd_policy_send_notices(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_rights_overdue(args: argparse.Namespace) -> int:
+    """Received, unanswered rights requests past their due date (ids and dates only)."""
+    from api.rights.lifecycle import overdue
+
+    settings = _settings()
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        now = services.clock.now()
+        late = await overdue(now=now)
+        for r in late:
+            days = (now - r.due_at).days if r.due_at else 0
+            print(f"{r.id}\t{r.kind}\t{r.status}\tdue {r.due_at:%Y-%m-%d}\t{days} day(s) late")
+        print(f"{len(late)} overdue request(s)", file=sys.stderr)
+        return 1 if late and args.fail else 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from api.schema import schema_sdl
 
@@ -273,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
         "send-notices",
         help="queue the notice emails of material policy changes, until none is left",
     ).set_defaults(func=cmd_policy_send_notices)
+
+    rights = sub.add_parser("rights", help="data-subject rights requests").add_subparsers(
+        dest="rights_command", required=True
+    )
+    overdue = rights.add_parser("overdue", help="list requests past their due date")
+    overdue.add_argument("--fail", action="store_true", help="exit 1 when any is overdue")
+    overdue.set_defaults(func=cmd_rights_overdue)
 
     export = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
     export.add_argument("--output", default="schema.graphql")

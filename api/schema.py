@@ -32,6 +32,8 @@ from api.customers.staff import CustomerDirectoryQuery
 from api.errors import RateLimited, is_client_error
 from api.insights.schema import InsightQuery
 from api.policy.schema import PolicyMutation, PolicyQuery
+from api.rights.holds_schema import HoldMutation, HoldQuery
+from api.rights.schema import RightsMutation, RightsQuery
 from api.settings import Settings
 from api.staff.schema import StaffMutation, StaffQuery
 from api.support.schema import SupportMutation, SupportQuery
@@ -49,11 +51,21 @@ Query = merge_types(
         SupportQuery,
         AuditQuery,
         InsightQuery,
+        HoldQuery,
+        RightsQuery,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (CustomerMutation, ConsentMutation, PolicyMutation, StaffMutation, SupportMutation),
+    (
+        CustomerMutation,
+        ConsentMutation,
+        PolicyMutation,
+        StaffMutation,
+        SupportMutation,
+        HoldMutation,
+        RightsMutation,
+    ),
 )
 
 

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Insights: the minimum number of people in a group shown (k-anonymity).
     insights_min_group: int = Field(default=5, ge=2)
 
+    # Access requests: how long an export's single-use download link works.
+    export_days: int = Field(default=7, ge=1)
+
     # GraphQL and HTTP limits.
     max_body_bytes: int = 64 * 1024
     max_query_depth: int = 10

@@ -1,6 +1,6 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [all|light|guards|collect] [--seconds 5] [--connections 32]
+    python -m bench [all|light|guards|collect|rights] [--seconds 5] [--connections 32]
 
 1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
    `{ hello }` with the parser and validation caches (target: at least 0.8x).
@@ -11,6 +11,9 @@
    bench/guards.py.
 4. `POST /collect` with the consent check and User-Agent parsing against a bare endpoint
    inserting the same row (target: at least 0.8x); see bench/collect.py.
+5. Rights requests: the access export of a customer with 10,000 visit events, built and
+   its link issued (target: under 1 s); see bench/rights_export.py. Erasure of a customer
+   with 10,000 visit events (target: under 1 s); see bench/rights_erasure.py.
 
 Each run uses a fresh SQLite file, or BENCH_DATABASE_URL (an empty PostgreSQL database).
 
@@ -94,7 +97,10 @@ def _login(port: int, email: str, password: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "which", nargs="?", choices=["all", "light", "guards", "collect"], default="all"
+        "which",
+        nargs="?",
+        choices=["all", "light", "guards", "collect", "rights"],
+        default="all",
     )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
@@ -134,6 +140,13 @@ def main() -> int:
             args=args,
             password=DEMO_PASSWORD,
         )
+    if args.which in ("all", "rights"):
+        from bench import rights_export
+
+        rights_export.report(env["DATABASE_URL"])
+        from bench import rights_erasure
+
+        asyncio.run(rights_erasure.measure_erasure(env["DATABASE_URL"]))
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

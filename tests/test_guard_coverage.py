@@ -39,8 +39,12 @@ PERSONAL_NAMES = {
     "browser",
     "page",
     "referrer",
+    "details",
+    "changes",
+    "before",
+    "after",
 }
-PERSONAL_TYPES = {"Customer", "Address", "Consent", "SupportCase", "Visit"}
+PERSONAL_TYPES = {"Customer", "Address", "Consent", "SupportCase", "Visit", "RightsRequest"}
 # Fields of those types that are record metadata, not personal data values.
 METADATA = {
     ("Customer", "id"),
@@ -54,6 +58,29 @@ METADATA = {
     ("SupportCase", "assigneeId"),
     ("SupportCase", "createdAt"),
     ("SupportCase", "closedAt"),
+    # A rights request's own record (what was asked, when, and what was done); what the
+    # customer wrote (details, changes, before, after) is guarded.
+    ("Customer", "rightsRequests"),  # the account holder's own, each field guarded inside
+    *(
+        ("RightsRequest", name)
+        for name in (
+            "id",
+            "customerId",
+            "kind",
+            "status",
+            "channel",
+            "submittedAt",
+            "receivedAt",
+            "dueAt",
+            "overdue",
+            "extended",
+            "extensionReason",
+            "decisionReason",
+            "completedAt",
+            "outcome",
+            "transitions",
+        )
+    ),
 }
 # Fields that match a name above but are not a customer's personal data, and why.
 NOT_CUSTOMER_DATA = {
@@ -63,6 +90,8 @@ NOT_CUSTOMER_DATA = {
     ("InvalidCredentials", "message"): "an error message",
     ("TokenError", "message"): "an error message",
     ("RegistrationAccepted", "message"): "a fixed text",
+    ("RightsError", "message"): "an error message",
+    ("RightsRequestByEmailAccepted", "message"): "a fixed text",
     ("AccessDecision", "subjectId"): "an id, never a value",
 }
 

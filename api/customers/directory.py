@@ -14,8 +14,9 @@ import phonenumbers
 from tortoise.expressions import Q
 
 from api.consent.state import ConsentState, consent_states
+from api.rights.rules import RUNNING
 from api.support.service import customers_with_open_cases
-from models import ConsentRecord, Customer
+from models import ConsentRecord, Customer, RightsRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +41,15 @@ async def latest_consents(customer_ids: Sequence[UUID]) -> list[dict[str, Consen
 async def facts_of(
     customers: Sequence[Customer], *, ask_again_since: Mapping[str, datetime]
 ) -> list[CustomerFacts]:
-    """Conditions per customer: `open_case` (an open support case) and
+    """Conditions per customer: `open_case` (an open support case),
+    `fulfilling_request` (a rights request received and not yet answered), and
     `consent:PURPOSE` for each purpose currently consented to (`ConsentState.GRANTED`: a
     grant to be asked again after a material policy change does not count)."""
     ids = [c.id for c in customers]
     if not ids:
         return []
     with_case = await customers_with_open_cases(customer_ids=ids)
+    requesting = await customers_with_running_requests(customer_ids=ids)
     consents = await latest_consents(ids)
     facts = []
     for customer, latest in zip(customers, consents, strict=True):
@@ -54,8 +57,18 @@ async def facts_of(
         conditions = [f"consent:{p}" for p, s in states.items() if s is ConsentState.GRANTED]
         if customer.id in with_case:
             conditions.append("open_case")
+        if customer.id in requesting:
+            conditions.append("fulfilling_request")
         facts.append(CustomerFacts(customer, tuple(sorted(conditions)), latest))
     return facts
+
+
+async def customers_with_running_requests(*, customer_ids: list[UUID]) -> set[UUID]:
+    """The condition under which a privacy officer reads a requester's data."""
+    rows = await RightsRequest.filter(
+        customer_id__in=customer_ids, status__in=list(RUNNING)
+    ).values_list("customer_id", flat=True)
+    return {UUID(str(r)) for r in rows}
 
 
 def _search_filter(term: str) -> Q:

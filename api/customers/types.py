@@ -20,6 +20,8 @@ from api.pagination import decode_cursor, page_size
 from api.permissions import IsAccountHolder
 from api.policy.service import pending_policy
 from api.policy.types import PolicyVersion
+from api.rights.queries import requests_of, transitions_of
+from api.rights.types import RightsRequest
 from api.support.service import cases_of_customers
 from api.support.types import SupportCase
 from api.visits.queries import VisitPageKey, visit_pages
@@ -178,6 +180,19 @@ class Customer:
             services=services, customer_id=self.customer_id, customer_since=self.created_at
         )
         return PolicyVersion.from_entry(entry, now=services.clock.now()) if entry else None
+
+    @strawberry.field(
+        permission_classes=[IsAccountHolder],
+        description="Your requests to access, rectify or erase your data, newest first.",
+    )
+    async def rights_requests(self, info: Info) -> list[RightsRequest] | None:
+        requests = await info.context.load(requests_of, self.customer_id)
+        transitions = await transitions_of([r.id for r in requests])
+        now = info.context.services.clock.now()
+        return [
+            RightsRequest.from_model(r, transitions=t, now=now, purpose=self.access.purpose)
+            for r, t in zip(requests, transitions, strict=True)
+        ]
 
     @strawberry.field(
         permission_classes=[IsAccountHolder],

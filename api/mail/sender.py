@@ -21,6 +21,8 @@ from models import OutboxMessage
 
 log = logging.getLogger("custos.mail")
 _LEASE = timedelta(minutes=10)
+FORGET_RECIPIENT = frozenset({"rights_erased"})
+"""Kinds whose address is blanked once delivered: the answer to an erasure request."""
 
 
 class MailBackend(Protocol):
@@ -108,8 +110,9 @@ async def deliver_pending(
         except Exception as exc:  # any failure is retried; the log names only its type
             await _failed(row, error=type(exc).__name__, settings=settings, clock=clock)
             continue
+        forget = {"recipient": ""} if row.kind in FORGET_RECIPIENT else {}
         await OutboxMessage.filter(id=row.id).update(
-            status="sent", sent_at=clock.now(), body_text="", last_error=""
+            status="sent", sent_at=clock.now(), body_text="", last_error="", **forget
         )
         delivered += 1
     return delivered

@@ -85,3 +85,82 @@ def policy_notice(*, public_url: str, version: str, effective_at: datetime, summ
             "consent again; until you give it, we will not use your data for that purpose.\n"
         ),
     )
+
+
+def rights_code(*, kind: str, request_id: str, code: str, minutes: int) -> Mail:
+    return Mail(
+        kind="rights_code",
+        subject="Confirm your request about your personal data",
+        body=(
+            f"We received a request to {kind_phrase(kind)} the personal data of this account.\n\n"
+            f"To confirm it is yours, use this code with the verifyRightsRequest operation:\n\n"
+            f"    request: {request_id}\n    code: {code}\n\n"
+            f"It expires in {minutes} minutes and allows 5 attempts. If you did not ask for "
+            "this, ignore this message: nothing happens without the code.\n"
+        ),
+    )
+
+
+def rights_received(*, kind: str, request_id: str, due: str) -> Mail:
+    return Mail(
+        kind="rights_received",
+        subject="We received your request",
+        body=(
+            f"Your request to {kind_phrase(kind)} your personal data ({request_id}) is "
+            f"confirmed. We will answer by {due}.\n"
+        ),
+    )
+
+
+def rights_extended(*, request_id: str, due: str, reason: str) -> Mail:
+    return Mail(
+        kind="rights_extended",
+        subject="We need more time for your request",
+        body=(
+            f"We need more time to answer your request {request_id}. The new date is {due}.\n\n"
+            f"Why: {reason}\n"
+        ),
+    )
+
+
+def rights_decided(*, request_id: str, approved: bool, reason: str) -> Mail:
+    if approved:
+        body = f"Your request {request_id} was approved; we are working on it.\n"
+    else:
+        body = (
+            f"We cannot carry out your request {request_id}.\n\nWhy: {reason}\n\n"
+            "You may complain to your data protection authority.\n"
+        )
+    return Mail(kind="rights_decided", subject="About your request", body=body)
+
+
+def rights_completed(*, request_id: str, summary: str, erased: bool = False) -> Mail:
+    """`erased`: the last message to an erased account (its address is forgotten once sent)."""
+    return Mail(
+        kind="rights_erased" if erased else "rights_completed",
+        subject="Your request is complete",
+        body=f"Your request {request_id} is complete.\n\n{summary}\n",
+    )
+
+
+def kind_phrase(kind: str) -> str:
+    return {"access": "access", "rectification": "correct", "erasure": "erase"}.get(kind, kind)
+
+
+def export_ready(*, public_url: str, token: str, expires_at: datetime) -> Mail:
+    """The answer to an access request: a link to the export, which works once."""
+    when = expires_at.astimezone(UTC)
+    until = f"{when.day} {when:%B %Y} at {when:%H:%M} UTC"
+    link = f"{public_url.rstrip('/')}/exports/{quote(token)}"
+    return Mail(
+        kind="export_ready",
+        subject="Your copy of your personal data is ready",
+        body=(
+            "The copy of the personal data we hold about you, which you asked for, is ready "
+            "to download as one JSON file.\n\n"
+            f"Download it here: {link}\n\n"
+            f"The link works once and until {until}; the file is deleted from our systems "
+            "once downloaded. Keep it somewhere safe: it holds your personal data. If the link "
+            "has expired, you can ask again.\n"
+        ),
+    )

@@ -1,0 +1,397 @@
+"""The life of a rights request (DESIGN section 5):
+
+    unverified -> pending -> approved | refused -> in_progress -> completed
+    plus extended (once, before the due date) and cancelled (by the customer)
+
+Every transition is recorded (who, when, why) and announced by email through the outbox in
+the same transaction. The deadline counts from receipt, the moment the requester proved
+their identity with the code mailed to the account's address (see DECISIONS)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from api.mail import templates
+from api.mail.outbox import Mail, enqueue
+from api.rights import perform, rectification
+from api.rights.rules import (
+    CLOSED,
+    CODE_ATTEMPTS,
+    CODE_MINUTES,
+    EXTENSION_MONTHS_MAX,
+    RUNNING,
+    Kind,
+    RightsProblem,
+    Status,
+    add_months,
+    code_digest,
+    code_matches,
+    new_code,
+)
+from api.security.authn import account_key
+from api.services import Services
+from models import Customer, RightsRequest, RightsTransition
+
+MAX_DETAILS = 4000
+Decide = Callable[[str, str], bool]
+"""(category, action) -> allowed: the officer's decision, asked of Casbin and logged."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    kind: str
+    """customer, employee or anonymous (a request submitted by email address)."""
+    id: UUID | None = None
+
+
+def _date(moment: datetime | None) -> str:
+    return moment.strftime("%d %B %Y") if moment else "-"
+
+
+async def _move(
+    request: RightsRequest,
+    to: Status,
+    *,
+    actor: Actor,
+    reason: str,
+    now: datetime,
+    conn: BaseDBAsyncClient,
+) -> None:
+    """Change the status and record the transition (the caller saves the request)."""
+    await RightsTransition.create(
+        request_id=request.id,
+        from_status=request.status,
+        to_status=to,
+        actor_kind=actor.kind,
+        actor_id=str(actor.id or ""),
+        reason=reason,
+        at=now,
+        using_db=conn,
+    )
+    request.status = to
+
+
+async def _mail(
+    services: Services, request: RightsRequest, mail: Mail, conn: BaseDBAsyncClient
+) -> None:
+    customer = await Customer.get(id=request.customer_id, using_db=conn)
+    await enqueue(
+        mail=mail,
+        recipient=customer.email,
+        customer_id=customer.id,
+        clock=services.clock,
+        using_db=conn,
+    )
+
+
+async def _send_code(services: Services, request: RightsRequest, conn: BaseDBAsyncClient) -> None:
+    """A fresh code (the old one stops working), mailed to the account's address."""
+    code = new_code()
+    request.code_digest = code_digest(secret=services.secret, request_id=request.id, code=code)
+    request.code_expires_at = services.clock.now() + timedelta(minutes=CODE_MINUTES)
+    request.code_attempts = 0
+    await request.save(using_db=conn)
+    mail = templates.rights_code(
+        kind=request.kind, request_id=str(request.id), code=code, minutes=CODE_MINUTES
+    )
+    await _mail(services, request, mail, conn)
+
+
+def _check_input(*, kind: Kind, details: str, changes: dict[str, Any] | None) -> dict[str, Any]:
+    if len(details) > MAX_DETAILS:
+        raise RightsProblem("VALIDATION", f"Use at most {MAX_DETAILS} characters of details.")
+    if kind is Kind.RECTIFICATION:
+        return rectification.validate(changes or {})
+    if changes:
+        raise RightsProblem("VALIDATION", "Only a rectification request proposes changes.")
+    return {}
+
+
+async def submit(
+    *,
+    services: Services,
+    customer_id: UUID,
+    kind: Kind,
+    details: str,
+    changes: dict[str, Any] | None,
+    actor: Actor,
+) -> RightsRequest:
+    """A new request, unverified until the code mailed to the account is entered.
+    DUPLICATE_REQUEST while one of the same kind is still open."""
+    clean = _check_input(kind=kind, details=details, changes=changes)
+    now = services.clock.now()
+    async with in_transaction() as conn:
+        open_one = (
+            await RightsRequest.filter(customer_id=customer_id, kind=kind)
+            .exclude(status__in=list(CLOSED))
+            .using_db(conn)
+            .first()
+        )
+        if open_one is not None:
+            raise RightsProblem("DUPLICATE_REQUEST", "A request of this kind is already open.")
+        request = RightsRequest(
+            customer_id=customer_id,
+            kind=kind,
+            status=Status.UNVERIFIED,
+            channel="account" if actor.kind == "customer" else "email",
+            details=details.strip(),
+            changes=clean,
+            submitted_at=now,
+        )
+        await request.save(using_db=conn)
+        request.status = ""  # recorded as the first transition: (none) -> unverified
+        await _move(request, Status.UNVERIFIED, actor=actor, reason="submitted", now=now, conn=conn)
+        await _send_code(services, request, conn)
+    return request
+
+
+async def submit_by_email(
+    *, services: Services, email: str, kind: Kind, details: str, changes: dict[str, Any] | None
+) -> None:
+    """For someone who cannot sign in. The answer is the same whether or not the address
+    has an account: a known one gets a code (for its open request of that kind, if any)."""
+    _check_input(kind=kind, details=details, changes=changes)
+    customer = await Customer.filter(email=account_key(email)).first()
+    if customer is None:
+        return
+    try:
+        await submit(
+            services=services,
+            customer_id=customer.id,
+            kind=kind,
+            details=details,
+            changes=changes,
+            actor=Actor("anonymous"),
+        )
+    except RightsProblem:
+        await resend_code_for_open(services=services, customer_id=customer.id, kind=kind)
+
+
+async def resend_code_for_open(*, services: Services, customer_id: UUID, kind: Kind) -> None:
+    async with in_transaction() as conn:
+        request = (
+            await RightsRequest.filter(customer_id=customer_id, kind=kind, status=Status.UNVERIFIED)
+            .using_db(conn)
+            .first()
+        )
+        if request is not None:
+            await _send_code(services, request, conn)
+
+
+async def _own(
+    request_id: UUID, customer_id: UUID | None, conn: BaseDBAsyncClient
+) -> RightsRequest:
+    """The request, when it exists and (for a signed-in customer) is theirs; anything else
+    is NOT_FOUND, so ids of other people's requests reveal nothing."""
+    request = await RightsRequest.get_or_none(id=request_id, using_db=conn)
+    if request is None or (
+        customer_id is not None and UUID(str(request.customer_id)) != customer_id
+    ):
+        raise RightsProblem("NOT_FOUND", "No such request.")
+    return request
+
+
+async def verify(
+    *, services: Services, request_id: UUID, code: str, customer_id: UUID | None
+) -> RightsRequest:
+    """Receipt: the code proves the requester holds the account's mailbox. A wrong code
+    costs one of CODE_ATTEMPTS attempts (INVALID_CODE); then CODE_LOCKED until a new code.
+    Unknown or foreign ids answer INVALID_CODE too."""
+    now = services.clock.now()
+    async with in_transaction() as conn:
+        try:
+            request = await _own(request_id, customer_id, conn)
+        except RightsProblem:
+            raise RightsProblem("INVALID_CODE", "The code is wrong.") from None
+        if request.status != Status.UNVERIFIED:
+            raise RightsProblem("INVALID_TRANSITION", "This request is already verified.")
+        if request.code_attempts >= CODE_ATTEMPTS:
+            raise RightsProblem("CODE_LOCKED", "Too many wrong codes: ask for a new one.")
+        if request.code_expires_at is None or request.code_expires_at <= now:
+            raise RightsProblem("CODE_EXPIRED", "The code has expired: ask for a new one.")
+        if not code_matches(
+            secret=services.secret, request_id=request.id, code=code, digest=request.code_digest
+        ):
+            # Counted (and committed) before the refusal is raised, outside this block.
+            counted = (
+                await RightsRequest.filter(id=request.id, code_attempts=request.code_attempts)
+                .using_db(conn)
+                .update(code_attempts=request.code_attempts + 1)
+            )
+            wrong = CODE_ATTEMPTS - request.code_attempts - counted
+        else:
+            wrong = None
+            await _receive(services, request, now, conn)
+    if wrong is not None:
+        raise RightsProblem("INVALID_CODE", f"The code is wrong ({wrong} attempt(s) left).")
+    return request
+
+
+async def _receive(
+    services: Services, request: RightsRequest, now: datetime, conn: BaseDBAsyncClient
+) -> None:
+    """The identity is proven: the request is received and its deadline starts."""
+    request.code_digest, request.code_expires_at = None, None
+    request.received_at, request.due_at = now, add_months(now, 1)
+    actor = Actor("customer", UUID(str(request.customer_id)))
+    await _move(
+        request, Status.PENDING, actor=actor, reason="identity verified", now=now, conn=conn
+    )
+    await request.save(using_db=conn)
+    mail = templates.rights_received(
+        kind=request.kind, request_id=str(request.id), due=_date(request.due_at)
+    )
+    await _mail(services, request, mail, conn)
+
+
+async def resend_code(*, services: Services, request_id: UUID, customer_id: UUID) -> None:
+    async with in_transaction() as conn:
+        request = await _own(request_id, customer_id, conn)
+        if request.status != Status.UNVERIFIED:
+            raise RightsProblem("INVALID_TRANSITION", "This request is already verified.")
+        await _send_code(services, request, conn)
+
+
+async def cancel(*, services: Services, request_id: UUID, customer_id: UUID) -> RightsRequest:
+    """The customer withdraws their request before work on it starts."""
+    now = services.clock.now()
+    async with in_transaction() as conn:
+        request = await _own(request_id, customer_id, conn)
+        if request.status in CLOSED or request.status == Status.IN_PROGRESS:
+            raise RightsProblem(
+                "INVALID_TRANSITION", f"A request {request.status} cannot be cancelled."
+            )
+        actor = Actor("customer", customer_id)
+        await _move(
+            request,
+            Status.CANCELLED,
+            actor=actor,
+            reason="cancelled by the customer",
+            now=now,
+            conn=conn,
+        )
+        await request.save(using_db=conn)
+    return request
+
+
+def _reviewable(request: RightsRequest) -> bool:
+    return request.status == Status.PENDING or (
+        request.status == Status.EXTENDED and request.decided_at is None
+    )
+
+
+def _approved(request: RightsRequest) -> bool:
+    return request.status == Status.APPROVED or (
+        request.status == Status.EXTENDED and request.decided_at is not None
+    )
+
+
+async def review(
+    *, services: Services, request_id: UUID, officer_id: UUID, approve: bool, reason: str
+) -> RightsRequest:
+    """The privacy officer approves, or refuses with a reason the customer is told."""
+    if not approve and not reason.strip():
+        raise RightsProblem("VALIDATION", "A refusal needs a reason.")
+    now = services.clock.now()
+    async with in_transaction() as conn:
+        request = await _own(request_id, None, conn)
+        if not _reviewable(request):
+            raise RightsProblem(
+                "INVALID_TRANSITION", f"A request {request.status} cannot be reviewed."
+            )
+        to = Status.APPROVED if approve else Status.REFUSED
+        actor = Actor("employee", officer_id)
+        await _move(request, to, actor=actor, reason=reason.strip(), now=now, conn=conn)
+        request.decided_at, request.decided_by, request.decision_reason = (
+            now,
+            officer_id,
+            reason.strip(),
+        )
+        if not approve:
+            request.completed_at = now
+        await request.save(using_db=conn)
+        mail = templates.rights_decided(
+            request_id=str(request.id), approved=approve, reason=reason.strip()
+        )
+        await _mail(services, request, mail, conn)
+    return request
+
+
+async def extend(
+    *, services: Services, request_id: UUID, officer_id: UUID, reason: str, months: int
+) -> RightsRequest:
+    """Up to EXTENSION_MONTHS_MAX more months, once, before the due date, with a reason
+    mailed to the customer."""
+    if not reason.strip():
+        raise RightsProblem("VALIDATION", "An extension needs a reason.")
+    if not 1 <= months <= EXTENSION_MONTHS_MAX:
+        raise RightsProblem("VALIDATION", f"Extend by 1 to {EXTENSION_MONTHS_MAX} months.")
+    now = services.clock.now()
+    async with in_transaction() as conn:
+        request = await _own(request_id, None, conn)
+        if request.status not in RUNNING or request.due_at is None:
+            raise RightsProblem(
+                "INVALID_TRANSITION", f"A request {request.status} cannot be extended."
+            )
+        if request.extended_at is not None:
+            raise RightsProblem("ALREADY_EXTENDED", "A request is extended once at most.")
+        if now >= request.due_at:
+            raise RightsProblem("PAST_DUE", "The due date has passed: answer instead.")
+        actor = Actor("employee", officer_id)
+        await _move(
+            request, Status.EXTENDED, actor=actor, reason=reason.strip(), now=now, conn=conn
+        )
+        request.due_at = add_months(request.due_at, months)
+        request.extended_at, request.extension_reason = now, reason.strip()
+        await request.save(using_db=conn)
+        mail = templates.rights_extended(
+            request_id=str(request.id), due=_date(request.due_at), reason=reason.strip()
+        )
+        await _mail(services, request, mail, conn)
+    return request
+
+
+async def fulfil(
+    *, services: Services, request_id: UUID, officer_id: UUID, decide: Decide
+) -> RightsRequest:
+    """Carry out an approved request, in one transaction: in_progress, the work, completed
+    (or, on any failure, nothing at all). The work reads and writes through `decide`."""
+    now = services.clock.now()
+    async with in_transaction() as conn:
+        request = await _own(request_id, None, conn)
+        if not _approved(request):
+            raise RightsProblem(
+                "INVALID_TRANSITION", f"A request {request.status} cannot be fulfilled."
+            )
+        actor = Actor("employee", officer_id)
+        await _move(request, Status.IN_PROGRESS, actor=actor, reason="", now=now, conn=conn)
+        await request.save(using_db=conn)
+        request.outcome = await perform.carry_out(
+            services=services, request=request, decide=decide, now=now, conn=conn
+        )
+        request.completed_at = now
+        await _move(request, Status.COMPLETED, actor=actor, reason="", now=now, conn=conn)
+        await request.save(using_db=conn)
+    return request
+
+
+async def subject_of(request_id: UUID) -> UUID | None:
+    """Whose data a request is about (None for an unknown id)."""
+    found = await RightsRequest.filter(id=request_id).values_list("customer_id", flat=True)
+    return UUID(str(found[0])) if found else None
+
+
+async def overdue(*, now: datetime, limit: int = 1000) -> list[RightsRequest]:
+    """Received, unanswered requests past their due date, the most overdue first."""
+    return (
+        await RightsRequest.filter(status__in=list(RUNNING), due_at__lt=now)
+        .order_by("due_at")
+        .limit(limit)
+    )

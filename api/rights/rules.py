@@ -1,0 +1,74 @@
+"""The vocabulary and fixed rules of rights requests: kinds, statuses and the transitions
+between them, the deadline arithmetic, and the identity verification codes."""
+
+from __future__ import annotations
+
+import calendar
+import hmac
+import secrets
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from api.security.tokens import keyed_digest
+
+CODE_MINUTES = 15
+CODE_ATTEMPTS = 5
+EXTENSION_MONTHS_MAX = 2
+
+
+class Kind(StrEnum):
+    ACCESS = "access"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+
+
+class Status(StrEnum):
+    UNVERIFIED = "unverified"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    EXTENDED = "extended"
+    CANCELLED = "cancelled"
+
+
+CLOSED = frozenset({Status.REFUSED, Status.COMPLETED, Status.CANCELLED})
+"""A request in one of these is answered: it no longer runs against its deadline."""
+RUNNING = frozenset({Status.PENDING, Status.APPROVED, Status.IN_PROGRESS, Status.EXTENDED})
+"""Received (identity verified) and not yet answered: these can be overdue."""
+
+
+class RightsProblem(Exception):
+    """An expected refusal, with the code the client sees."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` calendar months later; the last day of the month when that
+    month is shorter (31 January + 1 month = 28 or 29 February)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def new_code() -> str:
+    """Six random digits."""
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def code_digest(*, secret: str, request_id: UUID, code: str) -> str:
+    """The stored form of a code: an HMAC bound to its request."""
+    return keyed_digest(secret, "rights-code", f"{request_id}:{code}")
+
+
+def code_matches(*, secret: str, request_id: UUID, code: str, digest: str | None) -> bool:
+    """Compared in constant time."""
+    expected = code_digest(secret=secret, request_id=request_id, code=code.strip())
+    return digest is not None and hmac.compare_digest(expected, digest)
