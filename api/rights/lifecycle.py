@@ -281,6 +281,20 @@ async def cancel(*, services: Services, request_id: UUID, customer_id: UUID) -> 
     return request
 
 
+async def _in_state(
+    request_id: UUID,
+    conn: BaseDBAsyncClient,
+    *,
+    ready: Callable[[RightsRequest], bool],
+    verb: str,
+) -> RightsRequest:
+    """The request, when `ready` says it may be `verb`ed now; else INVALID_TRANSITION."""
+    request = await _own(request_id, None, conn)
+    if not ready(request):
+        raise RightsProblem("INVALID_TRANSITION", f"A request {request.status} cannot be {verb}.")
+    return request
+
+
 def _reviewable(request: RightsRequest) -> bool:
     return request.status == Status.PENDING or (
         request.status == Status.EXTENDED and request.decided_at is None
@@ -301,11 +315,7 @@ async def review(
         raise RightsProblem("VALIDATION", "A refusal needs a reason.")
     now = services.clock.now()
     async with in_transaction() as conn:
-        request = await _own(request_id, None, conn)
-        if not _reviewable(request):
-            raise RightsProblem(
-                "INVALID_TRANSITION", f"A request {request.status} cannot be reviewed."
-            )
+        request = await _in_state(request_id, conn, ready=_reviewable, verb="reviewed")
         to = Status.APPROVED if approve else Status.REFUSED
         actor = Actor("employee", officer_id)
         await _move(request, to, actor=actor, reason=reason.strip(), now=now, conn=conn)
@@ -365,11 +375,7 @@ async def fulfil(
     (or, on any failure, nothing at all). The work reads and writes through `decide`."""
     now = services.clock.now()
     async with in_transaction() as conn:
-        request = await _own(request_id, None, conn)
-        if not _approved(request):
-            raise RightsProblem(
-                "INVALID_TRANSITION", f"A request {request.status} cannot be fulfilled."
-            )
+        request = await _in_state(request_id, conn, ready=_approved, verb="fulfilled")
         actor = Actor("employee", officer_id)
         await _move(request, Status.IN_PROGRESS, actor=actor, reason="", now=now, conn=conn)
         await request.save(using_db=conn)

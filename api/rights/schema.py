@@ -148,11 +148,7 @@ class RightsMutation:
             changes=_changes(changes),
             actor=Actor("customer", customer_id),
         )
-        result = await _attempt(info, "submit", work, customer_id)
-        if isinstance(result, RightsError):
-            return result
-        _logged(info, "submit", result)
-        return RightsRequestReceipt.from_model(result)
+        return await _receipt(info, "submit", work, customer_id)
 
     @strawberry.mutation(
         description="For someone who cannot sign in: the same answer whether or not the "
@@ -188,11 +184,7 @@ class RightsMutation:
             code=code,
             customer_id=customer_id,
         )
-        result = await _attempt(info, "verify", work, customer_id or "")
-        if isinstance(result, RightsError):
-            return result
-        _logged(info, "verify", result)
-        return RightsRequestReceipt.from_model(result)
+        return await _receipt(info, "verify", work, customer_id or "")
 
     @strawberry.mutation(permission_classes=[IsCustomer], description="Mail a new code.")
     async def resend_rights_request_code(self, info: Info, id: strawberry.ID) -> RightsError | None:
@@ -211,11 +203,7 @@ class RightsMutation:
             request_id=_uuid(id),
             customer_id=info.context.subject_id,
         )
-        result = await _attempt(info, "cancel", work, info.context.subject_id)
-        if isinstance(result, RightsError):
-            return result
-        _logged(info, "cancel", result)
-        return RightsRequestReceipt.from_model(result)
+        return await _receipt(info, "cancel", work, info.context.subject_id)
 
     @strawberry.mutation(extensions=_OFFICER, description="Approve, or refuse with a reason.")
     async def review_rights_request(
@@ -271,6 +259,17 @@ class RightsMutation:
             decide=decide,
         )
         return await _officer_result(info, "fulfil", work)
+
+
+async def _receipt(
+    info: Info, operation: str, work: Awaitable[Any], subject: object
+) -> RightsRequestReceipt | RightsError:
+    """The customer's side: the receipt, or the typed refusal (logged either way)."""
+    result = await _attempt(info, operation, work, subject)
+    if isinstance(result, RightsError):
+        return result
+    _logged(info, operation, result)
+    return RightsRequestReceipt.from_model(result)
 
 
 async def _officer_result(
