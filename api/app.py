@@ -24,6 +24,8 @@ from api.context import Context, session_token
 from api.db import close_db, ensure_migrated, init_db
 from api.errors import for_client
 from api.mail.sender import run_sender_loop
+from api.marketing.campaigns import run_campaign_loop
+from api.marketing.unsubscribe_http import unsubscribe_page
 from api.policy.notices import run_notice_loop
 from api.rights.downloads import download_export
 from api.schema import build_schema
@@ -172,6 +174,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sender: asyncio.Task[None] | None = None
         notices: asyncio.Task[None] | None = None
+        campaigns: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
         try:  # startup inside: a failed start still closes the database and exits
             if manage_db:
@@ -195,9 +198,14 @@ def create_app(
                     notices = asyncio.create_task(
                         run_notice_loop(services=services, poll_seconds=settings.mail_poll_seconds)
                     )
+                    campaigns = asyncio.create_task(
+                        run_campaign_loop(
+                            services=services, poll_seconds=settings.mail_poll_seconds
+                        )
+                    )
             yield
         finally:
-            for task in (sender, notices, watcher):
+            for task in (sender, notices, campaigns, watcher):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -211,6 +219,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/collect", collect, methods=["POST"]),
             Route("/exports/{token}", download_export, methods=["GET"]),
+            Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

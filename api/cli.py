@@ -231,6 +231,28 @@ def cmd_rights_overdue(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_mail_send_pending(args: argparse.Namespace) -> int:
+    """Queue what campaigns still owe, then deliver every message due, until none is."""
+    from api.mail.sender import deliver_pending
+    from api.marketing.campaigns import queue_campaigns
+
+    settings = _settings()
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        await services.load_authorizer()
+        await queue_campaigns(services=services)
+        total = 0
+        while delivered := await deliver_pending(
+            backend=services.mail, settings=settings, clock=services.clock
+        ):
+            total += delivered
+        print(f"delivered {total} message(s)")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from api.schema import schema_sdl
 
@@ -299,6 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     overdue = rights.add_parser("overdue", help="list requests past their due date")
     overdue.add_argument("--fail", action="store_true", help="exit 1 when any is overdue")
     overdue.set_defaults(func=cmd_rights_overdue)
+
+    mail = sub.add_parser("mail", help="the outbox").add_subparsers(
+        dest="mail_command", required=True
+    )
+    mail.add_parser(
+        "send-pending", help="queue owed campaign batches and deliver every message now due"
+    ).set_defaults(func=cmd_mail_send_pending)
 
     export = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
     export.add_argument("--output", default="schema.graphql")

@@ -31,6 +31,8 @@ from api.customers.schema import CustomerMutation, CustomerQuery
 from api.customers.staff import CustomerDirectoryQuery
 from api.errors import RateLimited, is_client_error
 from api.insights.schema import InsightQuery
+from api.marketing.campaign_schema import CampaignMutation, CampaignQuery
+from api.marketing.schema import UnsubscribeMutation
 from api.policy.schema import PolicyMutation, PolicyQuery
 from api.rights.holds_schema import HoldMutation, HoldQuery
 from api.rights.schema import RightsMutation, RightsQuery
@@ -53,6 +55,7 @@ Query = merge_types(
         InsightQuery,
         HoldQuery,
         RightsQuery,
+        CampaignQuery,
     ),
 )
 Mutation = merge_types(
@@ -65,6 +68,8 @@ Mutation = merge_types(
         SupportMutation,
         HoldMutation,
         RightsMutation,
+        CampaignMutation,
+        UnsubscribeMutation,
     ),
 )
 

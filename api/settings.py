@@ -15,6 +15,9 @@ _PLACEHOLDERS = {"", "changeme", "change-me", "secret", DEVELOPMENT_SECRET}
 ARGON2_MIN_MEMORY_KIB = 19 * 1024
 ARGON2_MIN_TIME_COST = 2
 
+# One plain mailbox (it goes into a mail header): no spaces, brackets, commas or quotes.
+_MAILBOX = r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+$"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CUSTOS_", extra="ignore", frozen=True)
@@ -80,6 +83,17 @@ class Settings(BaseSettings):
 
     # Access requests: how long an export's single-use download link works.
     export_days: int = Field(default=7, ge=1)
+
+    # Marketing email: how long the signed unsubscribe link in a message keeps working (in
+    # months, so links in old mails still do), and an optional mailbox offered as a second,
+    # `mailto:` List-Unsubscribe method.
+    unsubscribe_token_days: int = Field(default=400, ge=30)
+    unsubscribe_mailto: str | None = Field(default=None, pattern=_MAILBOX)
+
+    # Campaigns: customers considered per queueing transaction, and the delivery rate
+    # (messages are scheduled this many a second).
+    campaign_batch: int = Field(default=500, ge=1, le=10_000)
+    campaign_per_second: float = Field(default=50.0, gt=0)
 
     # GraphQL and HTTP limits.
     max_body_bytes: int = 64 * 1024

@@ -2,6 +2,7 @@
 
 from models.audit import AuditEvent, AuditSubject
 from models.authz import PolicyRule, PolicyVersion
+from models.campaign import Campaign
 from models.consent import ConsentRecord
 from models.customer import Customer, EmailToken
 from models.employee import Employee, EmployeeRole
@@ -15,6 +16,7 @@ from models.visit import VisitEvent
 __all__ = [
     "AuditEvent",
     "AuditSubject",
+    "Campaign",
     "ConsentRecord",
     "Customer",
     "DataExport",

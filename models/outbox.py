@@ -16,6 +16,8 @@ class OutboxMessage(Model):
     recipient = fields.CharField(max_length=320)
     subject = fields.CharField(max_length=200)
     body_text = fields.TextField()
+    body_html = fields.TextField(default="")
+    campaign_id = fields.UUIDField(null=True, db_index=True)
     headers: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
     status = fields.CharField(max_length=16, default="pending", db_index=True)
     attempts = fields.IntField(default=0)

@@ -91,6 +91,7 @@ NOT_CUSTOMER_DATA = {
     ("TokenError", "message"): "an error message",
     ("RegistrationAccepted", "message"): "a fixed text",
     ("RightsError", "message"): "an error message",
+    ("Campaign", "subject"): "a marketing email's subject line, written by marketing",
     ("RightsRequestByEmailAccepted", "message"): "a fixed text",
     ("AccessDecision", "subjectId"): "an id, never a value",
 }

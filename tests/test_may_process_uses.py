@@ -37,15 +37,15 @@ async def test_the_email_audience_is_decided_at_send_time(gql: GQL, services: Se
     bob = await customer(gql, "bob@example.com", "marketing.email")
     await customer(gql, "cy@example.com", "analytics")
     await customer(gql, "dee@example.com", "marketing.email", verified=False)
-    recipients, cursor = await email_audience(services=services)
-    assert sorted(r.email for r in recipients) == ["ann@example.com", "bob@example.com"]
-    assert cursor is None
+    batch = await email_audience(services=services)
+    assert sorted(r.email for r in batch.recipients) == ["ann@example.com", "bob@example.com"]
+    assert (batch.considered, batch.after) == (3, None)
     # when Bob withdraws
     token = await login(gql, "bob@example.com")
     body = await gql(SET_CONSENT, {"purpose": "marketing.email", "granted": False}, token=token)
     assert body["data"]["setConsent"]["__typename"] == "ConsentSet"
     # then the very next batch leaves him out
-    recipients, _ = await email_audience(services=services)
+    recipients = (await email_audience(services=services)).recipients
     assert [(r.customer_id, r.email) for r in recipients] == [(ann.id, "ann@example.com")]
     assert bob.id not in {r.customer_id for r in recipients}
 
@@ -56,8 +56,9 @@ async def test_the_audience_comes_in_batches_by_id(gql: GQL, services: Services)
     seen: list[str] = []
     after = None
     for _ in range(10):
-        recipients, after = await email_audience(services=services, after=after, limit=2)
-        seen += [r.email for r in recipients]
+        batch = await email_audience(services=services, after=after, limit=2)
+        seen += [r.email for r in batch.recipients]
+        after = batch.after
         if after is None:
             break
     assert sorted(seen) == [f"c{n}@example.com" for n in range(5)]

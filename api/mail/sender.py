@@ -78,6 +78,8 @@ def build_message(row: OutboxMessage, *, sender: str) -> EmailMessage:
     for name, value in (row.headers or {}).items():
         message[name] = value
     message.set_content(row.body_text)
+    if row.body_html:
+        message.add_alternative(row.body_html, subtype="html")
     return message
 
 

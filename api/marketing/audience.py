@@ -18,12 +18,21 @@ class Recipient:
     email: str
 
 
+@dataclass(frozen=True, slots=True)
+class AudienceBatch:
+    recipients: list[Recipient]
+    considered: int
+    """Customers with a verified address looked at (recipients, and those without consent)."""
+    after: UUID | None
+    """The cursor to pass next; None when every customer has been considered."""
+
+
 async def email_audience(
     *, services: Services, after: UUID | None = None, limit: int = 500
-) -> tuple[list[Recipient], UUID | None]:
-    """The next batch of recipients after customer id `after`, in id order, and the cursor
-    to pass next (None when every customer has been considered). A withdrawal, or a consent
-    a material policy change sent back to "ask again", takes effect for the next batch."""
+) -> AudienceBatch:
+    """The next batch of recipients after customer id `after`, in id order. A withdrawal,
+    or a consent a material policy change sent back to "ask again", takes effect for the
+    next batch."""
     query = Customer.filter(email_verified_at__isnull=False)
     if after is not None:
         query = query.filter(id__gt=after)
@@ -34,5 +43,8 @@ async def email_audience(
         customer_ids=[customer_id for customer_id, _ in batch],
         purpose=PurposeKey.MARKETING_EMAIL,
     )
-    recipients = [Recipient(i, email) for i, email in batch if i in allowed]
-    return recipients, (batch[-1][0] if len(batch) == limit else None)
+    return AudienceBatch(
+        recipients=[Recipient(i, email) for i, email in batch if i in allowed],
+        considered=len(batch),
+        after=batch[-1][0] if len(batch) == limit else None,
+    )
