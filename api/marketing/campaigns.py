@@ -193,7 +193,7 @@ async def _queue_batch(*, services: Services, campaign_id: UUID) -> None:
         for i, r in enumerate(send)
     ]
     now = services.clock.now()
-    trail = AuditTrail(f"campaign-{campaign.id}")
+    trail = AuditTrail(campaign.id.hex)  # the request id column holds 32 characters
     _log_reads(
         trail=trail, campaign=campaign, recipients=batch.recipients, decision=decision, now=now
     )
