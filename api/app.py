@@ -210,6 +210,9 @@ def create_app(
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            close_mail = getattr(services.mail, "close", None)
+            if close_mail is not None:
+                await close_mail()
             if manage_db:
                 await close_db()
             services.close()

@@ -247,6 +247,9 @@ def cmd_mail_send_pending(args: argparse.Namespace) -> int:
             backend=services.mail, settings=settings, clock=services.clock
         ):
             total += delivered
+        close_mail = getattr(services.mail, "close", None)
+        if close_mail is not None:
+            await close_mail()
         print(f"delivered {total} message(s)")
         return 0
 

@@ -1,6 +1,6 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [all|light|guards|collect|rights] [--seconds 5] [--connections 32]
+    python -m bench [all|light|guards|collect|rights|campaign] [--seconds 5] [--connections 32]
 
 1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
    `{ hello }` with the parser and validation caches (target: at least 0.8x).
@@ -99,7 +99,7 @@ def main() -> int:
     parser.add_argument(
         "which",
         nargs="?",
-        choices=["all", "light", "guards", "collect", "rights"],
+        choices=["all", "light", "guards", "collect", "rights", "campaign"],
         default="all",
     )
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -140,6 +140,10 @@ def main() -> int:
             args=args,
             password=DEMO_PASSWORD,
         )
+    if args.which in ("all", "campaign"):
+        from bench import campaign
+
+        campaign.report(env["DATABASE_URL"])
     if args.which in ("all", "rights"):
         from bench import rights_export
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from api.clock import FakeClock
 from api.mail.sender import SmtpBackend, deliver_pending
@@ -24,7 +25,12 @@ from api.services import Services
 from api.settings import Settings
 from models import AuditEvent, AuditSubject, ConsentRecord, Customer, OutboxMessage
 from tests.conftest import GQL, signed_in_employee, stored_customer
-from tests.test_email import Recorder, smtp_server, smtp_settings  # noqa: F401 (fixture)
+from tests.test_email import (  # noqa: F401 (smtp_server is a fixture)
+    Recorder,
+    free_port,
+    smtp_server,
+    smtp_settings,
+)
 
 CREATE = """
 mutation ($subject: String!, $text: String!, $html: String!, $purpose: String!) {
@@ -296,3 +302,41 @@ async def test_sending_needs_the_marketing_role_and_a_draft(
     assert unknown["data"]["sendCampaign"]["code"] == "NOT_FOUND"
     garbage = await gql(SEND, {"id": "not-an-id"}, token)
     assert garbage["data"]["sendCampaign"]["code"] == "NOT_FOUND"
+
+
+async def test_one_connection_serves_many_messages_and_is_reopened_when_dropped(
+    gql: GQL, services: Services, settings: Settings, clock: FakeClock
+) -> None:
+    """The SMTP connection stays open between messages; when the server goes away and
+    comes back, the next delivery opens a new one instead of failing."""
+    handler = Recorder()
+    port = free_port()
+    server = Controller(handler, hostname="127.0.0.1", port=port)
+    server.start()
+    await audience(clock, consenting=3)
+    token = await marketer(gql, services)
+    campaign = await draft(gql, token)
+    await gql(SEND, {"id": campaign["id"]}, token)
+    await queue_campaigns(services=services)
+    smtp = smtp_settings(settings, port)
+    backend = SmtpBackend(smtp)
+    try:
+        clock.advance(seconds=5)
+        assert await deliver_pending(backend=backend, settings=smtp, clock=clock) == 3
+        server.stop()  # the server restarts: the open connection is gone
+        server = Controller(handler, hostname="127.0.0.1", port=port)
+        server.start()
+        await stored_customer(99, at=clock.now())
+        await OutboxMessage.create(
+            kind="verify_email",
+            recipient="jane99@example.com",
+            subject="s",
+            body_text="b",
+            next_attempt_at=clock.now(),
+            created_at=clock.now(),
+        )
+        assert await deliver_pending(backend=backend, settings=smtp, clock=clock) == 1
+    finally:
+        await backend.close()
+        server.stop()
+    assert len(handler.envelopes) == 4

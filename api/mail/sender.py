@@ -7,6 +7,7 @@ and then marked dead."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from datetime import timedelta
@@ -46,21 +47,49 @@ class ConsoleBackend:
 
 
 class SmtpBackend:
+    """SMTP delivery over one connection, kept open between messages (a campaign of
+    thousands costs one handshake, not thousands) and reopened when the server dropped it."""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._client: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is None or not self._client.is_connected:
+            s = self._settings
+            client = aiosmtplib.SMTP(
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                start_tls=s.smtp_starttls,
+                use_tls=s.smtp_tls,
+                timeout=s.smtp_timeout_seconds,
+            )
+            await client.connect()
+            self._client = client
+        return self._client
 
     async def send(self, message: EmailMessage) -> None:
-        s = self._settings
-        await aiosmtplib.send(
-            message,
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            username=s.smtp_username,
-            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-            start_tls=s.smtp_starttls,
-            use_tls=s.smtp_tls,
-            timeout=s.smtp_timeout_seconds,
-        )
+        async with self._lock:
+            try:
+                client = await self._connected()
+                try:
+                    await client.send_message(message)
+                except aiosmtplib.SMTPServerDisconnected:
+                    # an idle connection the server closed: one fresh try, then a failure
+                    self._client = None
+                    await (await self._connected()).send_message(message)
+            except Exception:
+                await self.close()
+                raise
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and client.is_connected:
+            with contextlib.suppress(Exception):
+                await client.quit()
 
 
 def backend_for(settings: Settings) -> MailBackend:
