@@ -340,3 +340,25 @@ async def test_one_connection_serves_many_messages_and_is_reopened_when_dropped(
         await backend.close()
         server.stop()
     assert len(handler.envelopes) == 4
+
+
+async def test_transactional_mail_reaches_a_customer_without_marketing_consent(
+    gql: GQL, services: Services
+) -> None:
+    """A customer who withdrew marketing email still gets the mail their own actions need,
+    and none of it carries marketing headers or content."""
+    from tests.conftest import login, register
+
+    await register(gql, consents=[{"purpose": "marketing.email", "granted": False}])
+    token = await login(gql)
+    gql.client.cookies.clear()
+    submit = "mutation { submitRightsRequest(kind: ACCESS) { __typename } }"
+    assert (await gql(submit, token=token))["data"]["submitRightsRequest"]["__typename"] == (
+        "RightsRequestReceipt"
+    )
+    transactional = await OutboxMessage.filter(recipient="jane.doe@example.com")
+    assert {m.kind for m in transactional} == {"verify_email", "rights_code"}
+    for message in transactional:
+        assert "List-Unsubscribe" not in (message.headers or {})
+        assert "unsubscribe" not in message.body_text.lower()
+        assert message.campaign_id is None

@@ -448,3 +448,47 @@ def test_serve_answers_over_real_http(cli: Cli, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+QUEUE_MAIL = """
+import asyncio, sys
+from datetime import UTC, datetime
+from api.db import close_db, init_db
+from models import OutboxMessage
+
+async def main():
+    await init_db(sys.argv[1])
+    try:
+        now = datetime.now(UTC)
+        for n in range(3):
+            await OutboxMessage.create(kind="verify_email", recipient=f"c{n}@example.com",
+                                       subject=f"Hello {n}", body_text="b",
+                                       next_attempt_at=now, created_at=now)
+    finally:
+        await close_db()
+
+asyncio.run(main())
+"""
+
+
+def test_mail_send_pending_delivers_what_is_due(cli: Cli) -> None:
+    # given three messages waiting in the outbox
+    cli.migrate()
+    queued = subprocess.run(
+        [sys.executable, "-c", QUEUE_MAIL, cli.database_url],
+        cwd=REPO,
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert queued.returncode == 0, queued.stderr
+    # when the operator sends what is pending (the console backend prints each message)
+    done = cli("mail", "send-pending", CUSTOS_MAIL_BACKEND="console")
+    # then all three went out, and a second run finds nothing
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("----- mail -----") == 3
+    assert done.stdout.strip().endswith("delivered 3 message(s)")
+    again = cli("mail", "send-pending", CUSTOS_MAIL_BACKEND="console")
+    assert again.stdout.strip() == "delivered 0 message(s)"
