@@ -19,6 +19,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from tortoise import connections
 
+from api import logs
 from api.consent import gpc
 from api.context import Context, session_token
 from api.db import close_db, ensure_migrated, init_db
@@ -163,6 +164,7 @@ def create_app(
     the mail sender; tests that own the database pass False."""
     settings = settings or get_settings()
     services = services or build_services(settings)
+    logs.install()
     graphql = CustosGraphQL(
         services=services,
         schema=build_schema(settings),
