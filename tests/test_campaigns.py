@@ -89,6 +89,22 @@ async def draft(gql: GQL, token: str, **overrides: str) -> dict[str, Any]:
     return result
 
 
+async def sending(gql: GQL, services: Services, **settings: Any) -> str:
+    """A campaign sent by a marketer (with these settings in force); returns its id."""
+    if settings:
+        services.settings = services.settings.model_copy(update=settings)
+    token = await marketer(gql, services)
+    campaign = await draft(gql, token)
+    await gql(SEND, {"id": campaign["id"]}, token)
+    campaign_id: str = campaign["id"]
+    return campaign_id
+
+
+async def received_once_each(people: list[Customer]) -> None:
+    messages = await OutboxMessage.filter(kind="marketing")
+    assert sorted(m.recipient for m in messages) == sorted(c.email for c in people)
+
+
 async def marketer(gql: GQL, services: Services) -> str:
     token, _ = await signed_in_employee(gql, services, "marketing")
     gql.client.cookies.clear()
@@ -108,8 +124,7 @@ async def test_exactly_the_consenting_customers_get_one_message(
     assert sent["data"]["sendCampaign"]["status"] == "sending"
     await queue_campaigns(services=services)
     # then each consenting customer has exactly one message, nobody else any
-    messages = await OutboxMessage.filter(kind="marketing")
-    assert sorted(m.recipient for m in messages) == sorted(c.email for c in consenting)
+    await received_once_each(consenting)
     # and marketing sees counts, never an address
     body = await gql(LIST, token=token)
     [row] = body["data"]["campaigns"]
@@ -150,9 +165,7 @@ async def test_delivered_over_smtp_with_headers_and_both_bodies(
 ) -> None:
     handler, port = smtp_server
     [jane] = await audience(clock, consenting=1)
-    token = await marketer(gql, services)
-    campaign = await draft(gql, token)
-    await gql(SEND, {"id": campaign["id"]}, token)
+    await sending(gql, services)
     await queue_campaigns(services=services)
     smtp = smtp_settings(settings, port)
     clock.advance(seconds=5)
@@ -176,10 +189,7 @@ async def test_queueing_resumes_after_a_crash_without_sending_twice(
     gql: GQL, services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consenting = await audience(clock, consenting=7)
-    services.settings = services.settings.model_copy(update={"campaign_batch": 3})
-    token = await marketer(gql, services)
-    campaign = await draft(gql, token)
-    await gql(SEND, {"id": campaign["id"]}, token)
+    await sending(gql, services, campaign_batch=3)
     # given the second batch fails half way (the process dies while inserting)
     real = OutboxMessage.bulk_create
     calls = 0
@@ -200,31 +210,23 @@ async def test_queueing_resumes_after_a_crash_without_sending_twice(
     monkeypatch.setattr(OutboxMessage, "bulk_create", real)
     await queue_campaigns(services=services)
     # then everyone has exactly one message
-    messages = await OutboxMessage.filter(kind="marketing")
-    assert sorted(m.recipient for m in messages) == sorted(c.email for c in consenting)
+    await received_once_each(consenting)
 
 
 async def test_concurrent_queues_never_send_twice(
     gql: GQL, services: Services, clock: FakeClock
 ) -> None:
     consenting = await audience(clock, consenting=12)
-    services.settings = services.settings.model_copy(update={"campaign_batch": 2})
-    token = await marketer(gql, services)
-    campaign = await draft(gql, token)
-    await gql(SEND, {"id": campaign["id"]}, token)
+    await sending(gql, services, campaign_batch=2)
     await asyncio.gather(*(queue_campaigns(services=services) for _ in range(3)))
-    messages = await OutboxMessage.filter(kind="marketing")
-    assert sorted(m.recipient for m in messages) == sorted(c.email for c in consenting)
+    await received_once_each(consenting)
 
 
 async def test_a_withdrawal_during_sending_is_honoured_for_later_batches(
     gql: GQL, services: Services, clock: FakeClock
 ) -> None:
     consenting = await audience(clock, consenting=4)
-    services.settings = services.settings.model_copy(update={"campaign_batch": 2})
-    token = await marketer(gql, services)
-    campaign = await draft(gql, token)
-    await gql(SEND, {"id": campaign["id"]}, token)
+    await sending(gql, services, campaign_batch=2)
     await queue_campaigns(services=services, limit_batches=1)
     last = sorted(consenting, key=lambda c: str(c.id))[-1]  # in a later batch (id order)
     await ConsentRecord.create(
@@ -245,10 +247,7 @@ async def test_messages_are_spread_at_the_configured_rate(
     gql: GQL, services: Services, clock: FakeClock
 ) -> None:
     await audience(clock, consenting=5)
-    services.settings = services.settings.model_copy(update={"campaign_per_second": 2.0})
-    token = await marketer(gql, services)
-    campaign = await draft(gql, token)
-    await gql(SEND, {"id": campaign["id"]}, token)
+    await sending(gql, services, campaign_per_second=2.0)
     await queue_campaigns(services=services)
     slots = sorted(m.next_attempt_at for m in await OutboxMessage.filter(kind="marketing"))
     gaps = {(b - a).total_seconds() for a, b in pairwise(slots)}
@@ -314,9 +313,7 @@ async def test_one_connection_serves_many_messages_and_is_reopened_when_dropped(
     server = Controller(handler, hostname="127.0.0.1", port=port)
     server.start()
     await audience(clock, consenting=3)
-    token = await marketer(gql, services)
-    campaign = await draft(gql, token)
-    await gql(SEND, {"id": campaign["id"]}, token)
+    await sending(gql, services)
     await queue_campaigns(services=services)
     smtp = smtp_settings(settings, port)
     backend = SmtpBackend(smtp)

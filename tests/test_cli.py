@@ -86,9 +86,10 @@ class Cli:
         done = self("migrate")
         assert done.returncode == 0, done.stderr
 
-    def employees(self) -> list[dict[str, Any]]:
-        done = subprocess.run(
-            [sys.executable, "-c", INSPECT, self.database_url],
+    def script(self, code: str) -> subprocess.CompletedProcess[str]:
+        """Run Python `code` with the database URL as its argument."""
+        return subprocess.run(
+            [sys.executable, "-c", code, self.database_url],
             cwd=REPO,
             env=self.env,
             capture_output=True,
@@ -96,6 +97,9 @@ class Cli:
             timeout=TIMEOUT,
             check=False,
         )
+
+    def employees(self) -> list[dict[str, Any]]:
+        done = self.script(INSPECT)
         assert done.returncode == 0, done.stderr
         rows: list[dict[str, Any]] = json.loads(done.stdout)
         return rows
@@ -474,15 +478,7 @@ asyncio.run(main())
 def test_mail_send_pending_delivers_what_is_due(cli: Cli) -> None:
     # given three messages waiting in the outbox
     cli.migrate()
-    queued = subprocess.run(
-        [sys.executable, "-c", QUEUE_MAIL, cli.database_url],
-        cwd=REPO,
-        env=cli.env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    queued = cli.script(QUEUE_MAIL)
     assert queued.returncode == 0, queued.stderr
     # when the operator sends what is pending (the console backend prints each message)
     done = cli("mail", "send-pending", CUSTOS_MAIL_BACKEND="console")
