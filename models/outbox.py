@@ -21,6 +21,8 @@ class OutboxMessage(Model):
     headers: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
     status = fields.CharField(max_length=16, default="pending", db_index=True)
     attempts = fields.IntField(default=0)
+    claimed_by = fields.CharField(max_length=32, null=True)
+    """The sender round that holds the row's lease (a random id per round)."""
     next_attempt_at = fields.DatetimeField()
     last_error = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField()

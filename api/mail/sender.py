@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import logging
 import sys
+import uuid
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Protocol, TextIO
 
 import aiosmtplib
+from tortoise.expressions import F
 
 from api.clock import Clock
 from api.settings import Settings
@@ -112,37 +114,46 @@ def build_message(row: OutboxMessage, *, sender: str) -> EmailMessage:
     return message
 
 
-async def _claim(row: OutboxMessage, *, clock: Clock) -> bool:
-    """Take the row for one lease; a row left `sending` by a dead process is due again once
-    its lease runs out (delivery is at least once, never twice while a sender is alive)."""
-    claimed = await OutboxMessage.filter(
-        id=row.id, status__in=("pending", "sending"), attempts=row.attempts
-    ).update(status="sending", attempts=row.attempts + 1, next_attempt_at=clock.now() + _LEASE)
-    return claimed == 1
+async def _claim(*, clock: Clock, limit: int) -> list[OutboxMessage]:
+    """Take up to `limit` due rows for one lease, in one UPDATE: a row is due while its
+    `next_attempt_at` has passed, and claiming moves that into the future, so a concurrent
+    round (whose UPDATE waits for this one's row locks, then re-checks) skips it. A row left
+    `sending` by a dead process is due again once its lease runs out (delivery is at least
+    once, never twice while a sender is alive)."""
+    now = clock.now()
+    due = (
+        await OutboxMessage.filter(status__in=("pending", "sending"), next_attempt_at__lte=now)
+        .order_by("id")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+    if not due:
+        return []
+    round_id = uuid.uuid4().hex
+    await OutboxMessage.filter(
+        id__in=list(due), status__in=("pending", "sending"), next_attempt_at__lte=now
+    ).update(
+        status="sending",
+        attempts=F("attempts") + 1,
+        next_attempt_at=now + _LEASE,
+        claimed_by=round_id,
+    )
+    return await OutboxMessage.filter(id__in=list(due), claimed_by=round_id).order_by("id")
 
 
 async def deliver_pending(
     *, backend: MailBackend, settings: Settings, clock: Clock, limit: int = 100
 ) -> int:
     """Send what is due; returns how many messages were delivered."""
-    due = (
-        await OutboxMessage.filter(
-            status__in=("pending", "sending"), next_attempt_at__lte=clock.now()
-        )
-        .order_by("id")
-        .limit(limit)
-    )
     delivered = 0
-    for row in due:
-        if not await _claim(row, clock=clock):
-            continue
+    for row in await _claim(clock=clock, limit=limit):
         try:
             await backend.send(build_message(row, sender=settings.mail_from))
         except Exception as exc:  # any failure is retried; the log names only its type
             await _failed(row, error=type(exc).__name__, settings=settings, clock=clock)
             continue
         forget = {"recipient": ""} if row.kind in FORGET_RECIPIENT else {}
-        await OutboxMessage.filter(id=row.id).update(
+        await OutboxMessage.filter(id=row.id, claimed_by=row.claimed_by).update(
             status="sent", sent_at=clock.now(), body_text="", last_error="", **forget
         )
         delivered += 1
@@ -150,7 +161,7 @@ async def deliver_pending(
 
 
 async def _failed(row: OutboxMessage, *, error: str, settings: Settings, clock: Clock) -> None:
-    attempts = row.attempts + 1
+    attempts = row.attempts  # counted when the row was claimed
     dead = attempts >= settings.mail_max_attempts
     backoff = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
     await OutboxMessage.filter(id=row.id).update(
