@@ -78,6 +78,15 @@ def parse_id(value: str, *, what: str) -> UUID:
         raise NotFound(f"No such {what}.") from None
 
 
+def parse_input_id(value: object, *, field: str, what: str) -> UUID:
+    """The same for a mutation answering with a typed `InputError`: a malformed id is a
+    NOT_FOUND problem on `field`."""
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InputInvalid([FieldProblem(field, "NOT_FOUND", f"No such {what}.")]) from None
+
+
 def is_client_error(error: GraphQLError) -> bool:
     """Parse and validation errors and ClientErrors are for the client; the rest is masked."""
     original = error.original_error

@@ -12,7 +12,7 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
 from api.context import Info
-from api.errors import FieldProblem, InputInvalid
+from api.errors import InputInvalid, parse_input_id
 from api.marketing import campaigns
 from api.permissions import HasRole
 from api.types import InputError
@@ -61,13 +61,6 @@ class Campaign:
 CampaignPayload = Annotated[Campaign | InputError, strawberry.union("CampaignPayload")]
 
 
-def _id(value: object) -> UUID:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise InputInvalid([FieldProblem("id", "NOT_FOUND", "No such campaign.")]) from None
-
-
 @strawberry.type
 class CampaignQuery:
     @strawberry.field(extensions=_MARKETING, description="Campaigns, newest first.")
@@ -105,7 +98,9 @@ class CampaignMutation:
     async def send_campaign(self, info: Info, id: strawberry.ID) -> CampaignPayload | None:
         try:
             campaign = await campaigns.start_sending(
-                services=info.context.services, campaign_id=_id(id), sent_by=info.context.subject_id
+                services=info.context.services,
+                campaign_id=parse_input_id(id, field="id", what="campaign"),
+                sent_by=info.context.subject_id,
             )
         except InputInvalid as exc:
             info.context.audit_event(

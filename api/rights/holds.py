@@ -73,14 +73,6 @@ def _not_found(field: str, what: str) -> InputInvalid:
     return InputInvalid([FieldProblem(field, "NOT_FOUND", f"No such {what}.")])
 
 
-def parse_id(value: str, *, field: str, what: str) -> UUID:
-    """An id from the client; a malformed one is simply not found (a NOT_FOUND problem)."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise _not_found(field, what) from None
-
-
 async def _locked_customer(customer_id: UUID) -> Customer:
     """The customer, row-locked on PostgreSQL: a hold and an erasure of the same customer
     take the same lock, so an erasure never misses a hold placed while it runs."""

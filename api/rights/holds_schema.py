@@ -11,7 +11,7 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
 from api.context import Info
-from api.errors import InputInvalid, parse_id
+from api.errors import InputInvalid, parse_id, parse_input_id
 from api.permissions import HasRole
 from api.rights import holds
 from api.types import InputError
@@ -111,7 +111,7 @@ class HoldMutation:
         draft = holds.HoldDraft(categories, reason, reference, expires_at)
         try:
             hold = await holds.place_hold(
-                customer_id=holds.parse_id(customer_id, field="customerId", what="customer"),
+                customer_id=parse_input_id(customer_id, field="customerId", what="customer"),
                 draft=draft,
                 placed_by=info.context.subject_id,
                 now=now,
@@ -131,7 +131,7 @@ class HoldMutation:
         now = info.context.services.clock.now()
         try:
             hold = await holds.release_hold(
-                hold_id=holds.parse_id(id, field="id", what="legal hold"),
+                hold_id=parse_input_id(id, field="id", what="legal hold"),
                 reason=reason,
                 released_by=info.context.subject_id,
                 now=now,
