@@ -130,13 +130,23 @@ def test_a_token_lasts_its_whole_last_day_and_not_one_more() -> None:
     assert refused.value.code == "EXPIRED"
 
 
+def shortened(token: str) -> str:
+    """The token cut to a length no base64 spelling has (len % 4 == 1). Cutting a single
+    character can leave a valid spelling of shorter bytes (1 time in 16), which is then
+    refused as TAMPERED instead: not what this case is about."""
+    cut = token[:-1]
+    while len(cut) % 4 != 1:
+        cut = cut[:-1]
+    return cut
+
+
 @pytest.mark.parametrize(
     ("mangle", "code"),
     [
         (lambda t: flip(t, 5), "TAMPERED"),  # in the customer id
         (lambda t: flip(t, 30), "TAMPERED"),  # in the purpose
         (lambda t: flip(t, -3), "TAMPERED"),  # in the signature
-        (lambda t: t[:-1], "MALFORMED"),
+        (lambda t: shortened(t), "MALFORMED"),
         (lambda t: t + "=", "MALFORMED"),
         (lambda t: t.replace("_", "/").replace("-", "+") + "/+", "MALFORMED"),
         (lambda t: "", "MALFORMED"),
