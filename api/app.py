@@ -28,6 +28,7 @@ from api.mail.sender import run_sender_loop
 from api.marketing.campaigns import run_campaign_loop
 from api.marketing.unsubscribe_http import unsubscribe_page
 from api.policy.notices import run_notice_loop
+from api.retention.purge import run_retention_loop
 from api.rights.downloads import download_export
 from api.schema import build_schema
 from api.services import Services, build_services
@@ -178,6 +179,7 @@ def create_app(
         notices: asyncio.Task[None] | None = None
         campaigns: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
+        retention: asyncio.Task[None] | None = None
         try:  # startup inside: a failed start still closes the database and exits
             if manage_db:
                 await init_db(settings.database_url)
@@ -205,9 +207,16 @@ def create_app(
                             services=services, poll_seconds=settings.mail_poll_seconds
                         )
                     )
+                if settings.retention_interval_seconds > 0:
+                    retention = asyncio.create_task(
+                        run_retention_loop(
+                            services=services,
+                            interval_seconds=settings.retention_interval_seconds,
+                        )
+                    )
             yield
         finally:
-            for task in (sender, notices, campaigns, watcher):
+            for task in (sender, notices, campaigns, watcher, retention):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

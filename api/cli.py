@@ -8,9 +8,10 @@ import csv
 import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from api.db import DatabaseNotMigrated, close_db, ensure_migrated, init_db, migr
 from api.errors import InputInvalid
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
+from authz.audit import VerifyResult
 from authz.enforcer import EnforcementDisabled
 from authz.registry import Role
 
@@ -151,22 +153,25 @@ def cmd_deactivate_employee(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def _report_chain(name: str, result: VerifyResult) -> int:
+    if result.ok:
+        print(f"{name} ok: {result.checked} row(s) verified")
+        return 0
+    print(
+        f"{name} BROKEN at row {result.first_broken_id} ({result.problem}); "
+        f"{result.checked} row(s) before it are intact",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from authz.audit import verify
 
     settings = _settings()
 
     async def work(_: Services) -> int:
-        result = await verify()
-        if result.ok:
-            print(f"audit log ok: {result.checked} row(s) verified")
-            return 0
-        print(
-            f"audit log BROKEN at row {result.first_broken_id} ({result.problem}); "
-            f"{result.checked} row(s) before it are intact",
-            file=sys.stderr,
-        )
-        return 1
+        return _report_chain("audit log", await verify())
 
     return asyncio.run(_with_db(settings, work))
 
@@ -176,23 +181,70 @@ def _when(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+async def _write_rows(rows: AsyncIterator[dict[str, object]], *, fmt: str) -> int:
+    """Rows to stdout as JSON Lines or CSV (a header first); the count to stderr."""
+    count = 0
+    writer = csv.writer(sys.stdout) if fmt == "csv" else None
+    async for row in rows:
+        if writer is not None:
+            if count == 0:
+                writer.writerow(row.keys())
+            writer.writerow(row.values())
+        else:
+            sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")
+        count += 1
+    print(f"exported {count} row(s)", file=sys.stderr)
+    return 0
+
+
 def cmd_audit_export(args: argparse.Namespace) -> int:
     from authz.audit import export_rows
 
     settings = _settings()
 
     async def work(_: Services) -> int:
-        count = 0
-        writer = csv.writer(sys.stdout) if args.format == "csv" else None
-        async for row in export_rows(since=args.since, until=args.until):
-            if writer is not None:
-                if count == 0:
-                    writer.writerow(row.keys())
-                writer.writerow(row.values())
-            else:
-                sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")
-            count += 1
-        print(f"exported {count} row(s)", file=sys.stderr)
+        return await _write_rows(export_rows(since=args.since, until=args.until), fmt=args.format)
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_disclosures_export(args: argparse.Namespace) -> int:
+    """The disclosure ledger in chain order, without legal's notes (auditors)."""
+    from api.sharing.ledger import LedgerFilter, export_rows
+
+    settings = _settings()
+    where = LedgerFilter(customer_id=args.customer, since=args.since, until=args.until)
+
+    async def work(_: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        return await _write_rows(export_rows(where=where), fmt=args.format)
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_disclosures_verify(args: argparse.Namespace) -> int:
+    from api.sharing.ledger import verify
+
+    settings = _settings()
+
+    async def work(_: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        return _report_chain("disclosure ledger", await verify())
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_processing_record(args: argparse.Namespace) -> int:
+    """The Article 30 record of processing activities as JSON."""
+    from api.register.record import processing_record
+
+    settings = _settings()
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        await services.load_authorizer()
+        record = await processing_record(services=services)
+        sys.stdout.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         return 0
 
     return asyncio.run(_with_db(settings, work))
@@ -254,6 +306,50 @@ def cmd_mail_send_pending(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(_with_db(settings, work))
+
+
+def cmd_retention_run(args: argparse.Namespace) -> int:
+    """Purge what the retention rules say has been kept long enough (or, with --dry-run,
+    say what would go): one line per target, counts only."""
+    from api.retention.purge import run_retention
+
+    settings = _settings()
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        summaries = await run_retention(services=services, dry_run=args.dry_run, batch=args.batch)
+        if not summaries and not args.dry_run:
+            print("another retention run is in progress; nothing done", file=sys.stderr)
+        for summary in summaries:
+            print(summary.line)
+            for customer_id in summary.listed:
+                print(f"  {customer_id}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_retention_rules(args: argparse.Namespace) -> int:
+    from api.retention.rules import list_rules
+
+    settings = _settings()
+
+    async def work(_: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        for rule in await list_rules():
+            who = f"set by {rule.updated_by}" if rule.updated_by else "default"
+            when = f"{rule.updated_at:%Y-%m-%d}"
+            print(f"{rule.category} after {rule.anchor}: {rule.period} ({who}, {when})")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
@@ -332,6 +428,38 @@ def build_parser() -> argparse.ArgumentParser:
         "send-pending", help="queue owed campaign batches and deliver every message now due"
     ).set_defaults(func=cmd_mail_send_pending)
 
+    retention = sub.add_parser("retention", help="retention rules and purges").add_subparsers(
+        dest="retention_command", required=True
+    )
+    purge = retention.add_parser("run", help="purge what the retention rules say has expired")
+    purge.add_argument("--dry-run", action="store_true", help="print what would go; change nothing")
+    purge.add_argument(
+        "--batch", type=_positive, help="rows per transaction (CUSTOS_RETENTION_BATCH)"
+    )
+    purge.set_defaults(func=cmd_retention_run)
+    retention.add_parser("rules", help="list the retention rules").set_defaults(
+        func=cmd_retention_rules
+    )
+
+    ledger = sub.add_parser("disclosures", help="the disclosure ledger").add_subparsers(
+        dest="disclosures_command", required=True
+    )
+    ledger.add_parser(
+        "verify", help="walk the ledger's hash chain; exit 1 naming the first broken row"
+    ).set_defaults(func=cmd_disclosures_verify)
+    ledger_export = ledger.add_parser(
+        "export", help="write the ledger (without legal's notes) as JSON Lines or CSV"
+    )
+    ledger_export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    ledger_export.add_argument("--customer", type=UUID, help="one customer's disclosures")
+    ledger_export.add_argument("--since", type=_when, help="ISO time, inclusive (UTC if no zone)")
+    ledger_export.add_argument("--until", type=_when, help="ISO time, exclusive (UTC if no zone)")
+    ledger_export.set_defaults(func=cmd_disclosures_export)
+
+    sub.add_parser(
+        "processing-record", help="write the Article 30 record of processing as JSON"
+    ).set_defaults(func=cmd_processing_record)
+
     export = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
     export.add_argument("--output", default="schema.graphql")
     export.set_defaults(func=cmd_export_schema)
@@ -340,5 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except DatabaseNotMigrated as exc:
+        print(f"custos: {exc}", file=sys.stderr)
+        return 2
     return result

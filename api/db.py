@@ -53,9 +53,11 @@ async def pending_migrations(database_url: str) -> list[str]:
 
 async def migrate(database_url: str, *, now: datetime | None = None) -> list[str]:
     """Apply every pending migration, seed the default access policy into an empty policy
-    table and the first privacy policy version (in effect from `now`, default the current
-    time) into an empty version table; returns the names of the migrations applied."""
+    table, the first privacy policy version (in effect from `now`, default the current
+    time) into an empty version table and the missing default retention rules; returns the
+    names of the migrations applied."""
     from api.policy.service import seed_first_version
+    from api.retention.rules import seed_default_rules
     from authz.seed import seed_policy
 
     pending = await pending_migrations(database_url)
@@ -63,6 +65,7 @@ async def migrate(database_url: str, *, now: datetime | None = None) -> list[str
         await _executor(database_url).migrate([MigrationTarget(APP_LABEL, "__latest__")])
     await seed_policy()
     await seed_first_version(now=now or datetime.now(UTC))
+    await seed_default_rules(now=now or datetime.now(UTC))
     return pending
 
 

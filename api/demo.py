@@ -5,9 +5,10 @@ from __future__ import annotations
 from api.customers.service import RequestMeta, register_customer, validate_registration
 from api.errors import InputInvalid
 from api.services import Services
+from api.sharing.processors import ProcessorDraft, create_processor
 from api.staff.service import create_employee
 from authz.registry import Role
-from models import Customer, EmailToken, Employee, OutboxMessage
+from models import Customer, EmailToken, Employee, OutboxMessage, Processor
 
 DEMO_PASSWORD = "custos-demo-password"  # noqa: S105 (printed on purpose; development only)
 
@@ -73,4 +74,34 @@ async def seed_demo(*, services: Services) -> list[str]:
             except InputInvalid as exc:  # pragma: no cover - the demo data is valid
                 raise RuntimeError(exc.problems) from exc
         lines.append(f"  {email:40} role {role.value}")
+    lines.append("Processors:")
+    lines += await _seed_processors(services=services)
+    return lines
+
+
+_PROCESSORS = [
+    ("Mailer EU", "IE", ["marketing.email"], ["contact.email"]),
+    ("Parcel Express", "DE", ["service"], ["contact.address", "contact.phone"]),
+    ("FraudShield", "US", ["security"], ["device.ip", "device.browser", "behavior.browsing"]),
+]
+
+
+async def _seed_processors(*, services: Services) -> list[str]:
+    """Three service providers for shareWithProcessor, created by the demo legal employee."""
+    legal = await Employee.get(email="legal@staff.example.com")
+    now = services.clock.now()
+    lines = []
+    for name, country, purposes, categories in _PROCESSORS:
+        if not await Processor.exists(name=name):
+            draft = ProcessorDraft(
+                name=name,
+                contact=f"privacy@{name.lower().replace(' ', '')}.example",
+                country=country,
+                contract_reference=f"DPA-{name.split()[0].upper()}-1",
+                purposes=purposes,
+                categories=categories,
+                active_from=now,
+            )
+            await create_processor(draft=draft, actor_id=legal.id, now=now)
+        lines.append(f"  {name} ({country}): {', '.join(purposes)}")
     return lines

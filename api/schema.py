@@ -34,9 +34,12 @@ from api.insights.schema import InsightQuery
 from api.marketing.campaign_schema import CampaignMutation, CampaignQuery
 from api.marketing.schema import UnsubscribeMutation
 from api.policy.schema import PolicyMutation, PolicyQuery
+from api.register.schema import RegisterQuery
+from api.retention.schema import RetentionMutation, RetentionQuery
 from api.rights.holds_schema import HoldMutation, HoldQuery
 from api.rights.schema import RightsMutation, RightsQuery
 from api.settings import Settings
+from api.sharing.schema import SharingMutation, SharingQuery
 from api.staff.schema import StaffMutation, StaffQuery
 from api.support.schema import SupportMutation, SupportQuery
 
@@ -56,6 +59,9 @@ Query = merge_types(
         HoldQuery,
         RightsQuery,
         CampaignQuery,
+        RetentionQuery,
+        SharingQuery,
+        RegisterQuery,
     ),
 )
 Mutation = merge_types(
@@ -70,6 +76,8 @@ Mutation = merge_types(
         RightsMutation,
         CampaignMutation,
         UnsubscribeMutation,
+        RetentionMutation,
+        SharingMutation,
     ),
 )
 

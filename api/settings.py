@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     campaign_batch: int = Field(default=500, ge=1, le=10_000)
     campaign_per_second: float = Field(default=50.0, gt=0)
 
+    # Retention: rows purged per transaction, and the background schedule's period in
+    # seconds (0 turns it off; `custos retention run` still works).
+    retention_batch: int = Field(default=1000, ge=1, le=100_000)
+    retention_interval_seconds: float = Field(default=6 * 3600, ge=0)
+
     # GraphQL and HTTP limits.
     max_body_bytes: int = 64 * 1024
     max_query_depth: int = 10

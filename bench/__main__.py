@@ -1,6 +1,7 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [all|light|guards|collect|rights|campaign] [--seconds 5] [--connections 32]
+    python -m bench [all|light|guards|collect|rights|campaign|retention] [--seconds 5]
+                    [--connections 32] [--rows 1000000]
 
 1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
    `{ hello }` with the parser and validation caches (target: at least 0.8x).
@@ -14,6 +15,9 @@
 5. Rights requests: the access export of a customer with 10,000 visit events, built and
    its link issued (target: under 1 s); see bench/rights_export.py. Erasure of a customer
    with 10,000 visit events (target: under 1 s); see bench/rights_erasure.py.
+6. Retention: purging `--rows` expired visit events in batches while a reader in another
+   process keeps querying: rows/s, and the reader's p50/p99/max before and during the
+   purge (target: readers not blocked); see bench/retention.py.
 
 Each run uses a fresh SQLite file, or BENCH_DATABASE_URL (an empty PostgreSQL database).
 
@@ -99,11 +103,12 @@ def main() -> int:
     parser.add_argument(
         "which",
         nargs="?",
-        choices=["all", "light", "guards", "collect", "rights", "campaign"],
+        choices=["all", "light", "guards", "collect", "rights", "campaign", "retention"],
         default="all",
     )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="retention: expired rows")
     args = parser.parse_args()
     if shutil.which("taskset"):
         os.sched_setaffinity(0, {1})
@@ -151,6 +156,10 @@ def main() -> int:
         from bench import rights_erasure
 
         asyncio.run(rights_erasure.measure_erasure(env["DATABASE_URL"]))
+    if args.which in ("all", "retention"):
+        from bench import retention
+
+        retention.measure(env["DATABASE_URL"], rows=args.rows, seconds=args.seconds, batch=1000)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

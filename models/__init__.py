@@ -8,8 +8,10 @@ from models.customer import Customer, EmailToken
 from models.employee import Employee, EmployeeRole
 from models.outbox import OutboxMessage
 from models.policy import PolicyAcceptance, PrivacyPolicy
+from models.retention import RetentionRule
 from models.rights import DataExport, LegalHold, RightsRequest, RightsTransition
 from models.session import LoginFailure, Session
+from models.sharing import Disclosure, Processor
 from models.support import SupportCase
 from models.visit import VisitEvent
 
@@ -20,6 +22,7 @@ __all__ = [
     "ConsentRecord",
     "Customer",
     "DataExport",
+    "Disclosure",
     "EmailToken",
     "Employee",
     "EmployeeRole",
@@ -30,6 +33,8 @@ __all__ = [
     "PolicyRule",
     "PolicyVersion",
     "PrivacyPolicy",
+    "Processor",
+    "RetentionRule",
     "RightsRequest",
     "RightsTransition",
     "Session",

@@ -20,6 +20,7 @@ from api.app import create_app
 from api.clock import FakeClock
 from api.db import close_db, init_db, migrate
 from api.policy.service import seed_first_version
+from api.retention.rules import seed_default_rules
 from api.services import Services, build_services
 from api.settings import Settings
 from api.staff.service import create_employee
@@ -86,6 +87,7 @@ async def clean_tables(database: None) -> AsyncIterator[None]:
         for table in _tables():
             await conn.execute_script(f"DELETE FROM {table}")
     await seed_first_version(now=POLICY_SEEDED_AT)  # as `migrate` left it
+    await seed_default_rules(now=POLICY_SEEDED_AT)
 
 
 @pytest.fixture

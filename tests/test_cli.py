@@ -350,6 +350,10 @@ def test_seed_demo_creates_one_employee_per_role_and_is_idempotent(cli: Cli) -> 
     assert second.returncode == 0, second.stderr
     assert _seeded_roles(second.stdout) == ROLES
     assert [e["id"] for e in cli.employees()] == [e["id"] for e in employees]
+    # and three demo processors, once
+    for done in (first, second):
+        assert done.stdout.count("  Mailer EU (IE): marketing.email") == 1
+        assert "  FraudShield (US): security" in done.stdout
 
 
 def test_seed_demo_is_refused_in_production(cli: Cli) -> None:

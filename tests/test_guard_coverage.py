@@ -52,6 +52,7 @@ METADATA = {
     ("Customer", "createdAt"),
     ("Customer", "accessLog"),  # who read the data: shown only to the customer themself
     ("Customer", "pendingPolicy"),  # a policy version to accept: only the customer themself
+    ("Customer", "disclosures"),  # to whom their data went: only the customer themself
     ("SupportCase", "id"),
     ("SupportCase", "customerId"),
     ("SupportCase", "status"),

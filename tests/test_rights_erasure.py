@@ -22,6 +22,7 @@ from api.rights.erasure import NO_PASSWORD, erase_customer
 from api.rights.holds import HoldDraft, held_categories, place_hold
 from api.security.tokens import keyed_digest, token_hash
 from api.services import Services
+from api.sharing import ledger
 from authz.audit import verify
 from authz.registry import Category
 from models import (
@@ -29,6 +30,7 @@ from models import (
     ConsentRecord,
     Customer,
     DataExport,
+    Disclosure,
     EmailToken,
     LegalHold,
     OutboxMessage,
@@ -87,6 +89,7 @@ def distinctive(name: str, n: int) -> dict[str, str]:
         "support_message": f"Please refund the hat of {name.title()} Quillfeather, order {n}{n}7",
         "request_details": f"Remove everything {name} ever told you",
         "mail_subject": f"Welcome aboard, {name.title()}",
+        "disclosure_note": f"Tip-off: {name.title()} seen at Vellum Bank, locker {n}{n}3",
     }
 
 
@@ -115,6 +118,7 @@ async def seed(services: Services, name: str, n: int) -> Person:
     await _seed_mail_and_support(person, now)
     await _seed_requests(person, now)
     await _seed_sign_in(services, person, now)
+    await _seed_disclosure(person, now)
     return person
 
 
@@ -271,6 +275,24 @@ async def _seed_sign_in(services: Services, p: Person, now: datetime) -> None:
     v["login_failure_key"] = keyed_digest(services.secret, "throttle-account", v["email"])
 
 
+async def _seed_disclosure(p: Person, now: datetime) -> None:
+    """A disclosure to the police, with legal's free-text note about it."""
+    await ledger.append(
+        [
+            ledger.Entry(
+                at=now,
+                customer_id=p.id,
+                recipient="Metropolitan Police Service",
+                categories=["contact.email", "contact.address"],
+                legal_basis=ledger.LegalBasis.COURT_ORDER,
+                recorded_by=uuid4(),
+                reference="Production order 2026/17",
+                note=p.values["disclosure_note"],
+            )
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------- scanning
 
 TEXT_FIELDS = (CharField, TextField, JSONField)
@@ -416,6 +438,28 @@ async def test_what_an_erasure_keeps_is_anonymous_proof(
     assert await SupportCase.filter(customer_id=zelda.id).count() == 0
     assert await DataExport.filter(customer_id=zelda.id).count() == 0
     assert await OutboxMessage.filter(customer_id=zelda.id).count() == 0
+
+
+async def test_disclosures_stay_as_the_record_of_a_lawful_disclosure_without_the_note(
+    services: Services, people: tuple[Person, Person]
+) -> None:
+    # given a disclosure about each customer, with legal's note
+    zelda, bartok = people
+    kept = ("id", "customer_id", "recipient", "reference", "legal_basis", "categories", "hash")
+    before = await Disclosure.filter(customer_id=zelda.id).values(*kept)
+    assert len(before) == 1
+    # when Zelda is erased
+    await erase(services, zelda)
+    # then her disclosure stays as it was, but for the note
+    rows = await Disclosure.filter(customer_id=zelda.id)
+    assert await Disclosure.filter(customer_id=zelda.id).values(*kept) == before
+    assert [r.note for r in rows] == [""]
+    assert not await Disclosure.filter(note__contains="Vellum Bank, locker 1").exists()
+    # and Bartok's note is untouched, and the ledger still verifies
+    other = await Disclosure.get(customer_id=bartok.id)
+    assert other.note == bartok.values["disclosure_note"]
+    result = await ledger.verify()
+    assert (result.ok, result.checked) == (True, 2)
 
 
 async def test_the_erased_customer_cannot_sign_in_and_the_log_still_verifies(

@@ -24,6 +24,7 @@ from api.rights.downloads import _FIELDS, _take
 from api.rights.export import EXPORT_FORMAT, EXPORTED, build_export, issue_download, serialize
 from api.security.tokens import new_token, token_hash
 from api.services import Services
+from api.sharing import ledger
 from authz.audit import AuditTrail, verify
 from models import (
     AuditEvent,
@@ -62,7 +63,7 @@ class Person:
 
 
 ADA = Person(
-    key="ada",
+    key="lovelace",  # not only hex letters: a random id never contains it
     email="ada.lovelace@example.com",
     phone="+442079460111",
     line1="12 Analytical Lane",
@@ -72,7 +73,7 @@ ADA = Person(
     digest="a" * 64,
 )
 BEN = Person(
-    key="ben",
+    key="franklin",
     email="ben.franklin@example.com",
     phone="+442079460222",
     line1="34 Kite Road",
@@ -432,6 +433,94 @@ async def test_nothing_included_still_answers_with_the_processing(
     text = serialize(document)
     for value in (ADA.email, ADA.phone, ADA.line1, ADA.ip, ADA.page, ADA.message):
         assert value not in text
+
+
+RECORD = """
+mutation ($customer: ID!) {
+  recordDisclosure(customerId: $customer, recipient: "Metropolitan Police Service",
+                   categories: ["contact.email", "contact.address"], legalBasis: COURT_ORDER,
+                   reference: "Order 2026/117", note: "Served by hand to the ada desk") {
+    __typename } }
+"""
+
+
+async def test_disclosures_about_the_customer_are_in_the_export(
+    gql: GQL, services: Services, clock: FakeClock, care: tuple[str, str]
+) -> None:
+    # given a share of Ada's email with a processor, a court order legal records, a
+    # regulator's demand she may not be told about yet, and a disclosure about Ben
+    ada = await seed(gql, ADA, care)
+    ben = await seed(gql, BEN, care)
+    basis = ledger.LegalBasis
+    common: dict[str, Any] = {"categories": ["contact.email"], "recorded_by": UUID(care[1])}
+    await ledger.append(
+        [
+            ledger.Entry(
+                at=T0 + timedelta(days=1),
+                customer_id=ada.customer.id,
+                recipient="Postmark Mailers Ltd",
+                processor_id=UUID(int=7),
+                purpose="marketing.email",
+                legal_basis=basis.PROCESSOR_CONTRACT,
+                reference="DPA-2025-014",
+                **common,
+            ),
+            ledger.Entry(
+                at=T0 + timedelta(days=2),
+                customer_id=ada.customer.id,
+                recipient="Financial Conduct Authority",
+                legal_basis=basis.REGULATOR,
+                reference="FCA notice 2026-3",
+                nondisclosure_until=clock.now() + timedelta(days=30),
+                **common,
+            ),
+            ledger.Entry(
+                at=T0 + timedelta(days=2),
+                customer_id=ben.customer.id,
+                recipient="HM Revenue & Customs",
+                legal_basis=basis.LEGAL_OBLIGATION,
+                reference="HMRC ben-17",
+                **common,
+            ),
+        ]
+    )
+    legal, _ = await signed_in_employee(gql, services, "legal", name="legal-counsel")
+    body = await gql(RECORD, {"customer": str(ada.customer.id)}, token=legal)
+    assert body["data"]["recordDisclosure"]["__typename"] == "DisclosureRecorded", body
+    # when her export is built
+    document = await build_export(customer_id=ada.customer.id, include=include_all, now=clock.now())
+    # then it is valid and lists what she may be told, newest first, without legal's note
+    valid(document)
+    assert document["disclosures"] == [
+        {
+            "at": clock.now().isoformat(timespec="microseconds"),
+            "recipient": "Metropolitan Police Service",
+            "categories": ["contact.email", "contact.address"],
+            "purpose": None,
+            "legalBasis": "court_order",
+            "reference": "Order 2026/117",
+        },
+        {
+            "at": "2025-12-02T09:00:00.000000+00:00",
+            "recipient": "Postmark Mailers Ltd",
+            "categories": ["contact.email"],
+            "purpose": "marketing.email",
+            "legalBasis": "processor_contract",
+            "reference": "DPA-2025-014",
+        },
+    ]
+    text = serialize(document)
+    for absent in ("Served by hand", "FCA notice", "HMRC ben-17", care[1], "legal-counsel"):
+        assert absent not in text
+    # and once the regulator's date has passed, that one is listed too
+    later = clock.now() + timedelta(days=30)
+    document = await build_export(customer_id=ada.customer.id, include=include_all, now=later)
+    valid(document)
+    assert [d["reference"] for d in document["disclosures"]] == [
+        "Order 2026/117",
+        "FCA notice 2026-3",
+        "DPA-2025-014",
+    ]
 
 
 async def test_an_unknown_customer_is_not_found(clock: FakeClock) -> None:

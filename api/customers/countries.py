@@ -31,3 +31,12 @@ WITHOUT_POSTAL_CODES = frozenset(
     UG VU YE ZW
     """.split()
 )
+
+# The European Economic Area: the EU's 27 and Iceland, Liechtenstein and Norway. A
+# processor elsewhere is a transfer the record of processing lists.
+EEA = frozenset(
+    """
+    AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK
+    IS LI NO
+    """.split()
+)

@@ -22,6 +22,8 @@ from api.policy.service import pending_policy
 from api.policy.types import PolicyVersion
 from api.rights.queries import requests_of, transitions_of
 from api.rights.types import RightsRequest
+from api.sharing.schema import customer_disclosures
+from api.sharing.types import CustomerDisclosure
 from api.support.service import cases_of_customers
 from api.support.types import SupportCase
 from api.visits.queries import VisitPageKey, visit_pages
@@ -168,6 +170,14 @@ class Customer:
         return await customer_access_log(
             info, customer_id=self.customer_id, first=first, after=after
         )
+
+    @strawberry.field(
+        permission_classes=[IsAccountHolder],
+        description="Disclosures of your data to processors and authorities, newest first "
+        "(one the law lets us not tell you about yet appears once it may).",
+    )
+    async def disclosures(self, info: Info) -> list[CustomerDisclosure] | None:
+        return await customer_disclosures(info, customer_id=self.customer_id)
 
     @strawberry.field(
         permission_classes=[IsAccountHolder],

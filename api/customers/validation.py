@@ -74,7 +74,7 @@ def phone(value: str, country: str | None, problems: Problems, field_name: str =
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _text(value: str | None, *, max_len: int, required: bool, name: str, p: Problems) -> str:
+def text(value: str | None, *, max_len: int, required: bool, name: str, p: Problems) -> str:
     text = (value or "").strip()
     if required and not text:
         p.add(name, "This field is required.")
@@ -104,9 +104,9 @@ def address(
     elif postal and not _POSTAL_CODE.match(postal):
         problems.add(f"{prefix}.postalCode", "Letters, digits, spaces and hyphens; 16 at most.")
     return AddressData(
-        line1=_text(line1, max_len=200, required=True, name=f"{prefix}.line1", p=problems),
-        line2=_text(line2, max_len=200, required=False, name=f"{prefix}.line2", p=problems),
-        city=_text(city, max_len=100, required=True, name=f"{prefix}.city", p=problems),
+        line1=text(line1, max_len=200, required=True, name=f"{prefix}.line1", p=problems),
+        line2=text(line2, max_len=200, required=False, name=f"{prefix}.line2", p=problems),
+        city=text(city, max_len=100, required=True, name=f"{prefix}.city", p=problems),
         postal_code=postal,
         country=country_code,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -14,12 +13,16 @@ from api.insights import service
 from api.permissions import HasRole
 from authz.registry import Role
 
-strawberry.enum(service.Dimension, name="InsightDimension")  # registers the enum
-
-
-@strawberry.enum(description="What is counted.")
-class InsightMetric(Enum):
-    VISITS = "visits"
+# registers the enums
+strawberry.enum(service.Dimension, name="InsightDimension")
+strawberry.enum(
+    service.Metric,
+    name="InsightMetric",
+    description="What is counted, and by what it can be grouped (each also by WEEK). "
+    "CUSTOMERS: accounts registered (erased ones not), by COUNTRY. CONSENTS: consent grants "
+    "recorded (withdrawals not), by PURPOSE and COUNTRY (the customer's). VISITS: analytics "
+    "visits, by PAGE, ACTION, BROWSER, OS, DEVICE_TYPE and LANGUAGE.",
+)
 
 
 @strawberry.type
@@ -32,7 +35,7 @@ class InsightGroup:
 
 @strawberry.type(description="Counts over whole ISO weeks, small groups suppressed.")
 class Insight:
-    metric: InsightMetric
+    metric: service.Metric
     group_by: list[service.Dimension]
     start: date = strawberry.field(description="The Monday the counted weeks start on.")
     end: date = strawberry.field(description="The Monday after the last counted week.")
@@ -45,21 +48,22 @@ class Insight:
 class InsightQuery:
     @strawberry.field(
         extensions=[PermissionExtension(permissions=[HasRole(Role.MARKETING, Role.FRAUD_ANALYST)])],
-        description="Counts of analytics visits grouped by one or two dimensions, over the "
-        "whole ISO weeks covering [from, to]. A group of fewer than k people in a week is "
-        'folded into "other" (dropped when that is small too); ALL_SUPPRESSED when nothing '
-        "is left to show.",
+        description="Counts of customers, consent grants or analytics visits grouped by one "
+        "or two dimensions the metric supports (else VALIDATION), over the whole ISO weeks "
+        "covering [from, to]. A group of fewer than k people in a week is folded into "
+        '"other" (dropped when that is small too); ALL_SUPPRESSED when nothing is left to '
+        "show.",
     )
     async def insights(
         self,
         info: Info,
-        metric: InsightMetric,
+        metric: service.Metric,
         group_by: list[service.Dimension],
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
     ) -> Insight | None:
         k = info.context.services.settings.insights_min_group
-        result = await service.visit_counts(group_by=group_by, start=from_, end=to, k=k)
+        result = await service.counts(metric=metric, group_by=group_by, start=from_, end=to, k=k)
         info.context.audit_event(
             event="insights",
             operation="insights",

@@ -20,6 +20,7 @@ from api.rights.holds import held_categories
 from api.security.authn import account_key
 from api.security.tokens import keyed_digest
 from api.services import Services
+from api.sharing.ledger import blank_notes
 from authz.registry import Category
 from models import (
     ConsentRecord,
@@ -139,6 +140,7 @@ async def erase_customer(
     await _erase_support_cases(erasure)
     await _erase_exports(erasure)
     await _blank_rights_requests(erasure)
+    await blank_notes(customer_id=customer_id, conn=using_db)
     await _anonymise_customer(erasure)
     return outcome(held)
 

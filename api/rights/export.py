@@ -26,6 +26,7 @@ from api.pagination import MAX_PAGE
 from api.policy.book import load_policies
 from api.security.tokens import new_token, token_hash
 from api.services import Services
+from api.sharing.ledger import disclosures_of
 from authz.registry import CONSENT_PURPOSES, Category
 from models import (
     ConsentRecord,
@@ -131,10 +132,24 @@ async def build_export(*, customer_id: UUID, include: Include, now: datetime) ->
         "rightsRequests": await _rights_requests(customer_id, allowed),
         "sessions": await _sessions(customer_id),
         "messages": await _messages(customer_id, allowed),
-        "disclosures": [],  # the disclosure ledger arrives with issue 7
+        "disclosures": await _disclosures(customer_id, now),
         "accessLog": await _access_log(customer_id),
         "omitted": [c.value for c in EXPORTED if c not in allowed],
     }
+
+
+async def _disclosures(customer_id: UUID, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": iso(d.at),
+            "recipient": d.recipient,
+            "categories": list(d.categories),
+            "purpose": d.purpose or None,
+            "legalBasis": d.legal_basis,
+            "reference": d.reference,
+        }
+        for d in await disclosures_of(customer_id=customer_id, now=now)
+    ]
 
 
 async def _customer(customer_id: UUID, allowed: frozenset[Category]) -> dict[str, Any]:

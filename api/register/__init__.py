@@ -1,0 +1,1 @@
+"""The record of processing activities (GDPR Article 30)."""

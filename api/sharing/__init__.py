@@ -1,0 +1,1 @@
+"""Processors, sharing with them, and the disclosure ledger (policy section 3)."""
