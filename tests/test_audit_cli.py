@@ -5,15 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).parents[1]
+from tests.cli_helpers import custos, migrated_file
 
 APPEND = """
 import asyncio, sys
@@ -39,29 +36,7 @@ asyncio.run(main())
 
 @pytest.fixture
 def audited_db(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    path = tmp_path / "audit.sqlite3"
-    env = dict(os.environ, DATABASE_URL=f"sqlite://{path}", CUSTOS_MAIL_POLL_SECONDS="0")
-    for cmd in (
-        [sys.executable, "-m", "api", "migrate"],
-        [sys.executable, "-c", APPEND, env["DATABASE_URL"]],
-    ):
-        done = subprocess.run(
-            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
-        )
-        assert done.returncode == 0, done.stderr
-    return path, env
-
-
-def custos(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return migrated_file(tmp_path, "audit.sqlite3", APPEND)
 
 
 def test_verify_passes_on_an_intact_log(audited_db: tuple[Path, dict[str, str]]) -> None:

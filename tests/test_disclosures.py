@@ -12,8 +12,6 @@ import itertools
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,9 @@ from api.services import Services
 from api.sharing import ledger
 from authz.audit import GENESIS
 from models import AuditEvent, Customer, Disclosure
+from tests.cli_helpers import custos, migrated_file
 from tests.conftest import GQL, login, register, signed_in_employee, stored_customer
 
-REPO = Path(__file__).parents[1]
 NODE = """id at customerId recipient processorId categories purpose legalBasis reference
           nonDisclosureUntil recordedBy hash"""
 RECORD = f"""
@@ -738,32 +736,10 @@ asyncio.run(main())
 """
 
 
-def custos(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.fixture
 def ledger_db(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A migrated SQLite file with five ledger rows, one a day from 1 March 2026."""
-    path = tmp_path / "ledger.sqlite3"
-    env = dict(os.environ, DATABASE_URL=f"sqlite://{path}", CUSTOS_MAIL_POLL_SECONDS="0")
-    for cmd in (
-        [sys.executable, "-m", "api", "migrate"],
-        [sys.executable, "-c", APPEND, env["DATABASE_URL"]],
-    ):
-        done = subprocess.run(
-            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
-        )
-        assert done.returncode == 0, done.stderr
-    return path, env
+    return migrated_file(tmp_path, "ledger.sqlite3", APPEND)
 
 
 def test_cli_exports_the_ledger_without_notes(ledger_db: tuple[Path, dict[str, str]]) -> None:
