@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from unittest.mock import AsyncMock
 from uuid import uuid4
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from api.clock import FakeClock
 from api.rights.erasure import NO_PASSWORD
 from api.services import Services
+from api.sharing import processors
 from api.sharing.processors import ProcessorDraft, create_processor
 from models import (
     AuditEvent,
@@ -376,6 +378,35 @@ async def test_renaming_a_processor_to_another_ones_name_is_refused(
     same = processor_input(clock, name="Mine Ltd", contractReference="DPA-2")
     body = await gql(UPDATE, {"id": str(mine.id), "input": same}, legal)
     assert body["data"]["updateProcessor"]["processor"]["contractReference"] == "DPA-2"
+
+
+async def test_losing_a_race_for_a_name_is_a_duplicate_and_the_log_still_commits(
+    gql: GQL, services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given another legal employee's processor registered between our check and our write
+    # (the check is made to miss it, as it would in a race)
+    await processor(clock, name="Existing Ltd")
+    mine = await processor(clock, name="Mine Ltd")
+    monkeypatch.setattr(processors, "_name_taken", AsyncMock(return_value=False))
+    legal = await employee(gql, services, "legal")
+    # when legal creates one, and renames another, with that name
+    taken = processor_input(clock, name="Existing Ltd")
+    created = await gql(CREATE, {"input": taken}, legal)
+    renamed = await gql(UPDATE, {"id": str(mine.id), "input": taken}, legal)
+    # then the unique index decides: DUPLICATE_NAME, nothing stored or changed
+    for body, field in ((created, "createProcessor"), (renamed, "updateProcessor")):
+        assert "errors" not in body, body
+        assert body["data"][field]["code"] == "DUPLICATE_NAME"
+    assert sorted(await Processor.all().values_list("name", flat=True)) == [
+        "Existing Ltd",
+        "Mine Ltd",
+    ]
+    # and each refusal is in the decision log (the mutation's transaction went on)
+    refused = await AuditEvent.filter(event="disclosure", decision="deny").order_by("id")
+    assert [(e.operation, e.reason) for e in refused] == [
+        ("createProcessor", "DUPLICATE_NAME"),
+        ("updateProcessor", "DUPLICATE_NAME"),
+    ]
 
 
 # ---------------------------------------------------------------------------- sharing

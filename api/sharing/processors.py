@@ -4,9 +4,14 @@ contract is active. Legal manages it; sharing outside it is refused (api/sharing
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from api.customers import validation as v
 from api.customers.countries import ISO_3166_ALPHA2
@@ -90,25 +95,37 @@ def _duplicate_name() -> InputInvalid:
     )
 
 
+@contextlib.asynccontextmanager
+async def _unique_name() -> AsyncIterator[None]:
+    """A write in a savepoint: losing a race for a name to another legal employee is
+    DUPLICATE_NAME (the unique index decides), and the caller's transaction goes on."""
+    try:
+        async with in_transaction():
+            yield
+    except IntegrityError:
+        raise _duplicate_name() from None
+
+
 async def create_processor(*, draft: ProcessorDraft, actor_id: UUID, now: datetime) -> Processor:
     """Register a provider (legal). InputInvalid for bad input or a name in use."""
     d = _checked(draft)
     if await _name_taken(d.name):
         raise _duplicate_name()
-    return await Processor.create(
-        name=d.name,
-        contact=d.contact,
-        country=d.country,
-        contract_reference=d.contract_reference,
-        purposes=list(d.purposes),
-        categories=list(d.categories),
-        active_from=d.active_from,
-        active_to=d.active_to,
-        created_by=actor_id,
-        created_at=now,
-        updated_by=actor_id,
-        updated_at=now,
-    )
+    async with _unique_name():
+        return await Processor.create(
+            name=d.name,
+            contact=d.contact,
+            country=d.country,
+            contract_reference=d.contract_reference,
+            purposes=list(d.purposes),
+            categories=list(d.categories),
+            active_from=d.active_from,
+            active_to=d.active_to,
+            created_by=actor_id,
+            created_at=now,
+            updated_by=actor_id,
+            updated_at=now,
+        )
 
 
 async def update_processor(
@@ -136,7 +153,8 @@ async def update_processor(
             "updated_at": now,
         }
     )
-    await processor.save()
+    async with _unique_name():
+        await processor.save()
     return processor
 
 
