@@ -24,3 +24,13 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self._now += timedelta(**delta)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A time from a client in UTC; one without an offset is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A time as ISO 8601 in UTC with microseconds (fixed width, so it sorts as text)."""
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")

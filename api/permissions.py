@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from strawberry.permission import BasePermission
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import BasePermission, PermissionExtension
 
 from api.context import Info
 from api.errors import Unauthenticated
@@ -73,6 +74,11 @@ class HasRole(BasePermission):
             reason=f"requires role {' or '.join(sorted(self.roles))}",
         )
         return False
+
+
+def only(*roles: str) -> list[FieldExtension]:
+    """The extensions of an operation for employees holding any of `roles` (HasRole)."""
+    return [PermissionExtension(permissions=[HasRole(*roles)])]
 
 
 class Allowed(BasePermission):

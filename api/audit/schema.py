@@ -6,8 +6,6 @@ from __future__ import annotations
 from uuid import UUID
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 
 from api.audit import service
 from api.audit.types import (
@@ -17,19 +15,15 @@ from api.audit.types import (
     AuditVerification,
 )
 from api.context import Info
-from api.permissions import HasRole
+from api.permissions import only
 from authz import audit
 from authz.registry import Role
-
-
-def _auditor() -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[HasRole(Role.AUDITOR)])]
 
 
 @strawberry.type
 class AuditQuery:
     @strawberry.field(
-        extensions=_auditor(),
+        extensions=only(Role.AUDITOR),
         description="The decision log, newest first, filtered (auditors).",
     )
     async def access_decisions(
@@ -47,7 +41,7 @@ class AuditQuery:
         return AccessDecisionConnection.from_page(page)
 
     @strawberry.field(
-        extensions=_auditor(),
+        extensions=only(Role.AUDITOR),
         description="Walk the log's hash chain: ok, or the first broken row (auditors).",
     )
     async def verify_audit_log(self, info: Info) -> AuditVerification | None:

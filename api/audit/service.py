@@ -13,6 +13,7 @@ from uuid import UUID
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Max
 
+from api.clock import as_utc
 from api.errors import InvalidArgument
 from api.pagination import decode_cursor, encode_cursor, page_size
 from models import AuditEvent, AuditSubject
@@ -94,11 +95,6 @@ def _older_than(cursor: str) -> Q:
     return Q(at__lte=at) & (Q(at__lt=at) | Q(id__lt=row_id))
 
 
-def _utc(moment: datetime) -> datetime:
-    """Times without an offset are UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _about(subject_id: str, since: datetime | None = None, until: datetime | None = None) -> Any:
     """The ids of rows about a subject, through the `audit_subject` index (a row may
     name a whole page of subjects)."""
@@ -122,8 +118,8 @@ def _in_category(category: str) -> Q:
 
 
 def _conditions(where: DecisionFilter) -> dict[str, Any]:
-    since = _utc(where.since) if where.since else None
-    until = _utc(where.until) if where.until else None
+    since = as_utc(where.since) if where.since else None
+    until = as_utc(where.until) if where.until else None
     if since and until and since >= until:
         raise InvalidArgument("filter.until", "`until` must be later than `since`.")
     wanted = {

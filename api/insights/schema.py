@@ -6,11 +6,10 @@ from datetime import date
 from typing import Annotated
 
 import strawberry
-from strawberry.permission import PermissionExtension
 
 from api.context import Info
 from api.insights import service
-from api.permissions import HasRole
+from api.permissions import only
 from authz.registry import Role
 
 # registers the enums
@@ -47,7 +46,7 @@ class Insight:
 @strawberry.type
 class InsightQuery:
     @strawberry.field(
-        extensions=[PermissionExtension(permissions=[HasRole(Role.MARKETING, Role.FRAUD_ANALYST)])],
+        extensions=only(Role.MARKETING, Role.FRAUD_ANALYST),
         description="Counts of customers, consent grants or analytics visits grouped by one "
         "or two dimensions the metric supports (else VALIDATION), over the whole ISO weeks "
         "covering [from, to]. A group of fewer than k people in a week is folded into "

@@ -9,18 +9,17 @@ from uuid import UUID
 
 import strawberry
 from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 
 from api.context import Info
 from api.errors import InputInvalid, parse_input_id
 from api.marketing import campaigns
-from api.permissions import HasRole
+from api.permissions import only
 from api.types import InputError
 from authz.registry import PurposeKey, Role
 from models import Campaign as CampaignModel
 from models import OutboxMessage
 
-_MARKETING: list[FieldExtension] = [PermissionExtension(permissions=[HasRole(Role.MARKETING)])]
+_MARKETING: list[FieldExtension] = only(Role.MARKETING)
 
 
 @strawberry.type(description="A marketing email and how its sending went (counts only).")

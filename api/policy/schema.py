@@ -6,11 +6,10 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from strawberry.permission import PermissionExtension
 
 from api.context import Info
 from api.errors import InputInvalid
-from api.permissions import HasRole, IsCustomer
+from api.permissions import IsCustomer, only
 from api.policy import service
 from api.policy.types import PolicyAccepted, PolicyPublished, PolicyVersion
 from api.types import InputError
@@ -45,7 +44,7 @@ class PolicyQuery:
 @strawberry.type
 class PolicyMutation:
     @strawberry.mutation(
-        extensions=[PermissionExtension(permissions=[HasRole(Role.LEGAL, Role.ADMIN)])],
+        extensions=only(Role.LEGAL, Role.ADMIN),
         description="Publish a new version (legal, admin). A material change takes effect at "
         "least the notice period ahead and is announced to every active customer by email.",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -18,6 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from api.clock import as_utc
 from api.customers import validation as v
 from api.errors import FieldProblem, InputInvalid
 from api.policy.book import FIRST_VERSION, PolicyEntry
@@ -84,11 +85,6 @@ async def seed_first_version(*, now: datetime) -> bool:
     return True
 
 
-def _utc(value: datetime) -> datetime:
-    """A time without an offset is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _check_draft(*, p: v.Problems, draft: PolicyDraft, now: datetime, notice_days: int) -> None:
     """The checks that need no database."""
     if not _VERSION.match(draft.version):
@@ -141,7 +137,7 @@ async def publish_policy(
     """Record a new version, or raise InputInvalid with every problem (nothing stored).
     A material version's notices are queued later (`queue_policy_notices`)."""
     now = services.clock.now()
-    draft = replace(draft, effective_at=_utc(draft.effective_at))
+    draft = replace(draft, effective_at=as_utc(draft.effective_at))
     p = v.Problems()
     _check_draft(p=p, draft=draft, now=now, notice_days=services.settings.policy_notice_days)
     try:

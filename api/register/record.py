@@ -13,9 +13,9 @@ from typing import Any
 
 from tortoise.functions import Count, Max
 
+from api.clock import iso
 from api.customers.countries import EEA
 from api.retention.rules import BY_KEY
-from api.rights.export import iso
 from api.services import Services
 from api.sharing.ledger import LegalBasis
 from api.sharing.processors import is_active

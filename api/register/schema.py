@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 
 from api.context import Info
-from api.permissions import HasRole
+from api.permissions import only
 from api.register.record import processing_record
 from authz.registry import Role
 
@@ -15,11 +14,7 @@ from authz.registry import Role
 @strawberry.type
 class RegisterQuery:
     @strawberry.field(
-        extensions=[
-            PermissionExtension(
-                permissions=[HasRole(Role.LEGAL, Role.PRIVACY_OFFICER, Role.AUDITOR)]
-            )
-        ],
+        extensions=only(Role.LEGAL, Role.PRIVACY_OFFICER, Role.AUDITOR),
         description="The record of processing activities (GDPR Article 30) generated from "
         "the purposes, access policy, processors, disclosure ledger and retention rules in "
         'force: `{"format": "custos.processing-record/1", "purposes", "categories", '

@@ -7,20 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 
 from api.context import Info
 from api.errors import InputInvalid
-from api.permissions import HasRole
+from api.permissions import only
 from api.retention import rules
 from api.types import InputError
 from authz.registry import Role
 from models import RetentionRule as RetentionRuleModel
-
-
-def _only(*allowed: Role) -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[HasRole(*allowed)])]
 
 
 @strawberry.type(description="How long one data category is kept after an anchor event.")
@@ -65,7 +59,7 @@ SetRetentionRulePayload = Annotated[
 @strawberry.type
 class RetentionQuery:
     @strawberry.field(
-        extensions=_only(Role.LEGAL, Role.PRIVACY_OFFICER, Role.AUDITOR),
+        extensions=only(Role.LEGAL, Role.PRIVACY_OFFICER, Role.AUDITOR),
         description="The retention rules in force (legal, privacy officers, auditors).",
     )
     async def retention_rules(self, info: Info) -> list[RetentionRule] | None:
@@ -75,7 +69,7 @@ class RetentionQuery:
 @strawberry.type
 class RetentionMutation:
     @strawberry.mutation(
-        extensions=_only(Role.LEGAL),
+        extensions=only(Role.LEGAL),
         description="Set how long a category is kept after an anchor event (legal). "
         "`period` is an ISO 8601 duration (P13M, P30D, P2Y, P2W); a negative one is "
         "NEGATIVE_DURATION, an unknown (category, anchor) UNKNOWN_TARGET.",

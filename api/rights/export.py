@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from api.audit.service import access_log
+from api.clock import iso
 from api.consent.state import ConsentState, consent_state
 from api.errors import NotFound
 from api.mail import templates
@@ -110,11 +111,6 @@ _REQUEST = (
     "outcome",
 )
 _TRANSITION = ("request_id", "from_status", "to_status", "at", "reason", "actor_kind")
-
-
-def iso(moment: datetime | None) -> str | None:
-    """A time as ISO 8601 in UTC with microseconds (fixed width, so it sorts as text)."""
-    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 async def build_export(*, customer_id: UUID, include: Include, now: datetime) -> dict[str, Any]:

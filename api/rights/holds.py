@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 
+from api.clock import as_utc
 from api.customers import validation as v
 from api.errors import FieldProblem, InputInvalid, NotFound
 from authz.registry import Category
@@ -32,11 +33,6 @@ class HoldDraft:
     reason: str
     reference: str
     expires_at: datetime | None = None
-
-
-def _utc(value: datetime) -> datetime:
-    """A time without an offset is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _check_categories(p: v.Problems, categories: list[str]) -> None:
@@ -64,7 +60,7 @@ def check_draft(*, draft: HoldDraft, now: datetime) -> None:
     _check_categories(p, draft.categories)
     _check_text(p, field="reason", value=draft.reason, max_len=REASON_MAX)
     _check_text(p, field="reference", value=draft.reference, max_len=REFERENCE_MAX)
-    if draft.expires_at is not None and _utc(draft.expires_at) <= now:
+    if draft.expires_at is not None and as_utc(draft.expires_at) <= now:
         p.add("expiresAt", "The expiry must be in the future.")
     p.raise_if_any()
 
@@ -94,7 +90,7 @@ async def place_hold(
         categories=list(draft.categories),
         reason=draft.reason.strip(),
         reference=draft.reference.strip(),
-        expires_at=_utc(draft.expires_at) if draft.expires_at else None,
+        expires_at=as_utc(draft.expires_at) if draft.expires_at else None,
         placed_by=placed_by,
         placed_at=now,
     )

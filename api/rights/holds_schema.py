@@ -7,20 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 
 from api.context import Info
 from api.errors import InputInvalid, parse_id, parse_input_id
-from api.permissions import HasRole
+from api.permissions import only
 from api.rights import holds
 from api.types import InputError
 from authz.registry import Role
 from models import LegalHold as LegalHoldModel
-
-
-def _only(*allowed: Role) -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[HasRole(*allowed)])]
 
 
 @strawberry.type(description="An obligation to keep some of a customer's data.")
@@ -77,7 +71,7 @@ ReleaseLegalHoldPayload = Annotated[
 @strawberry.type
 class HoldQuery:
     @strawberry.field(
-        extensions=_only(Role.LEGAL, Role.PRIVACY_OFFICER),
+        extensions=only(Role.LEGAL, Role.PRIVACY_OFFICER),
         description="A customer's legal holds, newest first (legal, privacy officer).",
     )
     async def legal_holds(
@@ -94,7 +88,7 @@ class HoldQuery:
 @strawberry.type
 class HoldMutation:
     @strawberry.mutation(
-        extensions=_only(Role.LEGAL),
+        extensions=only(Role.LEGAL),
         description="Keep categories of a customer's data despite erasure and retention "
         "(legal). Categories are data categories (not credentials); `expiresAt` is optional.",
     )
@@ -122,7 +116,7 @@ class HoldMutation:
         return LegalHoldPlaced(hold=LegalHold.from_model(hold, now=now))
 
     @strawberry.mutation(
-        extensions=_only(Role.LEGAL),
+        extensions=only(Role.LEGAL),
         description="Release a hold now (legal); releasing a released hold is an error.",
     )
     async def release_legal_hold(

@@ -12,11 +12,10 @@ from uuid import UUID
 
 import strawberry
 from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 
 from api.context import Info
 from api.pagination import PageInfo, decode_cursor, encode_cursor, page_size
-from api.permissions import HasRole, IsCustomer
+from api.permissions import IsCustomer, only
 from api.rights import lifecycle, queries
 from api.rights.lifecycle import Actor
 from api.rights.rules import Kind, RightsProblem, Status
@@ -45,7 +44,7 @@ ReceiptPayload = Annotated[
 ]
 OfficerPayload = Annotated[RightsRequest | RightsError, strawberry.union("RightsRequestPayload")]
 
-_OFFICER: list[FieldExtension] = [PermissionExtension(permissions=[HasRole(Role.PRIVACY_OFFICER)])]
+_OFFICER: list[FieldExtension] = only(Role.PRIVACY_OFFICER)
 
 
 def _changes(changes: RectificationInput | None) -> dict[str, Any] | None:

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from api.clock import as_utc
 from api.consent.service import may_process
 from api.customers import validation as v
 from api.errors import FieldProblem, InputInvalid
 from api.rights.holds import HOLDABLE
 from api.services import Services
 from api.sharing import ledger
-from api.sharing.processors import utc
 from authz.registry import CONSENT_PURPOSES, PURPOSES
 from models import Customer, Disclosure
 
@@ -59,7 +59,7 @@ def _check(p: v.Problems, draft: DisclosureDraft, *, now: datetime) -> None:
     until = draft.nondisclosure_until
     if until is not None and draft.legal_basis not in GAGGABLE:
         p.add("nonDisclosureUntil", "Only a legal obligation, court or regulator can order it.")
-    elif until is not None and utc(until) <= now:
+    elif until is not None and as_utc(until) <= now:
         p.add("nonDisclosureUntil", "The date must be in the future.")
 
 
@@ -93,7 +93,7 @@ async def record_disclosure(
                 recorded_by=actor_id,
                 purpose=purpose,
                 reference=draft.reference.strip(),
-                nondisclosure_until=utc(until) if until else None,
+                nondisclosure_until=as_utc(until) if until else None,
                 note=draft.note.strip(),
             )
         ]

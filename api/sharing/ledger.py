@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from api.clock import iso
 from authz.audit import GENESIS, VerifyResult
 from models import Disclosure
 
@@ -54,20 +55,16 @@ class Entry:
     note: str = ""
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
-
-
 def canonical(row: dict[str, Any]) -> bytes:
     """What a row's hash covers: every field but id, note and the hashes, as sorted-key
     JSON, ids as text and times in UTC ISO 8601 with microseconds."""
     return _ENCODE(
         {
-            "at": _iso(row["at"]),
+            "at": iso(row["at"]),
             "categories": list(row["categories"]),
             "customer_id": str(row["customer_id"]),
             "legal_basis": row["legal_basis"],
-            "nondisclosure_until": _iso(row["nondisclosure_until"]),
+            "nondisclosure_until": iso(row["nondisclosure_until"]),
             "processor_id": str(row["processor_id"]) if row["processor_id"] else None,
             "purpose": row["purpose"],
             "recipient": row["recipient"],
@@ -172,7 +169,7 @@ def export_row(row: Disclosure) -> dict[str, object]:
     """A row as auditors export it: everything but legal's note."""
     return {
         "id": row.id,
-        "at": _iso(row.at),
+        "at": iso(row.at),
         "customer_id": str(row.customer_id),
         "recipient": row.recipient,
         "processor_id": str(row.processor_id) if row.processor_id else None,
@@ -180,7 +177,7 @@ def export_row(row: Disclosure) -> dict[str, object]:
         "purpose": row.purpose,
         "legal_basis": row.legal_basis,
         "reference": row.reference,
-        "nondisclosure_until": _iso(row.nondisclosure_until),
+        "nondisclosure_until": iso(row.nondisclosure_until),
         "recorded_by": str(row.recorded_by),
         "prev_hash": row.prev_hash,
         "hash": row.hash,

@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from api.clock import as_utc
 from api.customers import validation as v
 from api.customers.countries import ISO_3166_ALPHA2
 from api.errors import FieldProblem, InputInvalid
@@ -44,11 +45,6 @@ class ProcessorDraft:
     active_to: datetime | None = None
 
 
-def utc(value: datetime) -> datetime:
-    """A time without an offset is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _check_list(p: v.Problems, *, field: str, values: list[str], known: tuple[str, ...]) -> None:
     if not values:
         p.add(field, "Name at least one.")
@@ -72,8 +68,8 @@ def _checked(draft: ProcessorDraft) -> ProcessorDraft:
     )
     _check_list(p, field="purposes", values=draft.purposes, known=tuple(PURPOSES))
     _check_list(p, field="categories", values=draft.categories, known=SHAREABLE)
-    start = utc(draft.active_from)
-    end = utc(draft.active_to) if draft.active_to else None
+    start = as_utc(draft.active_from)
+    end = as_utc(draft.active_to) if draft.active_to else None
     if end is not None and end <= start:
         p.add("activeTo", "The contract must end after it starts.")
     p.raise_if_any()

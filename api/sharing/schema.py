@@ -10,7 +10,6 @@ from datetime import datetime
 from uuid import UUID
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 
@@ -18,7 +17,7 @@ from api.audit.types import AuditVerification
 from api.context import Info
 from api.errors import FieldProblem, InputInvalid, parse_id, parse_input_id
 from api.pagination import decode_cursor, page_size
-from api.permissions import HasRole, IsEmployee
+from api.permissions import IsEmployee, only
 from api.sharing import disclosures, ledger, processors, share
 from api.sharing.types import (
     CustomerDisclosure,
@@ -39,10 +38,6 @@ from api.sharing.types import (
 )
 from api.types import InputError
 from authz.registry import Action, Role
-
-
-def _only(*allowed: Role) -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[HasRole(*allowed)])]
 
 
 def _refused(info: Info, operation: str, exc: InputInvalid, subject: object = "") -> InputError:
@@ -102,7 +97,7 @@ class SharingQuery:
         return [Processor.from_model(p, now=now) for p in found]
 
     @strawberry.field(
-        extensions=_only(Role.AUDITOR, Role.LEGAL),
+        extensions=only(Role.AUDITOR, Role.LEGAL),
         description="The disclosure ledger, newest first, filtered (auditors, legal).",
     )
     async def disclosure_ledger(
@@ -121,7 +116,7 @@ class SharingQuery:
         return DisclosureConnection.from_rows(rows, first=first)
 
     @strawberry.field(
-        extensions=_only(Role.AUDITOR),
+        extensions=only(Role.AUDITOR),
         description="Walk the ledger's hash chain: ok, or the first broken row (auditors).",
     )
     async def verify_disclosure_ledger(self, info: Info) -> AuditVerification | None:
@@ -132,7 +127,7 @@ class SharingQuery:
 
 @strawberry.type
 class SharingMutation:
-    @strawberry.mutation(extensions=_only(Role.LEGAL), description="Register a processor (legal).")
+    @strawberry.mutation(extensions=only(Role.LEGAL), description="Register a processor (legal).")
     async def create_processor(
         self, info: Info, input: ProcessorInput
     ) -> SaveProcessorPayload | None:
@@ -147,7 +142,7 @@ class SharingMutation:
         return ProcessorSaved(processor=Processor.from_model(saved, now=now))
 
     @strawberry.mutation(
-        extensions=_only(Role.LEGAL),
+        extensions=only(Role.LEGAL),
         description="Replace a processor's record: a new contract, purposes, categories or "
         "end date (legal). Past disclosures are unchanged.",
     )
@@ -168,7 +163,7 @@ class SharingMutation:
         return ProcessorSaved(processor=Processor.from_model(saved, now=now))
 
     @strawberry.mutation(
-        extensions=_only(Role.LEGAL, Role.MARKETING, Role.FRAUD_ANALYST),
+        extensions=only(Role.LEGAL, Role.MARKETING, Role.FRAUD_ANALYST),
         description="The data set for a processor: only its allowed purpose and categories, "
         "only customers whose data may be used for the purpose now (others are left out "
         "and counted), each category's disclosure decided for your role. Name up to 200 "
@@ -232,7 +227,7 @@ class SharingMutation:
         )
 
     @strawberry.mutation(
-        extensions=_only(Role.LEGAL),
+        extensions=only(Role.LEGAL),
         description="Record a disclosure to an authority or other recipient (legal). A "
         "CONSENT basis names the purpose the customer consents to now; "
         "`nonDisclosureUntil` (legal obligation, court order, regulator) hides it from the "

@@ -6,11 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 
 from api.pagination import PageInfo, encode_cursor
-from api.permissions import HasRole
+from api.permissions import only
 from api.sharing import ledger, processors
 from api.types import InputError
 from authz.registry import Role
@@ -143,7 +142,7 @@ class Disclosure:
     note_text: strawberry.Private[str]
 
     @strawberry.field(
-        extensions=[PermissionExtension(permissions=[HasRole(Role.LEGAL)])],
+        extensions=only(Role.LEGAL),
         description="Legal's own note (legal only; blanked when the customer is erased).",
     )
     def note(self) -> str | None:

@@ -6,12 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 
 from api.context import Info
 from api.errors import InputInvalid, parse_id
-from api.permissions import HasRole, IsEmployee
+from api.permissions import IsEmployee, only
 from api.security.authn import InvalidCredentials as BadCredentials
 from api.staff import roles, service
 from api.staff.types import (
@@ -34,10 +32,6 @@ RoleChangePayload = Annotated[RoleChanged | InputError, strawberry.union("RoleCh
 PolicyRuleChangePayload = Annotated[
     PolicyRuleChanged | InputError, strawberry.union("PolicyRuleChangePayload")
 ]
-
-
-def _only(*allowed: Role) -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[HasRole(*allowed)])]
 
 
 async def _role_changed(
@@ -89,7 +83,7 @@ class StaffQuery:
         return Employee.from_model(employee, sorted(info.context.viewer.roles))
 
     @strawberry.field(
-        extensions=_only(Role.ADMIN, Role.AUDITOR),
+        extensions=only(Role.ADMIN, Role.AUDITOR),
         description="The `p` rules of the access policy in force (admins and auditors).",
     )
     def policy_rules(self, info: Info) -> list[PolicyRule] | None:
@@ -120,7 +114,7 @@ class StaffMutation:
         )
 
     @strawberry.mutation(
-        extensions=[PermissionExtension(permissions=[HasRole(Role.ADMIN)])],
+        extensions=only(Role.ADMIN),
         description="Deactivate an employee and end all their sessions at once (admin).",
     )
     async def deactivate_employee(
@@ -138,7 +132,7 @@ class StaffMutation:
         )
 
     @strawberry.mutation(
-        extensions=_only(Role.ADMIN),
+        extensions=only(Role.ADMIN),
         description="Grant a role (admin): effective at once, on every process within 2 s.",
     )
     async def grant_role(
@@ -156,7 +150,7 @@ class StaffMutation:
         return await _role_changed(info, "grantRole", change, role)
 
     @strawberry.mutation(
-        extensions=_only(Role.ADMIN),
+        extensions=only(Role.ADMIN),
         description="Revoke a role (admin): effective at once, on every process within 2 s.",
     )
     async def revoke_role(
@@ -173,7 +167,7 @@ class StaffMutation:
         return await _role_changed(info, "revokeRole", change, role)
 
     @strawberry.mutation(
-        extensions=_only(Role.ADMIN),
+        extensions=only(Role.ADMIN),
         description="Add a rule to the access policy (admin); deny rules override allows.",
     )
     async def add_policy_rule(
@@ -182,7 +176,7 @@ class StaffMutation:
         return await _edit_rule(info, "addPolicyRule", roles.add_policy_rule, input)
 
     @strawberry.mutation(
-        extensions=_only(Role.ADMIN),
+        extensions=only(Role.ADMIN),
         description="Remove a rule from the access policy (admin); the credentials floor stays.",
     )
     async def remove_policy_rule(
