@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +12,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -24,12 +22,14 @@ from api.consent import gpc
 from api.context import Context, session_token
 from api.db import close_db, ensure_migrated, init_db
 from api.errors import for_client
+from api.http_guard import GuardMiddleware
 from api.mail.sender import run_sender_loop
 from api.marketing.campaigns import run_campaign_loop
 from api.marketing.unsubscribe_http import unsubscribe_page
 from api.policy.notices import run_notice_loop
 from api.retention.purge import run_retention_loop
 from api.rights.downloads import download_export
+from api.rights.intake import run_intake_loop
 from api.schema import build_schema
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
@@ -41,15 +41,16 @@ log = logging.getLogger("custos")
 
 
 class CustosGraphQL(GraphQL[Context, None]):
-    def __init__(self, *, services: Services, **kwargs: Any) -> None:
+    def __init__(self, *, services: Services, suggestions: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
+        self.suggestions = suggestions  # "Did you mean" hints: development only
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         """The one place errors are shaped for the client (wherever they were raised, even
         in an extension): unexpected ones masked, every one with `extensions.code`."""
         if result.errors:
-            result.errors = [for_client(error) for error in result.errors]
+            result.errors = [for_client(e, suggestions=self.suggestions) for e in result.errors]
         response = await super().process_result(request, result)
         context: Context | None = getattr(request.state, "custos_context", None)
         if context is not None and context.denials:
@@ -78,70 +79,6 @@ class CustosGraphQL(GraphQL[Context, None]):
         return context
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-class GuardMiddleware:
-    """Request id, body size limit (413), and security headers on every response."""
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex
-        scope["custos.request_id"] = request_id
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                extra = [
-                    (b"x-request-id", request_id.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cache-control", b"no-store"),
-                ]
-                message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await _too_large()(scope, receive, send_with_headers)
-            return
-        try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except _BodyTooLarge:
-            if not started:
-                await _too_large()(scope, receive, send_with_headers)
-
-
-def _too_large() -> Response:
-    return JSONResponse(
-        {
-            "errors": [
-                {"message": "Request body too large.", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}
-            ]
-        },
-        status_code=413,
-    )
-
-
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -168,6 +105,7 @@ def create_app(
     logs.install()
     graphql = CustosGraphQL(
         services=services,
+        suggestions=not settings.production,
         schema=build_schema(settings),
         graphql_ide=None if settings.production else "graphiql",
         allow_queries_via_get=False,
@@ -178,6 +116,7 @@ def create_app(
         sender: asyncio.Task[None] | None = None
         notices: asyncio.Task[None] | None = None
         campaigns: asyncio.Task[None] | None = None
+        intake: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
         retention: asyncio.Task[None] | None = None
         try:  # startup inside: a failed start still closes the database and exits
@@ -207,6 +146,11 @@ def create_app(
                             services=services, poll_seconds=settings.mail_poll_seconds
                         )
                     )
+                    intake = asyncio.create_task(
+                        run_intake_loop(
+                            services=services, poll_seconds=settings.intake_poll_seconds
+                        )
+                    )
                 if settings.retention_interval_seconds > 0:
                     retention = asyncio.create_task(
                         run_retention_loop(
@@ -216,7 +160,7 @@ def create_app(
                     )
             yield
         finally:
-            for task in (sender, notices, campaigns, watcher, retention):
+            for task in (sender, notices, campaigns, intake, watcher, retention):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -232,13 +176,13 @@ def create_app(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/collect", collect, methods=["POST"]),
-            Route("/exports/{token}", download_export, methods=["GET"]),
+            Route("/exports/{token}", download_export, methods=["GET", "POST"]),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(GuardMiddleware, settings=settings)
     app.state.services = services
     return app

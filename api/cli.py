@@ -79,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=args.proxy_headers,
         log_level=args.log_level,
+        server_header=False,  # no banner naming the server and its version
     )
     return 0
 
@@ -283,6 +284,24 @@ def cmd_rights_overdue(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_rights_intake(args: argparse.Namespace) -> int:
+    """Handle the requests by email address waiting in the intake queue, until none is due
+    (what every server's intake loop does; for deployments running no server loop)."""
+    from api.rights.intake import handle_deferred
+
+    settings = _settings()
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        total = 0
+        while handled := await handle_deferred(services=services):
+            total += handled
+        print(f"handled {total} request(s) by email address")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def cmd_mail_send_pending(args: argparse.Namespace) -> int:
     """Queue what campaigns still owe, then deliver every message due, until none is."""
     from api.mail.sender import deliver_pending
@@ -420,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     overdue = rights.add_parser("overdue", help="list requests past their due date")
     overdue.add_argument("--fail", action="store_true", help="exit 1 when any is overdue")
     overdue.set_defaults(func=cmd_rights_overdue)
+    rights.add_parser(
+        "intake", help="handle the requests by email address waiting in the queue now"
+    ).set_defaults(func=cmd_rights_intake)
 
     mail = sub.add_parser("mail", help="the outbox").add_subparsers(
         dest="mail_command", required=True

@@ -190,6 +190,15 @@ class Context:
             )
         return cached
 
+    def may_read(self, *, category: str, purpose: str, conditions: tuple[str, ...]) -> bool:
+        """Whether an employee may read (or read masked) a category under these conditions,
+        decided without a log row: for a caller that logs what it does with the answer in
+        a form of its own (a search must not log the matches it hides)."""
+        return any(
+            self._enforce(category, action, purpose, conditions).allowed
+            for action in ("read", "read_masked")
+        )
+
     def read_access(
         self, *, category: str, purpose: str, subject_id: object, conditions: tuple[str, ...]
     ) -> Read:

@@ -3,6 +3,7 @@ top-level errors a client must handle carry `extensions.code`. Everything else i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -93,8 +94,14 @@ def is_client_error(error: GraphQLError) -> bool:
     return original is None or isinstance(original, (ClientError, GraphQLError))
 
 
-def for_client(error: GraphQLError) -> GraphQLError:
-    """What the client sees of an error: unexpected ones masked, every one with a code."""
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+"""graphql-core's hint at a name the schema has: in production it would map the schema
+field by field with introspection off."""
+
+
+def for_client(error: GraphQLError, *, suggestions: bool = True) -> GraphQLError:
+    """What the client sees of an error: unexpected ones masked, every one with a code,
+    and without "Did you mean" hints unless `suggestions`."""
     if not is_client_error(error):
         return GraphQLError(
             "Unexpected error.",
@@ -106,4 +113,6 @@ def for_client(error: GraphQLError) -> GraphQLError:
         syntax = error.message.startswith("Syntax Error")
         code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
         error.extensions = {**(error.extensions or {}), "code": code}
+    if not suggestions and "Did you mean" in error.message:
+        error.message = _SUGGESTION.sub("", error.message)
     return error

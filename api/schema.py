@@ -11,14 +11,10 @@ from typing import Any
 import strawberry
 from graphql import FieldNode, GraphQLError, get_operation_ast
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -29,7 +25,9 @@ from api.audit.schema import AuditQuery
 from api.consent.schema import ConsentMutation, ConsentQuery
 from api.customers.schema import CustomerMutation, CustomerQuery
 from api.customers.staff import CustomerDirectoryQuery
+from api.document_limits import CachedValidation, DocumentLimits, limits_of
 from api.errors import RateLimited, is_client_error
+from api.hygiene import InputHygiene
 from api.insights.schema import InsightQuery
 from api.marketing.campaign_schema import CampaignMutation, CampaignQuery
 from api.marketing.schema import UnsubscribeMutation
@@ -96,9 +94,11 @@ class HttpSignals(SchemaExtension):
                 return
 
 
-# Sign-in checks the password before its own transaction begins (api/security/authn.py);
-# wrapping it in the operation's transaction would hold that open during hashing.
-_OWN_TRANSACTION = frozenset({"login", "staffLogin"})
+# Sign-in checks the password, and registration hashes it, before their own transactions
+# begin (api/security/authn.py, api/customers/service.py): wrapping them in the operation's
+# transaction would hold it open during hashing (on SQLite, the whole database), so a flood
+# of registrations would queue every sign-in behind it. Registration writes no audit event.
+_OWN_TRANSACTION = frozenset({"login", "staffLogin", "register"})
 
 
 def _root_fields(execution_context: ExecutionContext) -> set[str]:
@@ -152,17 +152,15 @@ class CustosSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # The depth and alias limiters build a new rule class per instance; the validation cache
-    # keys on the rules, so they are built once and shared, or the cache would never hit.
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    # Order matters: the token limit stops the parser, DocumentLimits refuses a costly
+    # document before CachedValidation's rules expand its fragments (api/document_limits.py).
+    limits = limits_of(settings)
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ParserCache,
-        ValidationCache,
-        lambda: AddValidationRules(limit_rules),
+        lambda: DocumentLimits(limits=limits),
+        CachedValidation,
+        InputHygiene,
         HttpSignals,
         AuditFlush,
     ]

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from api.clock import Clock, SystemClock
+from api.mail.outbox import use_limits
 from api.mail.sender import MailBackend, backend_for
 from api.policy.book import PolicyBook
+from api.security.mail_limits import MailLimits
 from api.security.passwords import PasswordService
 from api.security.sessions import SessionService
 from api.security.throttle import LoginThrottle
@@ -28,6 +30,8 @@ class Services:
     beacons: BeaconLimiter
     policies: PolicyBook
     """The privacy policy versions (a per-process copy) and the clock that decides."""
+    mail_limits: MailLimits
+    """How much mail a request may cause, per recipient and per client IP."""
     audit_writer: GroupCommit = field(default_factory=GroupCommit)
     gpc_recorded: set[UUID] = field(default_factory=set)
     """Customers whose Global Privacy Control opt-out this process knows is recorded."""
@@ -58,6 +62,8 @@ def build_services(
     settings: Settings, *, clock: Clock | None = None, mail: MailBackend | None = None
 ) -> Services:
     clock = clock or SystemClock()
+    mail_limits = MailLimits.from_settings(settings)
+    use_limits(mail_limits)  # the outbox applies the per-recipient limit to every mail
     return Services(
         settings=settings,
         clock=clock,
@@ -72,4 +78,5 @@ def build_services(
         mail=mail or backend_for(settings),
         beacons=BeaconLimiter(per_minute=settings.collect_per_minute, clock=clock),
         policies=PolicyBook(clock=clock, max_age_seconds=settings.policy_cache_seconds),
+        mail_limits=mail_limits,
     )

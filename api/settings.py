@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import zlib
+from collections import Counter
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.security.origins import origin_of
 
 DEVELOPMENT_SECRET = "development-only-insecure-secret-key-change-me"  # noqa: S105
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", DEVELOPMENT_SECRET}
@@ -14,6 +19,22 @@ _PLACEHOLDERS = {"", "changeme", "change-me", "secret", DEVELOPMENT_SECRET}
 # DESIGN section 7: argon2id with at least m=19 MiB, t=2, p=1.
 ARGON2_MIN_MEMORY_KIB = 19 * 1024
 ARGON2_MIN_TIME_COST = 2
+
+# A secret key's estimated strength (see estimated_entropy_bits):
+# 32 random hex characters measure 95 to 128 bits, 48 of `token_urlsafe` about 250, and 32
+# times one character 0.
+MIN_SECRET_BITS = 80
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """The lower of two estimates: the characters' Shannon entropy times the length, and
+    what deflate leaves of a repeated pattern (`abcd` twelve times)."""
+    counts = Counter(secret)
+    shannon = -sum(n * math.log2(n / len(secret)) for n in counts.values())
+    data = secret.encode()
+    patterned = 8 * (len(zlib.compress(data, 9)) - len(zlib.compress(b"", 9)))
+    return min(shannon, float(patterned))
+
 
 # One plain mailbox (it goes into a mail header): no spaces, brackets, commas or quotes.
 _MAILBOX = r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+$"
@@ -65,11 +86,33 @@ class Settings(BaseSettings):
     login_window_seconds: int = 900
     login_max_failures_account: int = 5
     login_max_failures_ip: int = 50
+    # Mail that a request can cause (api/security/mail_limits.py), per fixed window: mails of
+    # one kind to one address (more are silently not queued), and mail-sending requests per
+    # client IP (more are refused with RATE_LIMITED).
+    mail_window_seconds: int = Field(default=3600, ge=60)
+    mail_max_per_recipient: int = Field(default=3, ge=1)
+    mail_max_requests_ip: int = Field(default=30, ge=1)
 
     # Visit beacons (`POST /collect`): per visitor and process, and the visitor id cookie's
     # lifetime (13 months).
     collect_per_minute: int = Field(default=120, ge=1)
     visitor_cookie_days: int = Field(default=395, ge=1)
+    # Origins whose pages may send beacons besides `public_url`'s own, which always may; in the
+    # environment a JSON list: CUSTOS_COLLECT_ORIGINS='["https://shop.example"]'.
+    collect_origins: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _collect_origins_are_origins(self) -> Settings:
+        """Each is compared with the browser's `Origin` header as it is, so a path, a trailing
+        slash or capitals would silently never match: refuse them at start-up instead."""
+        for origin in self.collect_origins:
+            if origin_of(origin) != origin:
+                raise ValueError(
+                    f"CUSTOS_COLLECT_ORIGINS: {origin!r} is not an origin such as "
+                    "https://shop.example (scheme and host, a port only if not the default; "
+                    "no path, no trailing slash, lower case)"
+                )
+        return self
 
     # Privacy policy versions: a material change takes effect at least `policy_notice_days`
     # after publication; its notice emails are queued `policy_notice_batch` per transaction;
@@ -83,6 +126,9 @@ class Settings(BaseSettings):
 
     # Access requests: how long an export's single-use download link works.
     export_days: int = Field(default=7, ge=1)
+    # Requests by email address are answered at once and handled by the intake worker,
+    # every this many seconds (api/rights/intake.py), so the answer's time tells nothing.
+    intake_poll_seconds: float = Field(default=2.0, gt=0)
 
     # Marketing email: how long the signed unsubscribe link in a message keeps working (in
     # months, so links in old mails still do), and an optional mailbox offered as a second,
@@ -105,6 +151,13 @@ class Settings(BaseSettings):
     max_query_depth: int = 10
     max_aliases: int = 15
     max_tokens: int = 2000
+    # Fields the document would resolve once (fragments expanded), and its cost: values the
+    # answer could hold, where `first` multiplies what a page selects (api/query_cost.py).
+    max_query_fields: int = Field(default=250, ge=1)
+    max_query_cost: int = Field(default=50_000, ge=1)
+    # Seconds a request may take to send its body, and to be answered once it has.
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    request_deadline_seconds: float = Field(default=30.0, gt=0)
 
     @property
     def production(self) -> bool:
@@ -121,11 +174,22 @@ class Settings(BaseSettings):
         if self.env == "development":
             return self
         secret = self.secret_key.get_secret_value()
+        make_one = "make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
         if secret.strip().lower() in _PLACEHOLDERS or len(secret) < 32:
             raise ValueError(
                 "CUSTOS_SECRET_KEY must be set to a random value of at least 32 characters "
-                "outside development; make one with "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                f"outside development; {make_one}"
+            )
+        if estimated_entropy_bits(secret) < MIN_SECRET_BITS:
+            raise ValueError(
+                f"CUSTOS_SECRET_KEY looks far from random (about "
+                f"{estimated_entropy_bits(secret):.0f} bits, at least {MIN_SECRET_BITS} "
+                f"needed): repeated or patterned characters are guessable; {make_one}"
+            )
+        if not self.public_url.startswith("https://"):
+            raise ValueError(
+                "CUSTOS_PUBLIC_URL must be an https:// address in production: links in mail "
+                "carry one-time tokens, and session cookies are Secure"
             )
         if self.demo:
             raise ValueError("CUSTOS_DEMO is only allowed in development")

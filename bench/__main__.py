@@ -1,7 +1,7 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [all|light|guards|collect|rights|campaign|retention] [--seconds 5]
-                    [--connections 32] [--rows 1000000]
+    python -m bench [all|light|guards|collect|rights|campaign|retention|oracle|hostile]
+                    [--seconds 5] [--connections 32] [--rows 1000000]
 
 1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
    `{ hello }` with the parser and validation caches (target: at least 0.8x).
@@ -18,6 +18,11 @@
 6. Retention: purging `--rows` expired visit events in batches while a reader in another
    process keeps querying: rows/s, and the reader's p50/p99/max before and during the
    purge (target: readers not blocked); see bench/retention.py.
+7. Timing oracle: `submitRightsRequestByEmail` for a known against an unknown address,
+   medians and their ratio (target: 1.00 within noise); see bench/oracle.py.
+8. Hostile documents: how long the worst document of each kind (fragment fan-out and
+   cycles, nested pages, depth, tokens) takes to be refused, against a trivial query
+   (target: about 1x, none expanded); see bench/hostile.py.
 
 Each run uses a fresh SQLite file, or BENCH_DATABASE_URL (an empty PostgreSQL database).
 
@@ -103,7 +108,17 @@ def main() -> int:
     parser.add_argument(
         "which",
         nargs="?",
-        choices=["all", "light", "guards", "collect", "rights", "campaign", "retention"],
+        choices=[
+            "all",
+            "light",
+            "guards",
+            "collect",
+            "rights",
+            "campaign",
+            "retention",
+            "oracle",
+            "hostile",
+        ],
         default="all",
     )
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -160,6 +175,14 @@ def main() -> int:
         from bench import retention
 
         retention.measure(env["DATABASE_URL"], rows=args.rows, seconds=args.seconds, batch=1000)
+    if args.which in ("all", "oracle"):
+        from bench import oracle
+
+        oracle.report(env["DATABASE_URL"])
+    if args.which in ("all", "hostile"):
+        from bench import hostile
+
+        asyncio.run(hostile.measure())
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -5,7 +5,9 @@ from models.authz import PolicyRule, PolicyVersion
 from models.campaign import Campaign
 from models.consent import ConsentRecord
 from models.customer import Customer, EmailToken
+from models.deferred import DeferredIntake
 from models.employee import Employee, EmployeeRole
+from models.limits import RateCount
 from models.outbox import OutboxMessage
 from models.policy import PolicyAcceptance, PrivacyPolicy
 from models.retention import RetentionRule
@@ -22,6 +24,7 @@ __all__ = [
     "ConsentRecord",
     "Customer",
     "DataExport",
+    "DeferredIntake",
     "Disclosure",
     "EmailToken",
     "Employee",
@@ -34,6 +37,7 @@ __all__ = [
     "PolicyVersion",
     "PrivacyPolicy",
     "Processor",
+    "RateCount",
     "RetentionRule",
     "RightsRequest",
     "RightsTransition",

@@ -260,7 +260,6 @@ async def test_messages_are_spread_at_the_configured_rate(
     [
         ({"text": "  "}, "bodyText"),
         ({"subject": ""}, "subject"),
-        ({"subject": "two\nlines"}, "subject"),
         ({"purpose": "gossip"}, "purpose"),
         ({"purpose": "analytics"}, "purpose"),
     ],

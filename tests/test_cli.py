@@ -360,7 +360,12 @@ def test_seed_demo_is_refused_in_production(cli: Cli) -> None:
     # given a migrated database and valid production settings
     cli.migrate()
     # when demo data is seeded in production
-    done = cli("seed-demo", CUSTOS_ENV="production", CUSTOS_SECRET_KEY=secrets.token_urlsafe(48))
+    done = cli(
+        "seed-demo",
+        CUSTOS_ENV="production",
+        CUSTOS_SECRET_KEY=secrets.token_urlsafe(48),
+        CUSTOS_PUBLIC_URL="https://shop.example",
+    )
     # then it is refused and nothing is written
     assert done.returncode != 0
     assert "seed-demo is for development only" in done.stderr

@@ -17,9 +17,11 @@ from uuid import UUID
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from api.clock import FakeClock
 from api.services import Services
+from api.settings import Settings
 from api.visits.endpoint import IP_SCALE
 from api.visits.ratelimit import BeaconLimiter
 from api.visits.service import NECESSARY_ACTIONS, VISITOR_COOKIE
@@ -49,6 +51,8 @@ ANDROID_TABLET = (
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.4; rv:125.0) Gecko/20100101 Firefox/125.0"
 
+SHOP = "https://shop.example.test"
+"""The origin of `Settings.public_url` in the tests: the shop's own pages."""
 NECESSARY = ["login", "logout", "register", "checkout", "payment", "password_change"]
 COOKIE_DAYS = 395
 SET_CONSENT = """
@@ -69,13 +73,18 @@ def beacon(**fields: Any) -> dict[str, Any]:
 async def collect(
     client: httpx.AsyncClient, *, headers: dict[str, str] | None = None, **fields: Any
 ) -> httpx.Response:
-    return await client.post("/collect", json=beacon(**fields), headers=headers or {})
+    """A beacon as the shop's page sends it (a browser adds the page's `Origin`)."""
+    return await client.post(
+        "/collect", json=beacon(**fields), headers={"origin": SHOP, **(headers or {})}
+    )
 
 
 async def post_raw(
     client: httpx.AsyncClient, content: bytes, content_type: str = "application/json"
 ) -> httpx.Response:
-    return await client.post("/collect", content=content, headers={"content-type": content_type})
+    return await client.post(
+        "/collect", content=content, headers={"content-type": content_type, "origin": SHOP}
+    )
 
 
 def set_cookies(response: httpx.Response) -> list[str]:
@@ -401,6 +410,143 @@ async def test_json_and_send_beacon_content_types_are_accepted(gql: GQL, content
     response = await post_raw(gql.client, body, content_type)
     assert response.status_code == 202
     assert len(await events()) == 1
+
+
+# --- where beacons come from ---------------------------------------------------------------
+
+OTHER_SITE = "https://evil.example"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": OTHER_SITE},
+        {"origin": "null"},  # a sandboxed frame, or a page with Referrer-Policy: no-referrer
+        {"origin": "null", "sec-fetch-site": "cross-site"},
+        {"origin": "http://shop.example.test"},
+        {"origin": "https://shop.example.test.evil.example"},
+        {"origin": OTHER_SITE, "referer": f"{SHOP}/rings", "sec-fetch-site": "same-origin"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "cross-site", "referer": f"{SHOP}/rings"},
+        {"referer": f"{OTHER_SITE}/rings"},
+        {"referer": "about:blank"},
+        {"sec-fetch-site": "same-site"},
+        {"sec-fetch-site": "none"},
+    ],
+    ids=repr,
+)
+async def test_another_site_cannot_plant_events(gql: GQL, headers: dict[str, str]) -> None:
+    # given another site's page making its visitor's browser post a "login" beacon, as
+    # text/plain (a simple request: no CORS preflight), with a body we can tell was read
+    read: list[bytes] = []
+    body = json.dumps(beacon(action="login", consent=["analytics"])).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        read.append(body)
+        yield body
+
+    audited = await AuditEvent.all().count()
+    # when it arrives
+    response = await gql.client.post(
+        "/collect", content=chunks(), headers={"content-type": "text/plain", **headers}
+    )
+    # then it is refused from its headers alone, without reading the body
+    assert response.status_code == 403
+    assert error_code(response) == "FORBIDDEN_ORIGIN"
+    assert read == []
+    # and nothing is stored, no cookie set, nothing audited
+    assert await events() == []
+    assert set_cookies(response) == []
+    assert await AuditEvent.all().count() == audited
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": SHOP},
+        {"origin": SHOP, "sec-fetch-site": "same-origin"},
+        {"origin": "null", "sec-fetch-site": "same-origin"},  # our page, under no-referrer
+        {"referer": f"{SHOP}/rings?size=7"},  # an older browser: no Origin on a POST
+        {"referer": f"{SHOP}/rings", "sec-fetch-site": "same-site"},
+        {"sec-fetch-site": "same-origin"},
+        {},  # a program, not a browser: it could send any of these headers anyway
+    ],
+    ids=repr,
+)
+async def test_the_shops_own_pages_and_programs_are_accepted(
+    gql: GQL, headers: dict[str, str]
+) -> None:
+    body = json.dumps(beacon(action="login")).encode()
+    response = await gql.client.post(
+        "/collect", content=body, headers={"content-type": "text/plain", **headers}
+    )
+    assert response.status_code == 202
+    [event] = await events()
+    assert (event.purpose, event.action) == ("security", "login")
+
+
+async def test_configured_origins_may_send_beacons_too(gql: GQL, services: Services) -> None:
+    # given a shop on another site than ours, and a development server, configured
+    services.settings = services.settings.model_copy(
+        update={"collect_origins": ("https://www.shop.example", "http://localhost:3000")}
+    )
+    sites = {
+        "https://www.shop.example": "cross-site",
+        "http://localhost:3000": "cross-site",
+        SHOP: "same-origin",
+        "https://shop.example": "cross-site",
+    }
+    # when each sends a beacon: those, our own origin, and an origin not configured
+    answers = {}
+    for origin, site in sites.items():
+        headers = {"origin": origin, "sec-fetch-site": site}
+        answers[origin] = (await collect(gql.client, action="login", headers=headers)).status_code
+    # then the configured ones and our own are stored, the other one refused
+    assert answers == {
+        "https://www.shop.example": 202,
+        "http://localhost:3000": 202,
+        SHOP: 202,
+        "https://shop.example": 403,
+    }
+    assert len(await events()) == 3
+
+
+async def test_another_sites_beacons_spend_none_of_the_visitors_allowance(
+    gql: GQL, services: Services, clock: FakeClock
+) -> None:
+    # given an address allowed IP_SCALE beacons a minute
+    services.beacons = BeaconLimiter(per_minute=1, clock=clock)
+    # when another site makes the visitor's browser send more than that
+    for _ in range(2 * IP_SCALE):
+        refused = await collect(gql.client, action="login", headers={"origin": OTHER_SITE})
+        assert refused.status_code == 403
+    # then the shop's own beacon from that address is still accepted
+    assert (await collect(gql.client, action="login")).status_code == 202
+
+
+def test_collect_origins_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTOS_COLLECT_ORIGINS", '["https://shop.example", "http://[::1]:3000"]')
+    assert Settings().collect_origins == ("https://shop.example", "http://[::1]:3000")
+    monkeypatch.delenv("CUSTOS_COLLECT_ORIGINS")
+    assert Settings().collect_origins == ()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://shop.example/",
+        "https://shop.example/rings",
+        "HTTPS://Shop.Example",
+        "https://shop.example:443",
+        "https://user@shop.example",
+        "shop.example",
+        "ftp://shop.example",
+        "null",
+    ],
+)
+def test_a_collect_origin_must_be_spelt_as_browsers_send_it(origin: str) -> None:
+    with pytest.raises(ValidationError, match="CUSTOS_COLLECT_ORIGINS"):
+        Settings(collect_origins=(origin,))
 
 
 async def test_collect_answers_only_post(gql: GQL) -> None:

@@ -121,18 +121,6 @@ async def test_register_normalises_and_stores_contact_data(gql: GQL) -> None:
             "VALIDATION",
         ),
         (
-            {
-                "address": {
-                    "line1": "1 Road\x00",
-                    "city": "London",
-                    "postalCode": "NW1",
-                    "country": "GB",
-                }
-            },
-            "address.line1",
-            "VALIDATION",
-        ),
-        (
             {"consents": [{"purpose": "telepathy", "granted": True}]},
             "consents[0].purpose",
             "VALIDATION",

@@ -22,6 +22,7 @@ mutation ($customerId: ID!, $categories: [String!]!) {
                  reason: "Pending litigation", reference: "Case 2026-117") { __typename } }
 """
 _LINK = re.compile(r"/exports/(\S+)")
+FROM_OUR_PAGE = {"origin": "https://shop.example.test", "sec-fetch-site": "same-origin"}
 
 
 class Sink:
@@ -53,14 +54,17 @@ async def test_an_access_request_ends_in_a_one_time_download(gql: GQL, services:
     [mail] = await mails("export_ready", "jane.doe@example.com")
     match = _LINK.search(mail.body_text)
     assert match
-    # and the link gives her data once, nobody else's
-    response = await gql.client.get(f"/exports/{match.group(1)}")
+    # and the link gives her data once, nobody else's: opening it shows the download
+    # button, pressing it (a POST from that page) downloads
+    link = f"/exports/{match.group(1)}"
+    assert (await gql.client.get(link)).status_code == 200
+    response = await gql.client.post(link, headers=FROM_OUR_PAGE)
     assert response.status_code == 200
     document = response.json()
     assert document["customer"]["email"] == "jane.doe@example.com"
     assert "sam@example.com" not in response.text
     assert [r["id"] for r in document["rightsRequests"]] == [request_id]
-    assert (await gql.client.get(f"/exports/{match.group(1)}")).status_code == 410
+    assert (await gql.client.post(link, headers=FROM_OUR_PAGE)).status_code == 410
     # and every category was decided for the officer, for purpose legal, and logged
     decided = await AuditEvent.filter(action="export", subject_id=str(jane.id))
     assert decided

@@ -12,6 +12,7 @@ from pydantic import SecretStr, ValidationError
 from api.settings import DEVELOPMENT_SECRET, Settings
 
 RANDOM_KEY = secrets.token_urlsafe(36)  # 48 characters
+PUBLIC_URL = "https://shop.example"
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +67,7 @@ def test_production_with_a_placeholder_or_short_key_is_refused(key: str) -> None
 
 def test_production_with_a_random_48_char_key_works() -> None:
     # given production and a 48-character random key
-    settings = Settings(env="production", secret_key=SecretStr(RANDOM_KEY))
+    settings = Settings(env="production", secret_key=SecretStr(RANDOM_KEY), public_url=PUBLIC_URL)
     # then the settings are built as given
     assert settings.production
     assert settings.secret_key.get_secret_value() == RANDOM_KEY
@@ -78,6 +79,7 @@ def test_production_secret_key_is_read_from_the_environment(
     # given CUSTOS_ENV and CUSTOS_SECRET_KEY in the environment only
     monkeypatch.setenv("CUSTOS_ENV", "production")
     monkeypatch.setenv("CUSTOS_SECRET_KEY", RANDOM_KEY)
+    monkeypatch.setenv("CUSTOS_PUBLIC_URL", PUBLIC_URL)
     # when settings are read
     settings = Settings()
     # then both are taken from there
@@ -168,7 +170,7 @@ def test_mail_backend_defaults_to_console_in_development() -> None:
 
 
 def test_mail_backend_defaults_to_smtp_in_production() -> None:
-    settings = Settings(env="production", secret_key=SecretStr(RANDOM_KEY))
+    settings = Settings(env="production", secret_key=SecretStr(RANDOM_KEY), public_url=PUBLIC_URL)
     assert settings.effective_mail_backend == "smtp"
 
 
@@ -187,6 +189,7 @@ def test_secrets_do_not_appear_in_repr_or_str(env: str) -> None:
         env=env,  # type: ignore[arg-type]
         secret_key=SecretStr(RANDOM_KEY),
         smtp_password=SecretStr(smtp_password),
+        public_url=PUBLIC_URL,
     )
     # when they are rendered (as a log line or a traceback would)
     rendered = [repr(settings), str(settings), f"{settings}", repr(settings.model_dump())]
@@ -204,3 +207,31 @@ def test_settings_are_frozen() -> None:
     # then they cannot be changed in place (variants are copies)
     with pytest.raises(ValidationError):
         settings.env = "production"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("x" * 32, id="one-character"),
+        pytest.param("x" * 64, id="one-character-long"),
+        pytest.param("ab" * 24, id="two-characters"),
+        pytest.param("abcd" * 12, id="four-characters"),
+    ],
+)
+def test_production_with_a_low_entropy_key_is_refused(key: str) -> None:
+    # given production and a key long enough but far from random
+    # then validation fails with a message that says why and how to make one
+    with pytest.raises(ValidationError, match=r"far from random.*token_urlsafe"):
+        Settings(env="production", secret_key=SecretStr(key), public_url=PUBLIC_URL)
+
+
+def test_random_hex_keys_of_32_characters_pass_the_entropy_check() -> None:
+    for _ in range(200):
+        key = secrets.token_hex(16)
+        Settings(env="production", secret_key=SecretStr(key), public_url=PUBLIC_URL)
+
+
+@pytest.mark.parametrize("url", ["http://shop.example", "shop.example", ""])
+def test_production_needs_an_https_public_url(url: str) -> None:
+    with pytest.raises(ValidationError, match="CUSTOS_PUBLIC_URL must be an https"):
+        Settings(env="production", secret_key=SecretStr(RANDOM_KEY), public_url=url)

@@ -539,8 +539,9 @@ async def test_no_withdrawal_without_its_audit_event(
         raise RuntimeError("the log is unavailable")
 
     monkeypatch.setattr(authz.audit, "append", broken)
-    with pytest.raises(RuntimeError):
-        await post(gql.client, token_for(customer.id))
+    response = await post(gql.client, token_for(customer.id))
+    assert response.status_code == 500
+    assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     monkeypatch.undo()
     assert await records("marketing.email") == [("marketing.email", True, "registration")]
     assert await may_process(services=services, customer_id=customer.id, purpose="marketing.email")

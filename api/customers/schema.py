@@ -21,6 +21,7 @@ from api.customers.types import (
 from api.errors import InputInvalid
 from api.permissions import IsCustomer, IsSignedIn
 from api.security.authn import InvalidCredentials as BadCredentials
+from api.security.mail_limits import MailRateLimit
 from api.types import ErrorCode, InputError, InvalidCredentials, TokenError
 
 RegisterPayload = Annotated[RegistrationAccepted | InputError, strawberry.union("RegisterPayload")]
@@ -50,7 +51,10 @@ class CustomerQuery:
 
 @strawberry.type
 class CustomerMutation:
-    @strawberry.mutation(description="Create an account; answers the same for known addresses.")
+    @strawberry.mutation(
+        permission_classes=[MailRateLimit],
+        description="Create an account; answers the same for known addresses.",
+    )
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
         try:
             registration = service.validate_registration(
@@ -108,7 +112,9 @@ class CustomerMutation:
         info.context.clear_session_cookie()
         return True
 
-    @strawberry.mutation(permission_classes=[IsCustomer], description="Correct your own data.")
+    @strawberry.mutation(
+        permission_classes=[IsCustomer, MailRateLimit], description="Correct your own data."
+    )
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         services = info.context.services
         customer = await service.get_customer(customer_id=info.context.subject_id)
@@ -134,7 +140,8 @@ class CustomerMutation:
         return ProfileUpdated(customer=Customer.from_model(updated), email_change_pending=pending)
 
     @strawberry.mutation(
-        permission_classes=[IsCustomer], description="Change password; signs out other sessions."
+        permission_classes=[IsCustomer, MailRateLimit],
+        description="Change password; signs out other sessions.",
     )
     async def change_password(
         self, info: Info, current_password: str, new_password: str

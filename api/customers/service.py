@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -91,8 +91,15 @@ def validate_registration(
 
 
 async def _issue_email_token(
-    *, services: Services, customer_id: UUID, address: str, conn: BaseDBAsyncClient
+    *,
+    services: Services,
+    customer_id: UUID,
+    address: str,
+    conn: BaseDBAsyncClient,
+    void: bool = False,
 ) -> str:
+    """A verification token; a `void` one is written used, so that a path which must not
+    mail one does the same writes as one which does (no timing oracle)."""
     now = services.clock.now()
     token = new_token()
     await EmailToken.create(
@@ -101,6 +108,7 @@ async def _issue_email_token(
         email_digest=keyed_digest(services.secret, "email", address),
         created_at=now,
         expires_at=now + timedelta(hours=services.settings.email_token_hours),
+        used_at=now if void else None,
         using_db=conn,
     )
     return token
@@ -122,65 +130,119 @@ async def _mail_verification(
     )
 
 
+class _StandIn(Exception):
+    """The address has an account: the stand-in account made for equal work goes."""
+
+
 async def register_customer(
     *, services: Services, registration: Registration, meta: RequestMeta
 ) -> None:
     """Create the account and mail a verification link, in one transaction.
 
-    A known address gets the same answer and the same work (a hash); its owner is mailed
-    instead, so the answer never tells a stranger that the address has an account."""
+    A known address gets the same answer and the same work: the hash, then the very same
+    writes (an account under a throwaway address, its consents and its token) in a
+    savepoint that is rolled back, and one mail, to the owner instead of a token. Neither
+    the answer nor its time tells a stranger that the address has an account."""
     password_hash = await services.passwords.hash(registration.password)
-    now = services.clock.now()
-    policy_version = await services.policies.version_in_force()
-    try:
-        async with in_transaction() as conn:
-            if await Customer.filter(email=registration.email).using_db(conn).exists():
-                raise IntegrityError("duplicate email")
-            customer = await Customer.create(
-                email=registration.email,
-                password_hash=password_hash,
-                phone=registration.phone,
-                address_line1=registration.address.line1,
-                address_line2=registration.address.line2,
-                address_city=registration.address.city,
-                address_postal_code=registration.address.postal_code,
-                address_country=registration.address.country,
-                created_at=now,
-                updated_at=now,
-                using_db=conn,
-            )
-            await ConsentRecord.bulk_create(
-                [
-                    consent_record(
-                        customer_id=customer.id,
-                        purpose=choice.purpose,
-                        granted=choice.granted,
-                        source=ConsentSource.REGISTRATION,
-                        meta=meta,
-                        at=now,
-                        policy_version=policy_version,
-                    )
-                    for choice in registration.consents
-                ],
-                using_db=conn,
-            )
-            await _mail_verification(
-                services=services, customer_id=customer.id, address=customer.email, conn=conn
-            )
-    except IntegrityError:
-        await _mail_owner(services=services, address=registration.email)
-
-
-async def _mail_owner(*, services: Services, address: str) -> None:
-    owner = await Customer.get_or_none(email=address).only("id")
     async with in_transaction() as conn:
+        owner = await _owner_of(registration.email, conn)
+        address = registration.email if owner is None else f"{uuid4().hex}@registering.invalid"
+        try:
+            async with in_transaction() as savepoint:
+                customer, token = await _create_account(
+                    services=services,
+                    registration=registration,
+                    address=address,
+                    password_hash=password_hash,
+                    meta=meta,
+                    conn=savepoint,
+                )
+                if owner is not None:
+                    raise _StandIn
+        except _StandIn:
+            pass
+        except IntegrityError:  # registered by a concurrent request since the check
+            owner = await _owner_of(registration.email, conn)
+            if owner is None:
+                raise
+        if owner is not None:
+            await _mail_owner(services=services, address=registration.email, owner=owner, conn=conn)
+            return
+        settings = services.settings
+        mail = templates.verify_email(
+            public_url=settings.public_url, token=token, hours=settings.email_token_hours
+        )
         await enqueue(
-            mail=templates.already_registered(public_url=services.settings.public_url),
+            mail=mail,
             recipient=address,
-            customer_id=owner.id if owner else None,
+            customer_id=customer.id,
             clock=services.clock,
             using_db=conn,
         )
+
+
+async def _create_account(
+    *,
+    services: Services,
+    registration: Registration,
+    address: str,
+    password_hash: str,
+    meta: RequestMeta,
+    conn: BaseDBAsyncClient,
+) -> tuple[Customer, str]:
+    """The account under `address`, its consents and a verification token (returned)."""
+    now = services.clock.now()
+    policy_version = await services.policies.version_in_force()
+    customer = await Customer.create(
+        email=address,
+        password_hash=password_hash,
+        phone=registration.phone,
+        address_line1=registration.address.line1,
+        address_line2=registration.address.line2,
+        address_city=registration.address.city,
+        address_postal_code=registration.address.postal_code,
+        address_country=registration.address.country,
+        created_at=now,
+        updated_at=now,
+        using_db=conn,
+    )
+    await ConsentRecord.bulk_create(
+        [
+            consent_record(
+                customer_id=customer.id,
+                purpose=choice.purpose,
+                granted=choice.granted,
+                source=ConsentSource.REGISTRATION,
+                meta=meta,
+                at=now,
+                policy_version=policy_version,
+            )
+            for choice in registration.consents
+        ],
+        using_db=conn,
+    )
+    token = await _issue_email_token(
+        services=services, customer_id=customer.id, address=address, conn=conn
+    )
+    return customer, token
+
+
+async def _owner_of(address: str, conn: BaseDBAsyncClient) -> UUID | None:
+    found = await Customer.filter(email=address).using_db(conn).values_list("id", flat=True)
+    return UUID(str(found[0])) if found else None
+
+
+async def _mail_owner(
+    *, services: Services, address: str, owner: UUID, conn: BaseDBAsyncClient
+) -> None:
+    """The owner learns that someone tried their address; the stranger learns nothing."""
+    await enqueue(
+        mail=templates.already_registered(public_url=services.settings.public_url),
+        recipient=address,
+        customer_id=owner,
+        clock=services.clock,
+        using_db=conn,
+    )
 
 
 async def verify_email(*, services: Services, token: str) -> Customer:
@@ -331,6 +393,9 @@ async def _request_email_change(
     )
     customer.pending_email = address  # shown the same way whether or not the address is taken
     if await Customer.filter(email=address).using_db(conn).exists():
+        await _issue_email_token(
+            services=services, customer_id=customer.id, address=address, conn=conn, void=True
+        )
         await enqueue(
             mail=templates.email_change_collision(),
             recipient=address,

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import strawberry
 
-from api.context import Info, Read
+from api.context import Info
 from api.customers import directory
 from api.customers.types import Customer
 from api.errors import NotFound, parse_id
@@ -40,23 +40,62 @@ def _view(facts: directory.CustomerFacts, purpose: str) -> Customer:
     )
 
 
+def _search_category(search: str) -> str:
+    return Category.CONTACT_PHONE if search.strip().startswith("+") else Category.CONTACT_EMAIL
+
+
 def _searched_visible(info: Info, views: list[Customer], search: str) -> list[Customer]:
     """A search matches the email or phone exactly: only customers whose matched data the
     employee may read (or read masked) are returned, so search is no oracle of who is a
-    customer. Each check is a logged decision like any read."""
-    category = Category.CONTACT_PHONE if search.strip().startswith("+") else Category.CONTACT_EMAIL
+    customer. A match shown is a logged read of that customer's matched data; a match
+    hidden is decided without a log row of its own, since a row naming the customer would
+    tell whoever reads the log (an auditor searching) that the address is theirs. The
+    search itself is one logged event either way (`_log_search`)."""
+    category = _search_category(search)
     visible = []
     for view in views:
         access: Access = view.access
-        outcome = info.context.read_access(
+        if not info.context.may_read(
+            category=category, purpose=access.purpose, conditions=access.conditions
+        ):
+            continue
+        info.context.read_access(
             category=category,
             purpose=access.purpose,
             subject_id=access.subject_id,
             conditions=access.conditions,
         )
-        if outcome is not Read.DENIED:
-            visible.append(view)
+        visible.append(view)
     return visible
+
+
+def _log_search(info: Info, *, search: str, shown: int) -> None:
+    """One event per search, the same for a match hidden and no match at all."""
+    info.context.audit_event(
+        event="search",
+        operation="customers",
+        decision="allow" if shown else "deny",
+        reason=f"{_search_category(search)}: {shown} shown",
+    )
+
+
+async def _search_page(
+    info: Info, *, search: str, purpose: str, first: int, after: UUID | None
+) -> tuple[list[Customer], bool]:
+    """A page of the matches the employee may see, and whether more follow. The page is
+    cut from the visible matches only: a hidden match moves no cursor and no
+    `hasNextPage`, so "exists but not yours to see" answers exactly like "does not exist".
+    Matches are read a page at a time until a page of visible ones (exact matches are
+    few: one email, the accounts sharing a phone number)."""
+    since = await info.context.services.policies.ask_again_since()
+    visible: list[Customer] = []
+    more = True
+    while more and len(visible) <= first:
+        rows, more = await directory.customer_page(first=first, after=after, search=search)
+        facts = await directory.facts_of(rows, ask_again_since=since)
+        visible += _searched_visible(info, [_view(f, purpose) for f in facts], search)
+        after = rows[-1].id if rows else after
+    return visible[:first], len(visible) > first
 
 
 @strawberry.type
@@ -75,14 +114,18 @@ class CustomerDirectoryQuery:
     ) -> CustomerConnection:
         size = page_size(first)
         start = decode_cursor(_CURSOR, after, UUID) if after else None
-        rows, more = await directory.customer_page(first=size, after=start, search=search)
-        since = await info.context.services.policies.ask_again_since()
-        facts = await directory.facts_of(rows, ask_again_since=since)
-        views = [_view(f, purpose.value) for f in facts]
         if search:
-            views = _searched_visible(info, views, search)
+            views, more = await _search_page(
+                info, search=search, purpose=purpose.value, first=size, after=start
+            )
+            _log_search(info, search=search, shown=len(views))
+        else:
+            rows, more = await directory.customer_page(first=size, after=start, search=None)
+            since = await info.context.services.policies.ask_again_since()
+            facts = await directory.facts_of(rows, ask_again_since=since)
+            views = [_view(f, purpose.value) for f in facts]
         edges = [CustomerEdge(cursor=encode_cursor(_CURSOR, v.customer_id), node=v) for v in views]
-        end = encode_cursor(_CURSOR, rows[-1].id) if rows else None
+        end = edges[-1].cursor if edges else None
         return CustomerConnection(
             edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end)
         )

@@ -147,10 +147,15 @@ def kind_phrase(kind: str) -> str:
     return {"access": "access", "rectification": "correct", "erasure": "erase"}.get(kind, kind)
 
 
+def long_utc(when: datetime) -> str:
+    """A moment as people read it whatever their locale, e.g. "8 January 2026 at 12:00 UTC"."""
+    when = when.astimezone(UTC)
+    return f"{when.day} {when:%B %Y} at {when:%H:%M} UTC"
+
+
 def export_ready(*, public_url: str, token: str, expires_at: datetime) -> Mail:
-    """The answer to an access request: a link to the export, which works once."""
-    when = expires_at.astimezone(UTC)
-    until = f"{when.day} {when:%B %Y} at {when:%H:%M} UTC"
+    """The answer to an access request: a link to a page whose button downloads the export,
+    once (opening the link uses nothing up: mail scanners open links too)."""
     link = f"{public_url.rstrip('/')}/exports/{quote(token)}"
     return Mail(
         kind="export_ready",
@@ -158,9 +163,9 @@ def export_ready(*, public_url: str, token: str, expires_at: datetime) -> Mail:
         body=(
             "The copy of the personal data we hold about you, which you asked for, is ready "
             "to download as one JSON file.\n\n"
-            f"Download it here: {link}\n\n"
-            f"The link works once and until {until}; the file is deleted from our systems "
-            "once downloaded. Keep it somewhere safe: it holds your personal data. If the link "
-            "has expired, you can ask again.\n"
+            f'Open this link, then press the button "Download your data": {link}\n\n'
+            f"The link works once and until {long_utc(expires_at)}; the file is deleted from "
+            "our systems once downloaded. Keep it somewhere safe: it holds your personal data. "
+            "If the link has expired, you can ask again.\n"
         ),
     )

@@ -1,12 +1,19 @@
-"""`GET /exports/{token}` (DESIGN section 11): the customer downloads the answer to their
-access request, once, before the link expires.
+"""`/exports/{token}` (DESIGN section 11): the customer downloads the answer to their
+access request, once, deliberately, before the link expires.
 
-200 with the document as a JSON attachment; 404 `NOT_FOUND` for a token we never issued;
-410 `EXPORT_GONE` once it was downloaded or has expired. The link is taken with a
-conditional UPDATE (`used_at IS NULL`), so of two concurrent downloads one gets the file and
-the other 410; the same statement blanks the stored document, so the personal data does not
-outlive its delivery. Every download and every refusal of an issued link is an audited
-`rights` event, written in the transaction that takes the link."""
+GET (and HEAD) shows a page with a "Download your data" button (`download_page`) and uses
+nothing up: mail scanners and link previews open links with HEAD and GET. It reads no
+personal data, so it is not audited; an unknown token shows a 404 page, a used or expired
+link a 410 page. The button POSTs to the same address: 200 with the document as a JSON
+attachment; 404 `NOT_FOUND` for a token we never issued; 410 `EXPORT_GONE` once it was
+downloaded or has expired; 403 `FORBIDDEN_ORIGIN` for a POST that is not from our own page
+(`from_allowed_page` with our origin alone), which uses nothing up either.
+
+The link is taken with a conditional UPDATE (`used_at IS NULL`), so of two concurrent
+downloads one gets the file and the other 410; the same statement blanks the stored
+document, so the personal data does not outlive its delivery. Every download and every
+refused POST of an issued link is an audited `rights` event, written in the transaction that
+takes the link."""
 
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from tortoise.transactions import in_transaction
 
+from api.rights.download_page import gone_page, not_found_page, ready_page
+from api.security.origins import from_allowed_page, origin_of
 from api.security.tokens import token_hash
 from api.services import Services
 from authz.audit import AuditTrail
@@ -28,6 +37,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}", re.ASCII)
 _FIELDS = ("id", "request_id", "customer_id", "document", "created_at", "expires_at", "used_at")
 USED = "already downloaded"
 EXPIRED = "expired"
+CROSS_SITE = "not from our page"
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -44,6 +54,10 @@ def _gone() -> Response:
     return _error(
         410, "EXPORT_GONE", "This link was already used or has expired; you can ask again."
     )
+
+
+def _forbidden() -> Response:
+    return _error(403, "FORBIDDEN_ORIGIN", "Download your data from the page the link opens.")
 
 
 def _refusal(export: dict[str, Any], now: datetime) -> str | None:
@@ -95,21 +109,49 @@ async def _take(export: dict[str, Any], now: datetime, trail: AuditTrail) -> str
     return refusal
 
 
-async def download_export(request: Request) -> Response:
-    """Serve an export once (see the module's docstring)."""
-    services: Services = request.app.state.services
-    token = str(request.path_params["token"])
+async def _issued(token: str, *fields: str) -> dict[str, Any] | None:
+    """The export a token names, or None when we never issued it."""
     if not _TOKEN.fullmatch(token):
-        return _not_found()
-    export = await DataExport.filter(token_hash=token_hash(token)).first().values(*_FIELDS)
+        return None
+    return await DataExport.filter(token_hash=token_hash(token)).first().values(*fields)
+
+
+def _from_our_page(request: Request, public_url: str) -> bool:
+    own = origin_of(public_url)
+    return from_allowed_page(request.headers, frozenset((own,) if own else ()))
+
+
+async def _show(token: str, now: datetime) -> Response:
+    """The page the link opens; it changes nothing."""
+    export = await _issued(token, "used_at", "expires_at")
+    if export is None:
+        return not_found_page()
+    return gone_page() if _refusal(export, now) else ready_page(export["expires_at"])
+
+
+async def _download(request: Request, services: Services, token: str) -> Response:
+    """Serve the export once (see the module's docstring)."""
+    export = await _issued(token, *_FIELDS)
     if export is None:
         return _not_found()
     now = services.clock.now()
     trail = AuditTrail(request.scope.get("custos.request_id", "-"))
-    refusal = _refusal(export, now)
+    our_page = _from_our_page(request, services.settings.public_url)
+    refusal = _refusal(export, now) if our_page else CROSS_SITE
     if refusal is None:
         refusal = await _take(export, now, trail)
     else:
         _audit(trail, export, now, refusal)
         await trail.flush()
+    if refusal == CROSS_SITE:
+        return _forbidden()
     return _gone() if refusal else _attachment(export)
+
+
+async def download_export(request: Request) -> Response:
+    """GET and HEAD show the page, POST downloads (see the module's docstring)."""
+    services: Services = request.app.state.services
+    token = str(request.path_params["token"])
+    if request.method == "POST":
+        return await _download(request, services, token)
+    return await _show(token, services.clock.now())

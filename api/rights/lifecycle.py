@@ -35,7 +35,6 @@ from api.rights.rules import (
     code_matches,
     new_code,
 )
-from api.security.authn import account_key
 from api.services import Services
 from models import Customer, RightsRequest, RightsTransition
 
@@ -80,31 +79,38 @@ async def _move(
 
 async def _mail(
     services: Services, request: RightsRequest, mail: Mail, conn: BaseDBAsyncClient
-) -> None:
+) -> bool:
+    """Queue `mail` to the account's address; False when the address has had its share of
+    this kind of mail for now (api/security/mail_limits.py) and nothing was queued."""
     customer = await Customer.get(id=request.customer_id, using_db=conn)
-    await enqueue(
+    queued = await enqueue(
         mail=mail,
         recipient=customer.email,
         customer_id=customer.id,
         clock=services.clock,
         using_db=conn,
     )
+    return queued is not None
 
 
 async def _send_code(services: Services, request: RightsRequest, conn: BaseDBAsyncClient) -> None:
-    """A fresh code (the old one stops working), mailed to the account's address."""
+    """A fresh code (the old one stops working), mailed to the account's address. When the
+    address has had its share of codes for now, nothing is mailed and the code it holds
+    keeps working: a stranger asking again and again cannot void the owner's code."""
     code = new_code()
+    mail = templates.rights_code(
+        kind=request.kind, request_id=str(request.id), code=code, minutes=CODE_MINUTES
+    )
+    if not await _mail(services, request, mail, conn):
+        return
     request.code_digest = code_digest(secret=services.secret, request_id=request.id, code=code)
     request.code_expires_at = services.clock.now() + timedelta(minutes=CODE_MINUTES)
     request.code_attempts = 0
     await request.save(using_db=conn)
-    mail = templates.rights_code(
-        kind=request.kind, request_id=str(request.id), code=code, minutes=CODE_MINUTES
-    )
-    await _mail(services, request, mail, conn)
 
 
-def _check_input(*, kind: Kind, details: str, changes: dict[str, Any] | None) -> dict[str, Any]:
+def check_input(*, kind: Kind, details: str, changes: dict[str, Any] | None) -> dict[str, Any]:
+    """The request's own problems (VALIDATION), decided before anyone's data is looked at."""
     if len(details) > MAX_DETAILS:
         raise RightsProblem("VALIDATION", f"Use at most {MAX_DETAILS} characters of details.")
     if kind is Kind.RECTIFICATION:
@@ -125,7 +131,7 @@ async def submit(
 ) -> RightsRequest:
     """A new request, unverified until the code mailed to the account is entered.
     DUPLICATE_REQUEST while one of the same kind is still open."""
-    clean = _check_input(kind=kind, details=details, changes=changes)
+    clean = check_input(kind=kind, details=details, changes=changes)
     now = services.clock.now()
     async with in_transaction() as conn:
         open_one = (
@@ -153,14 +159,14 @@ async def submit(
 
 
 async def submit_by_email(
-    *, services: Services, email: str, kind: Kind, details: str, changes: dict[str, Any] | None
-) -> None:
-    """For someone who cannot sign in. The answer is the same whether or not the address
-    has an account: a known one gets a code (for its open request of that kind, if any)."""
-    _check_input(kind=kind, details=details, changes=changes)
-    customer = await Customer.filter(email=account_key(email)).first()
+    *, services: Services, address: str, kind: Kind, details: str, changes: dict[str, Any] | None
+) -> bool:
+    """For someone who cannot sign in, run by the intake worker (api/rights/intake.py) after
+    the requester was answered: a known address gets a code (for its open request of that
+    kind, if any), an unknown one nothing. True when the address has an account."""
+    customer = await Customer.filter(email=address).first()
     if customer is None:
-        return
+        return False
     try:
         await submit(
             services=services,
@@ -172,6 +178,7 @@ async def submit_by_email(
         )
     except RightsProblem:
         await resend_code_for_open(services=services, customer_id=customer.id, kind=kind)
+    return True
 
 
 async def resend_code_for_open(*, services: Services, customer_id: UUID, kind: Kind) -> None:
@@ -189,11 +196,13 @@ async def _own(
     request_id: UUID, customer_id: UUID | None, conn: BaseDBAsyncClient
 ) -> RightsRequest:
     """The request, when it exists and (for a signed-in customer) is theirs; anything else
-    is NOT_FOUND, so ids of other people's requests reveal nothing."""
-    request = await RightsRequest.get_or_none(id=request_id, using_db=conn)
-    if request is None or (
-        customer_id is not None and UUID(str(request.customer_id)) != customer_id
-    ):
+    is NOT_FOUND. Ownership is part of the one query, so another customer's id and an
+    unknown one cost the same statement and find the same nothing."""
+    query = RightsRequest.filter(id=request_id)
+    if customer_id is not None:
+        query = query.filter(customer_id=customer_id)
+    request = await query.using_db(conn).first()
+    if request is None:
         raise RightsProblem("NOT_FOUND", "No such request.")
     return request
 

@@ -16,7 +16,7 @@ from strawberry.extensions.field_extension import FieldExtension
 from api.context import Info
 from api.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from api.permissions import IsCustomer, only
-from api.rights import lifecycle, queries
+from api.rights import intake, lifecycle, queries
 from api.rights.lifecycle import Actor
 from api.rights.rules import Kind, RightsProblem, Status
 from api.rights.types import (
@@ -29,6 +29,7 @@ from api.rights.types import (
     RightsRequestEdge,
     RightsRequestReceipt,
 )
+from api.security.mail_limits import MailRateLimit
 from api.types import ErrorCode
 from authz.registry import PurposeKey, Role
 
@@ -128,7 +129,7 @@ class RightsQuery:
 @strawberry.type
 class RightsMutation:
     @strawberry.mutation(
-        permission_classes=[IsCustomer],
+        permission_classes=[IsCustomer, MailRateLimit],
         description="Ask to access, rectify or erase your data; a code is mailed to confirm.",
     )
     async def submit_rights_request(
@@ -150,8 +151,9 @@ class RightsMutation:
         return await _receipt(info, "submit", work, customer_id)
 
     @strawberry.mutation(
+        permission_classes=[MailRateLimit],
         description="For someone who cannot sign in: the same answer whether or not the "
-        "address has an account; a known one is mailed a code."
+        "address has an account; a known one is mailed a code.",
     )
     async def submit_rights_request_by_email(
         self,
@@ -161,7 +163,7 @@ class RightsMutation:
         details: str = "",
         changes: RectificationInput | None = None,
     ) -> ByEmailPayload:
-        work = lifecycle.submit_by_email(
+        work = intake.accept_by_email(
             services=info.context.services,
             email=email,
             kind=kind,
@@ -171,7 +173,10 @@ class RightsMutation:
         result = await _attempt(info, "submit_by_email", work)
         return result if isinstance(result, RightsError) else RightsRequestByEmailAccepted()
 
-    @strawberry.mutation(description="Confirm a request with the code mailed to the account.")
+    @strawberry.mutation(
+        permission_classes=[MailRateLimit],
+        description="Confirm a request with the code mailed to the account.",
+    )
     async def verify_rights_request(
         self, info: Info, id: strawberry.ID, code: str
     ) -> ReceiptPayload:
@@ -185,7 +190,9 @@ class RightsMutation:
         )
         return await _receipt(info, "verify", work, customer_id or "")
 
-    @strawberry.mutation(permission_classes=[IsCustomer], description="Mail a new code.")
+    @strawberry.mutation(
+        permission_classes=[IsCustomer, MailRateLimit], description="Mail a new code."
+    )
     async def resend_rights_request_code(self, info: Info, id: strawberry.ID) -> RightsError | None:
         work = lifecycle.resend_code(
             services=info.context.services,

@@ -28,28 +28,18 @@ def account_key(email: str) -> str:
         return email.strip().lower()[:320]
 
 
-async def _password_matches(
-    *, services: Services, key: str, stored_hash: str | None, password: str, ip: str | None
-) -> bool:
-    """The throttle, then the hash: RateLimited when throttled. Writes nothing."""
-    if (retry_after := await services.throttle.retry_after(account=key, ip=ip)) is not None:
-        raise RateLimited(retry_after)
-    return await services.passwords.verify(stored_hash, password)
-
-
 async def check_password(
     *, services: Services, account: str, stored_hash: str | None, password: str, ip: str | None
 ) -> None:
     """Throttled password check for operations that re-confirm the password: RateLimited
-    when throttled, InvalidCredentials (counted) when wrong."""
+    when throttled, InvalidCredentials (counted) when wrong. The attempt is counted before
+    the hash (see api/security/throttle.py), so concurrent guesses cannot outrun the limit."""
     key = account_key(account)
-    matches = await _password_matches(
-        services=services, key=key, stored_hash=stored_hash, password=password, ip=ip
-    )
-    if not matches:
-        await services.throttle.record_failure(account=key, ip=ip)
+    reservation = await services.throttle.reserve(account=key, ip=ip)
+    if not await services.passwords.verify(stored_hash, password):
+        await services.throttle.failed()
         raise InvalidCredentials()
-    await services.throttle.clear_account(account=key)
+    await services.throttle.succeeded(reservation)
 
 
 async def authenticate(
@@ -67,7 +57,8 @@ async def authenticate(
     same time for a wrong password and an unknown account); RateLimited when throttled.
     Either way the attempt is an audit event: the account's id when it is known, never
     the address or the IP."""
-    account = await model.filter(email=account_key(email), **conditions).first()
+    key = account_key(email)
+    account = await model.filter(email=key, **conditions).first()
     stored = getattr(account, "password_hash", None)
     kind = "employee" if model.__name__ == "Employee" else "customer"
 
@@ -84,24 +75,22 @@ async def authenticate(
                 reason=reason,
             )
 
-    key = account_key(email)
     try:
-        matches = await _password_matches(
-            services=services, key=key, stored_hash=stored, password=password, ip=ip
-        )
+        reservation = await services.throttle.reserve(account=key, ip=ip)
     except RateLimited:
         audit("deny", "rate limited")
         raise
-    # The hash is checked before any transaction begins: a transaction held open during
-    # hashing would hold a database connection (on SQLite, the database) for its length,
-    # and a flood of sign-ins would stall every other request. The attempt's writes and
-    # its audit event then commit together.
+    matches = await services.passwords.verify(stored, password)
+    # The attempt was counted in a short transaction of its own, and the hash is checked
+    # outside any: a transaction held open during hashing would hold a database connection
+    # (on SQLite, the database) for its length, and a flood of sign-ins would stall every
+    # other request. The outcome and its audit event then commit together.
     async with in_transaction():
         if matches and account is not None:
-            await services.throttle.clear_account(account=key)
+            await services.throttle.succeeded(reservation)
             audit("allow", "")
         else:
-            await services.throttle.record_failure(account=key, ip=ip)
+            await services.throttle.failed()
             audit("deny", "unknown account" if account is None else "wrong password")
         if trail is not None:
             await trail.flush()

@@ -56,29 +56,37 @@ def _lower_priority() -> None:
 
 
 class PasswordService:
-    """argon2id hashes, computed in a dedicated thread pool (argon2 releases the GIL)."""
+    """argon2id hashes, computed in a dedicated thread pool (argon2 releases the GIL).
+
+    New hashes (registration, a password change) may take all workers but one: that one is
+    always free for sign-in (`verify`), so a flood of registrations queues behind itself
+    and never in front of a sign-in. The pool has at least two workers for this."""
 
     def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, workers: int) -> None:
         self.hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
+        threads = max(2, workers or os.cpu_count() or 2)
         self._pool = ThreadPoolExecutor(
-            max_workers=workers or os.cpu_count() or 2,
-            thread_name_prefix="argon2",
-            initializer=_lower_priority,
+            max_workers=threads, thread_name_prefix="argon2", initializer=_lower_priority
         )
+        self._new_hashes = asyncio.Semaphore(threads - 1)
         self._dummy_hash: str | None = None
 
     async def _run(self, fn: Callable[..., T], *args: str) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def hash(self, password: str) -> str:
-        return await self._run(self.hasher.hash, normalise(password))
+        """A new hash, on one of the workers new hashes may take (never the sign-in one)."""
+        async with self._new_hashes:
+            return await self._run(self.hasher.hash, normalise(password))
 
     async def warm_up(self) -> None:
-        """Make the dummy hash before the first request needs it."""
+        """Make the dummy hash before the first request needs it (not as a new hash: an
+        unknown account's sign-in must not wait behind registrations either)."""
         if self._dummy_hash is None:
-            self._dummy_hash = await self.hash("dummy password for unknown accounts")
+            dummy = normalise("dummy password for unknown accounts")
+            self._dummy_hash = await self._run(self.hasher.hash, dummy)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """Constant-work check: an unknown account is checked against a dummy hash."""

@@ -4,7 +4,11 @@
      "campaign": "spring-sale", "consent": ["analytics"]}
 
 `page` and `action` are required; `consent` is the anonymous visitor's cookie-banner choice
-(ignored for a signed-in customer, whose consent records decide)."""
+(ignored for a signed-in customer, whose consent records decide).
+
+It is accepted only from the shop's own pages (api/security/origins.py): a `text/plain` beacon is
+a "simple" request a browser sends cross-site without asking, so without that check any site
+could make its visitors' browsers plant events, with their IPs and cookies, in our records."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from api.hygiene.rules import Rule
+from api.hygiene.rules import problem as text_problem
 from authz.registry import CONSENT_PURPOSES
 
 MAX_BYTES = 8 * 1024
@@ -44,7 +50,7 @@ def _text(data: dict[str, object], name: str, *, required: bool) -> str:
     if not isinstance(value, str) or (required and not value.strip()):
         raise BeaconError(f"`{name}` must be a non-empty string.")
     value = value.strip()
-    if len(value) > _FIELDS[name] or any(ord(c) < 32 for c in value):
+    if text_problem(value, Rule(_FIELDS[name])) is not None:  # the GraphQL edge's own rule
         raise BeaconError(f"`{name}` is too long or holds control characters.")
     return value
 

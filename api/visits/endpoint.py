@@ -1,13 +1,19 @@
 """`POST /collect`: the visit beacon (DESIGN section 11).
 
-Answers 202 `{"stored": true|false, "purpose": ...}`; 400 for a malformed beacon, 413 past
-8 KiB, 415 for another content type, 429 with `Retry-After` past the visitor's rate (or ten
-times that per IP). The only cookie it ever sets is the visitor id, and only with analytics
-consent."""
+Answers 202 `{"stored": true|false, "purpose": ...}`; 403 `FORBIDDEN_ORIGIN` for a beacon
+from a page not of the shop (`Settings.public_url`'s origin, or one of `collect_origins`),
+400 for a malformed beacon, 413 past 8 KiB, 415 for another content type, 429 with
+`Retry-After` past the visitor's rate (or ten times that per IP). The only cookie it ever sets
+is the visitor id, and only with analytics consent.
+
+The origin is checked first, from the headers alone: before the rate limit, so another site's
+beacons cannot spend its visitors' allowance on ours, and before the body is read. A refusal
+is not audited: any site could fill the audit log with them."""
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from uuid import UUID
 
 from starlette.requests import Request
@@ -16,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from api.consent import gpc
 from api.context import session_token
 from api.customers.service import RequestMeta
+from api.security.origins import from_allowed_page, origin_of
 from api.services import Services
 from api.visits import service
 from api.visits.beacon import MAX_BYTES, BeaconError, first_language, parse_beacon
@@ -35,6 +42,13 @@ _CONTENT_TYPES = {"application/json", "text/plain"}  # text/plain: navigator.sen
 def _error(status: int, code: str, message: str, **headers: str) -> Response:
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+@lru_cache(maxsize=4)
+def _allowed_origins(public_url: str, collect_origins: tuple[str, ...]) -> frozenset[str]:
+    """Our own origin, always, and the configured ones (already in `origin_of`'s form)."""
+    own = origin_of(public_url)
+    return frozenset((*collect_origins, *((own,) if own else ())))
 
 
 async def _body(request: Request) -> bytes | None:
@@ -64,8 +78,12 @@ async def _honour_gpc(services: Services, request: Request, customer_id: UUID) -
 
 async def collect(request: Request) -> Response:
     services: Services = request.app.state.services
+    settings = services.settings
+    allowed = _allowed_origins(settings.public_url, settings.collect_origins)
+    if not from_allowed_page(request.headers, allowed):
+        return _error(403, "FORBIDDEN_ORIGIN", "Beacons are accepted from the shop's pages only.")
     ip = request.client.host if request.client else None
-    # Per IP first, before any work: a flood (even of malformed beacons, or with a new
+    # Per IP next, before any other work: a flood (even of malformed beacons, or with a new
     # made-up visitor cookie each time) is refused from memory.
     if (wait := services.beacons.retry_after(f"ip:{ip}", scale=IP_SCALE)) is not None:
         return _error(429, "RATE_LIMITED", "Too many beacons.", **{"Retry-After": str(wait)})

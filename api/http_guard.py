@@ -1,0 +1,133 @@
+"""The ASGI middleware every request passes first (DESIGN section 7).
+
+- A request id, in `X-Request-Id` and in every log line about the request.
+- The body: at most `max_body_bytes` (413), sent within `body_timeout_seconds` of the first
+  byte asked for (408), so that a slow or stalled client cannot hold a worker.
+- The answer: within `request_deadline_seconds` once the body is in (or from the start for
+  a request that reads none), else 503 `TIMEOUT`: the work in flight is cancelled, and a
+  mutation's transaction rolls back.
+- Security headers on every response: a strict Content-Security-Policy (pages that need
+  more set their own), `frame-ancestors 'none'` and `X-Frame-Options: DENY`, nosniff,
+  `Referrer-Policy: no-referrer`, `Cache-Control: no-store`, and HSTS when the public URL is
+  https.
+- An unexpected exception becomes one log line (its type and the request id, never its
+  message, which may quote personal data) and a masked 500."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.settings import Settings
+
+log = logging.getLogger("custos.http")
+
+STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _BodyTooSlow(Exception):
+    pass
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+    )
+
+
+def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cache-control", b"no-store"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cross-origin-resource-policy", b"same-origin"),
+    ]
+    if settings.public_url.startswith("https://"):
+        headers.append((b"strict-transport-security", HSTS.encode()))
+    return headers
+
+
+class GuardMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.max_body_bytes = settings.max_body_bytes
+        self.body_timeout = settings.body_timeout_seconds
+        self.deadline = settings.request_deadline_seconds
+        self.headers = security_headers(settings)
+        # GraphiQL (development only) loads its scripts from a CDN: no CSP on that page.
+        self.ide_without_csp = not settings.production
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope["custos.request_id"] = request_id
+        received = 0
+        body_by: float | None = None
+        started = False
+        skip_csp = self.ide_without_csp and scope["method"] == "GET" and scope["path"] == "/graphql"
+
+        async def guarded_receive() -> Message:
+            nonlocal received, body_by
+            if body_by is None:
+                body_by = time.monotonic() + self.body_timeout
+            try:
+                async with asyncio.timeout(max(0.0, body_by - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise _BodyTooSlow from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+                if not message.get("more_body", False):  # the body is in: the deadline runs
+                    deadline.reschedule(asyncio.get_running_loop().time() + self.deadline)
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
+                names = {k.lower() for k, _ in headers}
+                extra = [(b"x-request-id", request_id.encode())]
+                extra += [(k, v) for k, v in self.headers if k not in names]
+                if b"content-security-policy" not in names and not skip_csp:
+                    extra.append((b"content-security-policy", STRICT_CSP.encode()))
+                message["headers"] = headers + extra
+            await send(message)
+
+        async def refuse(response: Response) -> None:
+            if not started:
+                await response(scope, receive, send_with_headers)
+
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await refuse(_error(413, "PAYLOAD_TOO_LARGE", "Request body too large."))
+            return
+        try:
+            async with asyncio.timeout(self.deadline + self.body_timeout) as deadline:
+                await self.app(scope, guarded_receive, send_with_headers)
+        except _BodyTooLarge:
+            await refuse(_error(413, "PAYLOAD_TOO_LARGE", "Request body too large."))
+        except _BodyTooSlow:
+            await refuse(_error(408, "REQUEST_TIMEOUT", "The request body came too slowly."))
+        except TimeoutError:
+            log.warning("request %s: deadline passed; cancelled", request_id)
+            await refuse(_error(503, "TIMEOUT", "The request took too long."))
+        except Exception as exc:  # the last resort: one line, no message, masked answer
+            log.error("request %s: unexpected %s", request_id, type(exc).__name__)
+            await refuse(_error(500, "INTERNAL_SERVER_ERROR", "Unexpected error."))
