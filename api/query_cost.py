@@ -216,30 +216,17 @@ def measure_document(
     return worst
 
 
+_REFUSALS = (
+    ("depth", "The query is nested {} levels deep; at most {}."),
+    ("aliases", "The query has {} aliases; at most {}."),
+    ("fields", "The query selects {} fields; at most {}."),
+    ("cost", "The query could return about {} values; at most {}. Ask for smaller pages."),
+)
+
+
 def check_limits(figures: Figures, limits: Limits) -> None:
     """DocumentRefused naming the first limit the figures exceed."""
-    if figures.depth > limits.depth:
-        raise DocumentRefused(
-            "depth",
-            f"The query is nested {figures.depth} levels deep; at most {limits.depth}.",
-            maximum=limits.depth,
-        )
-    if figures.aliases > limits.aliases:
-        raise DocumentRefused(
-            "aliases",
-            f"The query has {figures.aliases} aliases; at most {limits.aliases}.",
-            maximum=limits.aliases,
-        )
-    if figures.fields > limits.fields:
-        raise DocumentRefused(
-            "fields",
-            f"The query selects {figures.fields} fields; at most {limits.fields}.",
-            maximum=limits.fields,
-        )
-    if figures.cost > limits.cost:
-        raise DocumentRefused(
-            "cost",
-            f"The query could return about {figures.cost} values; at most {limits.cost}. "
-            "Ask for smaller pages (`first`).",
-            maximum=limits.cost,
-        )
+    for name, message in _REFUSALS:
+        found, maximum = getattr(figures, name), getattr(limits, name)
+        if found > maximum:
+            raise DocumentRefused(name, message.format(found, maximum), maximum=maximum)

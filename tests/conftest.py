@@ -25,11 +25,20 @@ from api.services import Services, build_services
 from api.settings import Settings
 from api.staff.service import create_employee
 from models import Customer, OutboxMessage
+from tests import log_scan
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 CLIENT_IP = "203.0.113.7"
 # Privacy policy version 1 is in effect well before the test clock starts.
 POLICY_SEEDED_AT = FakeClock().now() - timedelta(days=365)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    log_scan.install(config)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    log_scan.report(session)
 
 
 def _database_url() -> str:

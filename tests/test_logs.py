@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from api.logs import RedactTokens, redact_path
+from tests.log_scan import LogScan
 
 
 def test_secret_paths_are_shortened_in_access_log_records() -> None:
@@ -47,3 +48,31 @@ def test_access_log_records_carry_the_network_not_the_address(client: str, logge
     )
     assert RedactTokens().filter(record)
     assert record.getMessage() == f'{logged} - "POST /graphql HTTP/1.1" 200'
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("sent to jane.doe@example.com", "email address"),
+        ("client 203.0.113.7 refused", "IP address"),
+        ("call +44 20 7946 0958", "phone number"),
+        ("token Zm9vYmFyYmF6cXV4cXV1eHh4eHh4eHh4eHh4eHh4eHh4eA", "token"),
+        ("password correct horse battery staple", "password"),
+    ],
+)
+def test_the_run_wide_log_scan_finds_each_kind(message: str, kind: str) -> None:
+    scan = LogScan()
+    scan.emit(logging.LogRecord("custos", logging.INFO, __file__, 1, message, None, None))
+    assert scan.findings == [f"custos (INFO): a {kind}"]
+
+
+def test_the_run_wide_log_scan_passes_what_may_be_logged() -> None:
+    scan = LogScan()
+    for message in (
+        "203.0.113.0/24 - POST /graphql 200",
+        "request 9f86d081884c7d659a2feaa0c55ad015: unexpected RuntimeError",
+        "digest 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "GET /exports/[token] 410",
+    ):
+        scan.emit(logging.LogRecord("custos", logging.INFO, __file__, 1, message, None, None))
+    assert scan.findings == []
