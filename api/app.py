@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -45,6 +46,14 @@ class CustosGraphQL(GraphQL[Context, None]):
         super().__init__(**kwargs)
         self.services = services
         self.suggestions = suggestions  # "Did you mean" hints: development only
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A body nested deeper than Python's JSON parser recurses, or not UTF-8 at all, is
+        malformed JSON like any other (400), not an internal error."""
+        try:
+            return json.loads(data)
+        except (RecursionError, UnicodeDecodeError):
+            raise json.JSONDecodeError("not parseable", "", 0) from None
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         """The one place errors are shaped for the client (wherever they were raised, even

@@ -55,3 +55,32 @@ async def test_a_hostile_token_in_a_path_is_refused_typed(
     for method in ("GET", "POST"):
         response = await client.request(method, path, headers={"origin": SHOP})
         assert response.status_code in (400, 403, 404), (method, response.status_code)
+
+
+async def test_a_beacon_nested_past_the_parser_is_invalid(client: httpx.AsyncClient) -> None:
+    # given a beacon of 3,000 nested lists (within the 8 KiB limit)
+    nested = b'{"page":' + b"[" * 3000 + b"]" * 3000 + b"}"
+    response = await client.post(
+        "/collect", content=nested, headers={"content-type": "text/plain", "origin": SHOP}
+    )
+    # then it is malformed like any other, not an internal error
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_BEACON"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * 20000 + b"]" * 20000 + b"}}",
+        b"\xff\xfe not utf-8",
+    ],
+    ids=["nested-past-the-parser", "not-utf-8"],
+)
+async def test_a_graphql_body_json_cannot_parse_is_400(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.text == "Unable to parse request body as JSON"

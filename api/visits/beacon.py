@@ -60,7 +60,7 @@ def parse_beacon(body: bytes) -> Beacon:
     nothing unexpected is ever stored)."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BeaconError("The body must be a JSON object.") from exc
     if not isinstance(data, dict):
         raise BeaconError("The body must be a JSON object.")
