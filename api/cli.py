@@ -19,6 +19,7 @@ from api.db import DatabaseNotMigrated, close_db, ensure_migrated, init_db, migr
 from api.errors import InputInvalid
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
+from authz import policy_cases
 from authz.audit import VerifyResult
 from authz.enforcer import EnforcementDisabled
 from authz.registry import Role
@@ -265,6 +266,36 @@ def cmd_policy_send_notices(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    """Run policy test cases against the database policy or, with --policy, a candidate
+    policy file (no database needed: an operator checks a change before proposing it)."""
+    try:
+        cases = policy_cases.load_cases(
+            Path(args.file) if args.file else policy_cases.default_cases()
+        )
+        if args.policy:
+            enforcer = policy_cases.enforcer_from_csv(Path(args.policy))
+            return _report_cases(policy_cases.run_cases(cases, enforcer))
+    except policy_cases.MalformedFile as exc:
+        print(f"custos: {exc}", file=sys.stderr)
+        return 2
+    settings = _settings()
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        authorizer = await services.load_authorizer()
+        return _report_cases(policy_cases.run_cases(cases, authorizer.enforcer))
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _report_cases(report: policy_cases.Report) -> int:
+    for failure in report.failures:
+        print(f"FAIL {failure.describe()}")
+    print(report.summary)
+    return 1 if report.failures else 0
+
+
 def cmd_rights_overdue(args: argparse.Namespace) -> int:
     """Received, unanswered rights requests past their due date (ids and dates only)."""
     from api.rights.lifecycle import overdue
@@ -425,13 +456,21 @@ def build_parser() -> argparse.ArgumentParser:
     audit_export.add_argument("--until", type=_when, help="ISO time, exclusive (UTC if no zone)")
     audit_export.set_defaults(func=cmd_audit_export)
 
-    policy = sub.add_parser("policy", help="privacy policy versions").add_subparsers(
-        dest="policy_command", required=True
-    )
+    policy = sub.add_parser(
+        "policy", help="privacy policy versions; access-policy test cases"
+    ).add_subparsers(dest="policy_command", required=True)
     policy.add_parser(
         "send-notices",
         help="queue the notice emails of material policy changes, until none is left",
     ).set_defaults(func=cmd_policy_send_notices)
+    policy_test = policy.add_parser(
+        "test", help="run policy test cases; exit 1 when one fails, 2 when a file does not parse"
+    )
+    policy_test.add_argument("file", nargs="?", help="a case file (default: the packaged cases)")
+    policy_test.add_argument(
+        "--policy", metavar="POLICY_CSV", help="a policy file to test instead of the database's"
+    )
+    policy_test.set_defaults(func=cmd_policy_test)
 
     rights = sub.add_parser("rights", help="data-subject rights requests").add_subparsers(
         dest="rights_command", required=True

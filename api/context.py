@@ -22,13 +22,30 @@ from api.services import Services
 from api.visits.service import VISITOR_COOKIE
 from authz.adapter import employee_subject
 from authz.audit import AuditTrail
-from authz.enforcer import CUSTOMER_SUBJECT, Decision
-
-_FORBIDDEN = {"code": "FORBIDDEN"}
-
+from authz.enforcer import CUSTOMER_SUBJECT, Decision, Denial
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+_Denied = tuple[str, list[Any], dict[str, Any]]
+"""A denied field's error parts: message, locations and extensions."""
+_Known = tuple["Read", dict[object, set[str]], Decision | None]
+"""A read decided in this request: outcome, subjects logged, and the denial if any."""
+_MASK_ONLY = Decision(False, "", "only a masked read is allowed", Denial.NO_RULE)
+"""A field with no mask whose category the viewer may only read masked: no full read."""
+
+
+def forbidden_extensions(decision: Decision, policy_version: int) -> dict[str, Any]:
+    """A FORBIDDEN error's extensions: the stable reason code, the condition unmet or the
+    rule that decided (when there is one) and the policy version in force, so that an
+    employee can tell why without reading the log."""
+    extensions: dict[str, Any] = {"code": "FORBIDDEN", "reason": decision.code}
+    if decision.condition:
+        extensions["condition"] = decision.condition
+    if decision.rule:
+        extensions["rule"] = decision.rule
+    extensions["policyVersion"] = policy_version
+    return extensions
 
 
 class Read(Enum):
@@ -49,12 +66,12 @@ class Context:
         default_factory=dict
     )
     _enforced: dict[tuple[str, str, str, tuple[str, ...]], Decision] = field(default_factory=dict)
-    _reads: dict[tuple[str, str, tuple[str, ...], bool], tuple[Read, dict[object, set[str]]]] = (
-        field(default_factory=dict)
-    )
-    denials: list[tuple[tuple[str, list[Any]], Path]] = field(default_factory=list)
-    """Denied fields: (message, locations) and the field's path (see deny_field)."""
-    _denied_at: dict[tuple[int, str, str], tuple[str, list[Any]]] = field(default_factory=dict)
+    _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
+    denials: list[tuple[_Denied, Path]] = field(default_factory=list)
+    """Denied fields: (message, locations, extensions) and the field's path (deny_field)."""
+    _denied_at: dict[tuple[int, str, str, Decision], _Denied] = field(default_factory=dict)
+    _last_denial: Decision | None = None
+    """The denied read decision read_access answered last (deny_field explains it)."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
 
     async def load(self, batch: Callable[[list[K]], Awaitable[list[V]]], key: K) -> V:
@@ -157,7 +174,7 @@ class Context:
             purpose=purpose,
             decision="allow" if decision.allowed else "deny",
             rule=decision.rule,
-            reason=decision.reason,
+            reason=decision.logged_reason,
             subject_id=subject_id,
         )
 
@@ -212,7 +229,7 @@ class Context:
         key = (category, purpose, conditions, own)
         known = self._reads.get(key)
         if known is not None:
-            outcome, subjects = known
+            outcome, subjects, self._last_denial = known
             decided = subjects.get(subject_id)
             if decided is None:
                 subjects[subject_id] = {category}
@@ -222,6 +239,7 @@ class Context:
         if own:
             conditions = (*conditions, "self")
         decision = self._enforce(category, "read", purpose, conditions)
+        denial = None if decision.allowed else decision
         action = "read"
         outcome = Read.FULL if decision.allowed else Read.DENIED
         if not decision.allowed:
@@ -235,23 +253,28 @@ class Context:
             subject_id=subject_id,
             decision=decision,
         )
-        self._reads[key] = (outcome, subjects)
+        self._reads[key] = (outcome, subjects, denial)
+        self._last_denial = denial
         return outcome
 
     def deny_field(self, info: _Info[Any, Any], *, category: str, purpose: str) -> None:
         """A denied field: null in `data`, a FORBIDDEN error at its path. No exception, no
         traceback, no GraphQLError: a page may deny hundreds of fields, and a denial must
-        cost no more than an allowed read, so the error is kept as its parts (message and
-        location worked out once per field of the query) and written straight into the
-        response (`denied_errors`)."""
+        cost no more than an allowed read, so the error is kept as its parts (message,
+        location and extensions worked out once per field of the query and decision) and
+        written straight into the response (`denied_errors`). The guard calls this right
+        after read_access (no await between), so the decision explained is that read's."""
         raw = info._raw_info
         node = raw.field_nodes[0]
-        key = (id(node), category, purpose)
+        decision = self._last_denial or _MASK_ONLY
+        key = (id(node), category, purpose, decision)
         shared = self._denied_at.get(key)
         if shared is None:
             locations = GraphQLError("", nodes=raw.field_nodes).locations or []
             message = f"Not allowed to read {category} for purpose {purpose}."
-            shared = self._denied_at[key] = (message, [loc.formatted for loc in locations])
+            extensions = forbidden_extensions(decision, self.services.authorizer.version)
+            shared = (message, [loc.formatted for loc in locations], extensions)
+            self._denied_at[key] = shared
         self.denials.append((shared, raw.path))
 
     def denied_errors(self) -> list[dict[str, Any]]:
@@ -261,9 +284,9 @@ class Context:
                 "message": message,
                 "locations": locations,
                 "path": path.as_list(),
-                "extensions": _FORBIDDEN,
+                "extensions": extensions,
             }
-            for (message, locations), path in self.denials
+            for (message, locations, extensions), path in self.denials
         ]
 
     def set_session_cookie(self, issued: IssuedSession) -> None:

@@ -1,6 +1,9 @@
 """Who may call an operation, declared on the field (never inside a resolver body).
 
-Role checks here are coarse; purpose-bound reads of personal data go through Casbin."""
+Role checks here are coarse; purpose-bound reads of personal data go through Casbin.
+Every FORBIDDEN carries `extensions.reason`: ROLE_REQUIRED when the operation is for
+other kinds of viewer or other roles (a check in code, not a policy rule), or Casbin's
+denial code (NO_RULE, DENY_RULE, ...) with the rule and policy version (Allowed)."""
 
 from __future__ import annotations
 
@@ -9,14 +12,16 @@ from typing import Any
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
-from api.context import Info
-from api.errors import Unauthenticated
+from api.context import Info, forbidden_extensions
+from api.errors import Forbidden, Unauthenticated
+
+ROLE_REQUIRED = {"code": "FORBIDDEN", "reason": "ROLE_REQUIRED"}
 
 
 class _ViewerKind(BasePermission):
     kind = ""
     message = "This operation is not available to you."
-    error_extensions = {"code": "FORBIDDEN"}
+    error_extensions = ROLE_REQUIRED
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = info.context.viewer
@@ -56,7 +61,7 @@ class HasRole(BasePermission):
     """An employee holding any of `roles`; a refusal is logged (every denial is)."""
 
     message = "Your role does not allow this."
-    error_extensions = {"code": "FORBIDDEN"}
+    error_extensions = ROLE_REQUIRED
 
     def __init__(self, *roles: str) -> None:
         self.roles = frozenset(roles)
@@ -86,7 +91,6 @@ class Allowed(BasePermission):
     A customer acts on their own data (`self`)."""
 
     message = "Your role does not allow this for this purpose."
-    error_extensions = {"code": "FORBIDDEN"}
 
     def __init__(self, category: str, action: str, purpose: str) -> None:
         self.category, self.action, self.purpose = category, action, purpose
@@ -104,4 +108,8 @@ class Allowed(BasePermission):
             subject_id=subject or "",
             conditions=own,
         )
-        return decision.allowed
+        if not decision.allowed:
+            extensions = forbidden_extensions(decision, context.services.authorizer.version)
+            del extensions["code"]  # Forbidden's own
+            raise Forbidden(self.message, **extensions)
+        return True

@@ -37,6 +37,8 @@ class ErrorCode(Enum):
     CONSENT_REQUIRED = "CONSENT_REQUIRED"
     NEGATIVE_DURATION = "NEGATIVE_DURATION"
     UNKNOWN_TARGET = "UNKNOWN_TARGET"
+    SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
+    VALUE_BLIND_ROLE = "VALUE_BLIND_ROLE"
 
 
 @strawberry.type(description="One problem with one input field.")

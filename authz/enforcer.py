@@ -5,12 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from importlib import resources
+from typing import Any
 
 import casbin
+from casbin.util.builtin_operators import glob_match
 
 from authz.adapter import TortoiseAdapter, current_version, employee_subject
-from authz.registry import PURPOSES, Action, Category
+from authz.registry import (
+    CONDITIONS,
+    PERSONAL_DATA,
+    PURPOSES,
+    VALUE_ACTIONS,
+    VALUE_BLIND_ROLES,
+    Action,
+    Category,
+)
 
 CUSTOMER_SUBJECT = "customer"
 
@@ -22,12 +33,37 @@ class EnforcementDisabled(RuntimeError):
     """Refuse to run with enforcement off or with no policy loaded."""
 
 
+class Denial(StrEnum):
+    """Why a request was denied: stable codes a client and the log can rely on."""
+
+    NO_RULE = "NO_RULE"
+    """No allow rule for this subject, category and action (default deny)."""
+    DENY_RULE = "DENY_RULE"
+    """A deny rule matched (deny overrides allow)."""
+    CONDITION_UNMET = "CONDITION_UNMET"
+    """An allow rule exists for this purpose, but its condition does not hold."""
+    PURPOSE_NOT_ALLOWED = "PURPOSE_NOT_ALLOWED"
+    """An allow rule exists for this category and action, but for another purpose."""
+    VALUE_BLIND_ROLE = "VALUE_BLIND_ROLE"
+    """The subject holds a value-blind role: no rule can show them a value."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     rule: str
-    """The matched policy row as text; empty when no rule matched (default deny)."""
+    """The matched policy row as text; empty when no rule matched (default deny). For
+    CONDITION_UNMET and PURPOSE_NOT_ALLOWED, the allow rule that would have applied."""
     reason: str
+    code: str = ""
+    """A Denial code; empty when allowed."""
+    condition: str = ""
+    """CONDITION_UNMET: the condition(s) that would allow it, comma-separated."""
+
+    @property
+    def logged_reason(self) -> str:
+        """The reason as logged: the stable code first (`DENY_RULE: denied by rule`)."""
+        return f"{self.code}: {self.reason}" if self.code else self.reason
 
 
 _MEMO_SIZE = 10_000
@@ -102,18 +138,96 @@ class Authorizer:
     ) -> Decision:
         categories, actions, purposes = _KNOWN
         if category not in categories or action not in actions or purpose not in purposes:
-            return Decision(False, "", "unknown category, action or purpose")
+            return Decision(False, "", "unknown category, action or purpose", Denial.NO_RULE)
         if not self._enforcer.enabled:
-            return Decision(False, "", "enforcement disabled")
+            return Decision(False, "", "enforcement disabled", Denial.NO_RULE)
+        if category in PERSONAL_DATA and action in VALUE_ACTIONS:
+            blind = sorted(VALUE_BLIND_ROLES & self.held_roles(subject))
+            if blind:
+                reason = f"{' and '.join(blind)} may see no personal-data value"
+                return Decision(False, "", reason, Denial.VALUE_BLIND_ROLE)
         allowed, rule = self._enforcer.enforce_ex(subject, category, action, purpose, conditions)
-        if not rule:
-            return Decision(False, "", "no rule grants this (default deny)")
-        return Decision(bool(allowed), ", ".join(rule), "allowed" if allowed else "denied by rule")
+        if allowed:
+            return Decision(True, ", ".join(rule), "allowed")
+        if rule:
+            return Decision(False, ", ".join(rule), "denied by rule", Denial.DENY_RULE)
+        return self._explain(subject, category, action, purpose, conditions)
+
+    def _explain(
+        self, subject: str, category: str, action: str, purpose: str, conditions: str
+    ) -> Decision:
+        """Why no rule allowed it: Casbin is asked again with relaxed inputs (one more
+        condition; another purpose). Only on a denial that is not memoised yet."""
+        held = frozenset(filter(None, conditions.split(",")))
+        unmet = [
+            c
+            for c in CONDITIONS
+            if c not in held and self._allows(subject, category, action, purpose, held | {c})
+        ]
+        if unmet:
+            rule = self._allowing(subject, category, action, purpose, held | {unmet[0]})
+            condition = ",".join(unmet)
+            return Decision(
+                False, rule, f"condition not met: {condition}", Denial.CONDITION_UNMET, condition
+            )
+        for other in self._other_purposes(subject, category, action, purpose):
+            for extra in ((), *((c,) for c in CONDITIONS)):
+                if self._allows(subject, category, action, other, held | set(extra)):
+                    rule = self._allowing(subject, category, action, other, held | set(extra))
+                    reason = f"allowed for purpose {other}, not {purpose}"
+                    return Decision(False, rule, reason, Denial.PURPOSE_NOT_ALLOWED)
+        return Decision(False, "", "no rule grants this (default deny)", Denial.NO_RULE)
+
+    def _allows(
+        self, subject: str, category: str, action: str, purpose: str, conditions: Iterable[str]
+    ) -> bool:
+        request = (subject, category, action, purpose, ",".join(sorted(conditions)))
+        return bool(self._enforcer.enforce(*request))
+
+    def _allowing(
+        self, subject: str, category: str, action: str, purpose: str, conditions: Iterable[str]
+    ) -> str:
+        request = (subject, category, action, purpose, ",".join(sorted(conditions)))
+        return ", ".join(self._enforcer.enforce_ex(*request)[1])
+
+    def _other_purposes(self, subject: str, category: str, action: str, purpose: str) -> list[str]:
+        """Purposes of allow rules for this subject, category and action other than
+        `purpose`: the candidates Casbin is asked about (not all eight, each time)."""
+        roles = self.held_roles(subject)
+        found = {
+            p_purpose
+            for p_sub, p_cat, p_act, p_purpose, _, eft in self._rules()
+            if eft == "allow"
+            and p_sub in roles
+            and glob_match(category, p_cat)
+            and p_act in ("*", action)
+            and p_purpose not in ("*", purpose)
+        }
+        return sorted(found & frozenset(PURPOSES))
+
+    def _rules(self) -> list[list[str]]:
+        rules: list[list[str]] = self._enforcer.model.get_policy("p", "p")
+        return [r for r in rules if len(r) == 6]
+
+    def _role_manager(self) -> Any:
+        return self._enforcer.model.model["g"]["g"].rm
+
+    def held_roles(self, subject: str) -> frozenset[str]:
+        """The subject and every role it holds, directly or through another role (so an
+        employee holds their roles and `staff`). Names the role manager does not know
+        are not looked up: Casbin would add them to it."""
+        manager, seen, todo = self._role_manager(), {subject}, [subject]
+        known = manager.all_roles
+        while todo:
+            name = todo.pop()
+            for role in manager.get_roles(name) if name in known else ():
+                if role not in seen:
+                    seen.add(str(role))
+                    todo.append(str(role))
+        return frozenset(seen)
 
     def roles_of(self, employee_id: object) -> list[str]:
-        roles = self._enforcer.model.model["g"]["g"].rm.get_roles(
-            employee_subject(str(employee_id))
-        )
+        roles = self._role_manager().get_roles(employee_subject(str(employee_id)))
         return sorted(str(r) for r in roles)
 
     @property

@@ -84,6 +84,32 @@ PURPOSES: dict[str, Purpose] = {
 
 CONSENT_PURPOSES = frozenset(k for k, p in PURPOSES.items() if p.consent_required)
 
+CONDITIONS = (
+    "open_case",
+    "self",
+    "fulfilling_request",
+    *(f"consent:{p}" for p in sorted(CONSENT_PURPOSES)),
+)
+"""What can hold on an object: a rule's condition is one of these (or `*`, none)."""
+
+PERSONAL_DATA = frozenset(Category)
+"""Every category is personal data: each one describes, or is held about, one customer
+(their contact data, credentials, devices, browsing, consents, rights requests and
+support messages). A non-personal category added later leaves this set."""
+
+VALUE_ACTIONS = frozenset(
+    {Action.READ, Action.READ_MASKED, Action.EXPORT, Action.ERASE, Action.DISCLOSE}
+)
+"""The actions that show or hand over a personal-data value (or decide its fate)."""
+
+VALUE_BLIND_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
+"""Separation of duties (DESIGN section 2): the roles that run the system and check it
+never see a personal-data value. The engine enforces it (authz/enforcer.py) and no policy
+change may undo it (authz/separation.py)."""
+
+PERSONAL_DATA_ROLES = frozenset(Role) - VALUE_BLIND_ROLES
+"""The job roles that work with personal data; none is held with a value-blind role."""
+
 
 class ConsentSource(StrEnum):
     """Where a consent record came from."""

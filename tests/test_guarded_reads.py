@@ -90,7 +90,8 @@ API_MATRIX = [
     (("legal",), "SUPPORT", {OPEN}, (D, D, D, D, D)),
     (("auditor",), "LEGAL", {OPEN, CONSENT}, (D, D, D, D, D)),
     (("admin",), "SERVICE", {OPEN, CONSENT}, (D, D, D, D, D)),
-    (("admin", "customer_care"), "SUPPORT", {OPEN}, (D, D, D, D, F)),
+    # a value-blind role wins over any other role held with it (issue 14)
+    (("admin", "customer_care"), "SUPPORT", {OPEN}, (D, D, D, D, D)),
     (("intern",), "SUPPORT", {OPEN, CONSENT}, (D, D, D, D, D)),
     ((), "SUPPORT", {OPEN, CONSENT}, (D, D, D, D, D)),
 ]
@@ -179,7 +180,11 @@ async def test_a_denied_field_logs_no_traceback(
         "message": "Not allowed to read contact.email for purpose legal.",
         "locations": [{"line": 1, "column": ONE.index("email") + 1}],
         "path": ["customer", "email"],
-        "extensions": {"code": "FORBIDDEN"},
+        "extensions": {
+            "code": "FORBIDDEN",
+            "reason": "VALUE_BLIND_ROLE",
+            "policyVersion": services.authorizer.version,
+        },
     }
 
 

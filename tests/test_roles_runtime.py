@@ -178,19 +178,20 @@ async def test_bad_role_changes_are_input_errors_and_change_nothing(
     _, gone_id = await signed_in_employee(gql, services, "legal", name="gone")
     await Employee.filter(id=gone_id).update(active=False)
     before, version = await grants(), await current_version()
+    own = "SEPARATION_OF_DUTIES"  # admins do not change their own roles (issue 14)
     cases = [
-        (GRANT, {"e": ann_id, "r": "astronaut"}, "role"),
-        (REVOKE, {"e": ann_id, "r": "Legal"}, "role"),
-        (GRANT, {"e": admin_id, "r": "legal"}, "employeeId"),  # admins do not change their own
-        (REVOKE, {"e": admin_id, "r": "admin"}, "employeeId"),
-        (GRANT, {"e": gone_id, "r": "customer_care"}, "employeeId"),  # inactive
+        (GRANT, {"e": ann_id, "r": "astronaut"}, "role", "VALIDATION"),
+        (REVOKE, {"e": ann_id, "r": "Legal"}, "role", "VALIDATION"),
+        (GRANT, {"e": admin_id, "r": "legal"}, "employeeId", own),
+        (REVOKE, {"e": admin_id, "r": "admin"}, "employeeId", own),
+        (GRANT, {"e": gone_id, "r": "customer_care"}, "employeeId", "VALIDATION"),  # inactive
     ]
-    for query, variables, field in cases:
+    for query, variables, field, code in cases:
         body = await gql(query, variables, token=admin)
         result = next(iter(body["data"].values()))
         assert (result["__typename"], result["code"], result["field"]) == (
             "InputError",
-            "VALIDATION",
+            code,
             field,
         ), variables
     unknown = await gql(
@@ -198,7 +199,12 @@ async def test_bad_role_changes_are_input_errors_and_change_nothing(
     )
     assert unknown["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert (await grants(), await current_version()) == (before, version)
-    assert await AuditEvent.filter(event="admin").count() == 0
+    # only the refusals to keep duties separate are logged (as denials), not typos
+    refused = await AuditEvent.filter(event="admin").order_by("id")
+    assert [(e.operation, e.decision, e.subject_id, e.reason) for e in refused] == [
+        ("grantRole", "deny", admin_id, f"{own}: role=legal"),
+        ("revokeRole", "deny", admin_id, f"{own}: role=admin"),
+    ]
 
 
 async def test_a_rule_added_and_removed_takes_effect_at_once_and_is_audited(

@@ -168,22 +168,27 @@ async def test_a_fraud_analyst_reads_visits_for_security(
 
 
 @pytest.mark.parametrize(
-    ("roles", "purpose"),
+    ("roles", "purpose", "reason"),
     [
-        (("marketing",), "SECURITY"),
-        (("customer_care",), "SECURITY"),
-        (("auditor",), "SECURITY"),
-        (("admin",), "SECURITY"),
-        (("legal",), "LEGAL"),
-        (("customer_care",), "SUPPORT"),
-        (("marketing",), "MARKETING_EMAIL"),
-        (("fraud_analyst",), "SUPPORT"),
-        (("fraud_analyst",), "ANALYTICS"),
-        (("admin", "customer_care"), "SECURITY"),
+        (("marketing",), "SECURITY", "DENY_RULE"),
+        (("customer_care",), "SECURITY", "DENY_RULE"),
+        (("auditor",), "SECURITY", "VALUE_BLIND_ROLE"),
+        (("admin",), "SECURITY", "VALUE_BLIND_ROLE"),
+        (("legal",), "LEGAL", "DENY_RULE"),
+        (("customer_care",), "SUPPORT", "DENY_RULE"),
+        (("marketing",), "MARKETING_EMAIL", "DENY_RULE"),
+        (("fraud_analyst",), "SUPPORT", "PURPOSE_NOT_ALLOWED"),
+        (("fraud_analyst",), "ANALYTICS", "PURPOSE_NOT_ALLOWED"),
+        (("admin", "customer_care"), "SECURITY", "VALUE_BLIND_ROLE"),
     ],
 )
 async def test_other_roles_and_purposes_are_refused_and_logged(
-    gql: GQL, services: Services, clock: FakeClock, roles: tuple[str, ...], purpose: str
+    gql: GQL,
+    services: Services,
+    clock: FakeClock,
+    roles: tuple[str, ...],
+    purpose: str,
+    reason: str,
 ) -> None:
     # given a customer with visits
     customer, _ = await customer_with_visits(gql, clock)
@@ -194,7 +199,7 @@ async def test_other_roles_and_purposes_are_refused_and_logged(
     # then the field is null with FORBIDDEN at its path, and nothing else is revealed
     assert body["data"]["customer"] == {"id": str(customer.id), "visits": None}
     [error] = errors_at(body, ["customer", "visits"])
-    assert error["extensions"] == {"code": "FORBIDDEN"}
+    assert (error["extensions"]["code"], error["extensions"]["reason"]) == ("FORBIDDEN", reason)
     wanted = purpose.lower().replace("_", ".")
     assert error["message"] == f"Not allowed to read behavior.browsing for purpose {wanted}."
     # and the refusal is in the audit log, with the employee, the customer and the purpose

@@ -5,7 +5,6 @@ version in the same transaction, which every other process watches (authz/watche
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from uuid import UUID
@@ -14,20 +13,27 @@ from casbin.util.builtin_operators import glob_match
 from tortoise.transactions import in_transaction
 
 from api.errors import FieldProblem, InputInvalid, NotFound
-from authz.adapter import bump_version
+from authz import separation
+from authz.adapter import bump_version, employee_subject, policy_columns
 from authz.enforcer import Authorizer
-from authz.registry import CONSENT_PURPOSES, PURPOSES, Action, Category, Role
-from models import Employee, EmployeeRole
+from authz.registry import CONDITIONS as OBJECT_CONDITIONS
+from authz.registry import (
+    PERSONAL_DATA_ROLES,
+    PURPOSES,
+    VALUE_BLIND_ROLES,
+    Action,
+    Category,
+    Role,
+)
+from models import Employee, EmployeeRole, PolicyRule
 
 ROLES = tuple(r.value for r in Role)
 RULE_SUBJECTS = (*ROLES, "staff", "customer")
-CONDITIONS = (
-    "*",
-    "open_case",
-    "self",
-    "fulfilling_request",
-    *(f"consent:{p}" for p in sorted(CONSENT_PURPOSES)),
-)
+CONDITIONS = ("*", *OBJECT_CONDITIONS)
+SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
+VALUE_BLIND_ROLE = "VALUE_BLIND_ROLE"
+REFUSALS = frozenset({SEPARATION_OF_DUTIES, VALUE_BLIND_ROLE})
+"""The problem codes of a change refused to keep duties separate: logged as denials."""
 _CATEGORIES = tuple(c.value for c in Category)
 _ACTIONS = tuple(a.value for a in Action)
 _PATTERN = re.compile(r"[a-z_.*]{1,100}")
@@ -66,15 +72,15 @@ class Rule:
 FLOOR = frozenset(Rule(s, _CREDENTIALS, "*", "*", "*", "deny") for s in ("staff", "customer"))
 
 
-def _invalid(field: str, message: str) -> InputInvalid:
-    return InputInvalid([FieldProblem(field, "VALIDATION", message)])
+def _invalid(field: str, message: str, code: str = "VALIDATION") -> InputInvalid:
+    return InputInvalid([FieldProblem(field, code, message)])
 
 
 async def _employee_to_change(*, employee_id: UUID, role: str, changed_by: UUID) -> Employee:
     if role not in ROLES:
         raise _invalid("role", f"Unknown role; known: {', '.join(ROLES)}.")
     if employee_id == changed_by:
-        raise _invalid("employeeId", "Admins do not change their own roles.")
+        raise _invalid("employeeId", "Admins do not change their own roles.", SEPARATION_OF_DUTIES)
     employee = await Employee.get_or_none(id=employee_id)
     if employee is None:
         raise NotFound("No such employee.")
@@ -93,13 +99,38 @@ async def grant_role(
     employee = await _employee_to_change(employee_id=employee_id, role=role, changed_by=granted_by)
     if not employee.active:
         raise _invalid("employeeId", "The employee is inactive.")
-    async with in_transaction() as conn:
-        _, created = await EmployeeRole.get_or_create(
-            employee_id=employee.id, role=role, defaults={"granted_at": now}, using_db=conn
-        )
+    async with in_transaction():
+        await separation.lock_policy()
+        held = await _roles(employee.id)
+        created = role not in held
         if created:
+            _refuse_mixed_duties(role, held)
+            state = await separation.stored_policy()
+            _refuse_breach(state.with_link(employee_subject(employee.id), role), "role")
+            await EmployeeRole.create(employee_id=employee.id, role=role, granted_at=now)
             await bump_version()
     return RoleChange(employee, await _roles(employee.id), created)
+
+
+def _refuse_mixed_duties(role: str, held: list[str]) -> None:
+    """A value-blind role and a personal-data role are never held together: the engine
+    would deny the pair every value anyway (authz/enforcer.py), so the grant is refused
+    rather than left to look like it gave access."""
+    blind = role in VALUE_BLIND_ROLES or not VALUE_BLIND_ROLES.isdisjoint(held)
+    personal = role in PERSONAL_DATA_ROLES or not PERSONAL_DATA_ROLES.isdisjoint(held)
+    if blind and personal:
+        message = (
+            f"{role} cannot be held with {', '.join(held)}: admins and auditors hold no "
+            "role that reads personal data."
+        )
+        raise _invalid("role", message, SEPARATION_OF_DUTIES)
+
+
+def _refuse_breach(state: separation.PolicyState, field: str) -> None:
+    breach = separation.first_breach(state)
+    if breach is not None:
+        message = f"Refused: {breach.text}; admins and auditors see no personal-data value."
+        raise _invalid(field, message, VALUE_BLIND_ROLE)
 
 
 async def revoke_role(*, employee_id: UUID, role: str, revoked_by: UUID) -> RoleChange:
@@ -134,32 +165,49 @@ def rule_problems(rule: Rule) -> list[FieldProblem]:
     return [FieldProblem(f, "VALIDATION", m) for f, m in checks.items() if m]
 
 
-async def add_policy_rule(*, authorizer: Authorizer, rule: Rule) -> bool:
-    """Add a rule (persisted, version moved); False when it is already in the policy."""
+async def add_policy_rule(*, rule: Rule, changed_by: UUID) -> bool:
+    """Add a rule (persisted, version moved); False when it is already in the policy.
+    The caller reloads its authorizer: the live enforcer is only ever loaded."""
     if problems := rule_problems(rule):
         raise InputInvalid(problems)
-    await authorizer.reload()  # decide "already there" on the database's policy, not a stale one
-    return await _apply(authorizer, authorizer.enforcer.add_policy(*rule.values))
+    return await _change_rule(rule, add=True, changed_by=changed_by)
 
 
-async def remove_policy_rule(*, authorizer: Authorizer, rule: Rule) -> bool:
+async def remove_policy_rule(*, rule: Rule, changed_by: UUID) -> bool:
     """Remove a rule; False when it is not in the policy. The floor cannot be removed."""
     if problems := rule_problems(rule):
         raise InputInvalid(problems)
     if rule in FLOOR:
         raise _invalid("category", "The credentials deny rules are the floor of the policy.")
-    await authorizer.reload()
-    return await _apply(authorizer, authorizer.enforcer.remove_policy(*rule.values))
+    return await _change_rule(rule, add=False, changed_by=changed_by)
 
 
-async def _apply(authorizer: Authorizer, change: Awaitable[object]) -> bool:
-    try:
-        changed = bool(await change)
-        authorizer.forget()  # memoised answers were made under the old policy
-        return changed
-    except BaseException:
-        authorizer.version = -1  # memory may have moved without the database: reload soon
-        raise
+async def _change_rule(rule: Rule, *, add: bool, changed_by: UUID) -> bool:
+    """Apply the change to a copy of the stored policy first, under the policy lock, and
+    write it only if the copy keeps admins and auditors value-blind and the rule is not
+    one that applies to the changer; a refusal raises and the transaction rolls back.
+    A narrowing change (a deny added, an allow removed) allows nothing new under
+    deny-overrides, so it is not refused for a breach already stored: it may repair it."""
+    values = tuple(rule.values)
+    async with in_transaction():
+        await separation.lock_policy()
+        state = await separation.stored_policy()
+        if (values in state.rules) == add:
+            return False
+        if (rule.effect == "allow") == add:  # a narrowing change cannot add a breach
+            _refuse_breach(state.with_rule(values) if add else state.without_rule(values), "role")
+        if rule.role in state.held_roles(employee_subject(changed_by)):
+            message = (
+                f"Rules for {rule.role} apply to you: nobody edits the rules of their own roles."
+            )
+            raise _invalid("role", message, SEPARATION_OF_DUTIES)
+        columns = policy_columns(rule.values)
+        if add:
+            await PolicyRule.create(ptype="p", **columns)
+        else:
+            await PolicyRule.filter(ptype="p", **columns).delete()
+        await bump_version()
+    return True
 
 
 def policy_rules(*, authorizer: Authorizer) -> list[Rule]:

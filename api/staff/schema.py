@@ -50,6 +50,22 @@ async def _role_changed(
     return RoleChanged(employee=employee, role=role, changed=change.changed)
 
 
+def _refusal_logged(
+    info: Info, operation: str, exc: InputInvalid, subject_id: object, what: str
+) -> InputError:
+    """The typed error; a change refused to keep duties separate is also logged."""
+    codes = [p.code for p in exc.problems if p.code in roles.REFUSALS]
+    if codes:
+        info.context.audit_event(
+            event="admin",
+            operation=operation,
+            subject_id=subject_id,
+            decision="deny",
+            reason=f"{codes[0]}: {what}",
+        )
+    return InputError.from_problems(exc.problems)
+
+
 async def _rule_changed(
     info: Info, operation: str, rule: roles.Rule, changed: bool
 ) -> PolicyRuleChanged:
@@ -68,9 +84,9 @@ async def _edit_rule(
 ) -> PolicyRuleChangePayload:
     rule = input.to_rule()
     try:
-        changed = await edit(authorizer=info.context.services.authorizer, rule=rule)
+        changed = await edit(rule=rule, changed_by=info.context.subject_id)
     except InputInvalid as exc:
-        return InputError.from_problems(exc.problems)
+        return _refusal_logged(info, operation, exc, "", rule.text)
     return await _rule_changed(info, operation, rule, changed)
 
 
@@ -138,15 +154,16 @@ class StaffMutation:
     async def grant_role(
         self, info: Info, employee_id: strawberry.ID, role: str
     ) -> RoleChangePayload | None:
+        employee = parse_id(employee_id, what="employee")
         try:
             change = await roles.grant_role(
-                employee_id=parse_id(employee_id, what="employee"),
+                employee_id=employee,
                 role=role,
                 granted_by=info.context.subject_id,
                 now=info.context.services.clock.now(),
             )
         except InputInvalid as exc:
-            return InputError.from_problems(exc.problems)
+            return _refusal_logged(info, "grantRole", exc, employee, f"role={role}")
         return await _role_changed(info, "grantRole", change, role)
 
     @strawberry.mutation(
@@ -156,14 +173,13 @@ class StaffMutation:
     async def revoke_role(
         self, info: Info, employee_id: strawberry.ID, role: str
     ) -> RoleChangePayload | None:
+        employee = parse_id(employee_id, what="employee")
         try:
             change = await roles.revoke_role(
-                employee_id=parse_id(employee_id, what="employee"),
-                role=role,
-                revoked_by=info.context.subject_id,
+                employee_id=employee, role=role, revoked_by=info.context.subject_id
             )
         except InputInvalid as exc:
-            return InputError.from_problems(exc.problems)
+            return _refusal_logged(info, "revokeRole", exc, employee, f"role={role}")
         return await _role_changed(info, "revokeRole", change, role)
 
     @strawberry.mutation(

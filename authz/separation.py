@@ -1,0 +1,181 @@
+"""Separation of duties kept in the stored policy (issue 14, point 1b).
+
+The enforcer denies value-blind roles every personal-data value whatever the rules say
+(authz/enforcer.py). This module keeps the stored policy honest too: a change to it (a
+rule added or removed, a role granted) is applied to a copy of the policy in memory, a
+second Casbin enforcer that is never the live one, and refused if afterwards a
+value-blind role, or anyone holding one, could be allowed a value action on a
+personal-data category for any purpose under any conditions.
+
+Why the check is exhaustive: the request space is finite (every personal-data category
+x the value actions x every purpose x a set of conditions). Condition sets need not be
+enumerated: a rule's condition is one name or `*`, and `hasCondition` only asks whether
+it is in the set, so every rule (allow or deny) that matches under a set S also matches
+under any superset. If some S allows a request, one allow rule A matches under S and no
+deny does; under the smallest set A needs ({} or {A's condition}), A still matches and
+no deny can (each would match under S too). So the empty set and each single condition
+cover every set: 10 categories x 5 actions x 8 purposes x 8 sets = 3,200 requests per
+value-blind subject (FULL_SPACE; about a millisecond each). Of these, Casbin is asked only
+those some allow rule for the subject matches (`witnesses`): any other is denied by the
+policy effect, which needs an allow. The seeded policy has none for admin or auditor, so
+the check costs nothing there; tests/test_separation_of_duties.py checks the witnesses
+against the whole space."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from importlib import resources
+from typing import Any
+
+import casbin
+from casbin.util.builtin_operators import glob_match
+from tortoise import connections
+
+from authz.adapter import TortoiseAdapter
+from authz.enforcer import _has_condition
+from authz.registry import (
+    CONDITIONS,
+    PERSONAL_DATA,
+    PURPOSES,
+    VALUE_ACTIONS,
+    VALUE_BLIND_ROLES,
+)
+
+Rule = tuple[str, ...]
+"""A `p` rule's values: subject, category, action, purpose, condition, effect."""
+CONDITION_SETS = ("", *CONDITIONS)
+"""The empty set and each single condition (see the module docstring)."""
+FULL_SPACE = len(PERSONAL_DATA) * len(VALUE_ACTIONS) * len(PURPOSES) * len(CONDITION_SETS)
+"""Requests per value-blind subject that cover every request (3,200)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """A request a value-blind subject would be allowed."""
+
+    subject: str
+    category: str
+    action: str
+    purpose: str
+    conditions: str
+
+    @property
+    def text(self) -> str:
+        conditions = self.conditions or "no condition"
+        return (
+            f"{self.subject} would be allowed to {self.action} {self.category} "
+            f"for {self.purpose} ({conditions})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """The whole policy as stored: `p` rules and `g` links (employee grants included)."""
+
+    rules: frozenset[Rule]
+    links: frozenset[tuple[str, str]]
+
+    def with_rule(self, rule: Rule) -> PolicyState:
+        return replace(self, rules=self.rules | {rule})
+
+    def without_rule(self, rule: Rule) -> PolicyState:
+        return replace(self, rules=self.rules - {rule})
+
+    def with_link(self, subject: str, role: str) -> PolicyState:
+        return replace(self, links=self.links | {(subject, role)})
+
+    def held_roles(self, subject: str) -> frozenset[str]:
+        """The subject and every role it holds, directly or through another role."""
+        held, todo = {subject}, [subject]
+        while todo:
+            name = todo.pop()
+            for member, role in self.links:
+                if member == name and role not in held:
+                    held.add(role)
+                    todo.append(role)
+        return frozenset(held)
+
+
+class _Collector:
+    """Receives the rules TortoiseAdapter loads, as Casbin's model would."""
+
+    def __init__(self) -> None:
+        self.rules: set[Rule] = set()
+        self.links: set[tuple[str, str]] = set()
+
+    def add_policy(self, sec: str, ptype: str, values: list[str]) -> None:
+        if sec == "p":
+            self.rules.add(tuple(values))
+        elif len(values) == 2:
+            self.links.add((values[0], values[1]))
+
+
+async def lock_policy() -> None:
+    """Serialise policy changes: a no-op write on the version row, first in the caller's
+    transaction, so two changes cannot each pass the check on the same old policy (a row
+    lock on PostgreSQL, the write lock on SQLite) until the first commits."""
+    conn = connections.get("default")
+    await conn.execute_query("UPDATE policy_version SET version = version WHERE id = 1")
+
+
+async def stored_policy() -> PolicyState:
+    """The policy in the database (in the caller's transaction, after lock_policy)."""
+    collector = _Collector()
+    await TortoiseAdapter().load_policy(collector)
+    return PolicyState(frozenset(collector.rules), frozenset(collector.links))
+
+
+def copy_enforcer(state: PolicyState) -> Any:
+    """A Casbin enforcer of its own over `state`, in memory: never the live one."""
+    model_path = str(resources.files("authz").joinpath("model.conf"))
+    enforcer = casbin.Enforcer(model_path)
+    enforcer.add_function("hasCondition", _has_condition)
+    for rule in sorted(state.rules):
+        enforcer.model.add_policy("p", "p", list(rule))
+    for link in sorted(state.links):
+        enforcer.model.add_policy("g", "g", list(link))
+    enforcer.build_role_links()
+    return enforcer
+
+
+def witnesses(state: PolicyState, held: frozenset[str]) -> set[tuple[str, str, str, str]]:
+    """The requests (category, action, purpose, conditions) that could be allowed to a
+    subject holding `held`: a request no allow rule matches is denied by the policy
+    effect, so for each allow rule for them, every personal-data category, value action
+    and purpose it matches, under the smallest condition set it needs."""
+    found = set()
+    for subject, category, action, purpose, condition, effect in _rules(state):
+        if effect != "allow" or subject not in held:
+            continue
+        for c in PERSONAL_DATA:
+            if not glob_match(c, category):
+                continue
+            for a in VALUE_ACTIONS:
+                if action not in ("*", a):
+                    continue
+                for p in PURPOSES:
+                    if purpose in ("*", p):
+                        found.add((str(c), str(a), str(p), "" if condition == "*" else condition))
+    return found
+
+
+def _rules(state: PolicyState) -> list[Rule]:
+    return sorted(r for r in state.rules if len(r) == 6)
+
+
+def _blind_subjects(state: PolicyState) -> list[str]:
+    """Every value-blind role, and every name holding one (employees, other roles)."""
+    names = {*VALUE_BLIND_ROLES, *(m for m, _ in state.links), *(r[0] for r in state.rules)}
+    return sorted(str(n) for n in names if VALUE_BLIND_ROLES & state.held_roles(n))
+
+
+def first_breach(state: PolicyState) -> Breach | None:
+    """The first request a value-blind subject would be allowed under `state`, asked of a
+    Casbin enforcer of its own built from `state` (never the live one); None when none."""
+    enforcer = None
+    for subject in _blind_subjects(state):
+        for request in sorted(witnesses(state, state.held_roles(subject))):
+            enforcer = enforcer or copy_enforcer(state)
+            if enforcer.enforce(subject, *request):
+                return Breach(subject, *request)
+    return None

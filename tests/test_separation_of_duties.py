@@ -1,0 +1,337 @@
+"""Admins and auditors stay value-blind (issue 14, point 1): however the rules or grants
+are edited, neither sees a personal-data value. The engine denies it at decision time,
+and a change that would let the stored policy allow it is refused, changes nothing and
+is logged."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from api.services import Services
+from authz.adapter import current_version, employee_subject
+from authz.registry import PERSONAL_DATA, PURPOSES, VALUE_ACTIONS
+from authz.seed import default_rules
+from authz.separation import CONDITION_SETS, FULL_SPACE, PolicyState, copy_enforcer, first_breach
+from models import AuditEvent, Customer, EmployeeRole, PolicyRule, SupportCase
+from tests.conftest import GQL, signed_in_employee, stored_customer
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+READ = "query($id: ID!, $p: Purpose!) { customer(id: $id, purpose: $p) { email phone } }"
+RULE_PAYLOAD = """
+    __typename
+    ... on PolicyRuleChanged { changed }
+    ... on InputError { code field message }
+"""
+ADD = f"mutation($i: PolicyRuleInput!) {{ addPolicyRule(input: $i) {{ {RULE_PAYLOAD} }} }}"
+REMOVE = f"mutation($i: PolicyRuleInput!) {{ removePolicyRule(input: $i) {{ {RULE_PAYLOAD} }} }}"
+GRANT = """mutation($e: ID!, $r: String!) { grantRole(employeeId: $e, role: $r) {
+    __typename ... on RoleChanged { changed } ... on InputError { code field } } }"""
+
+
+def rule(role: str, category: str, effect: str, **fields: str) -> dict[str, str]:
+    values = {"action": "read", "purpose": "*", "condition": "*", **fields}
+    return {"role": role, "category": category, **values, "effect": effect}
+
+
+ADMIN_CONTACT_DENY = rule("admin", "contact.*", "deny", action="*")
+AUDITOR_CONTACT_DENY = rule("auditor", "contact.*", "deny", action="*")
+
+
+@pytest.fixture
+async def restore_policy() -> AsyncIterator[None]:
+    """conftest keeps the seeded policy between tests: put back what a test changed."""
+    columns = ("ptype", "v0", "v1", "v2", "v3", "v4", "v5")
+    before = await PolicyRule.all().order_by("id").values(*columns)
+    yield
+    if await PolicyRule.all().order_by("id").values(*columns) != before:
+        await PolicyRule.all().delete()
+        await PolicyRule.bulk_create([PolicyRule(**row) for row in before])
+
+
+async def stored() -> tuple[Any, ...]:
+    """Everything a refused change must leave as it was: rules, grants, version."""
+    rules = await PolicyRule.all().order_by("id").values_list("ptype", "v0", "v1", "v2", "v3")
+    grants = (
+        await EmployeeRole.all().order_by("employee_id", "role").values_list("employee_id", "role")
+    )
+    return rules, grants, await current_version()
+
+
+async def customer_with_open_case() -> Customer:
+    customer = await stored_customer(1, at=T0)
+    await SupportCase.create(customer=customer, subject="Ring", message="Where?", created_at=T0)
+    return customer
+
+
+async def reads_nothing(gql: GQL, token: str, customer: Customer) -> None:
+    """A real read of email and phone: both null, each FORBIDDEN for VALUE_BLIND_ROLE."""
+    for purpose in ("SUPPORT", "LEGAL"):
+        body = await gql(READ, {"id": str(customer.id), "p": purpose}, token=token)
+        assert body["data"]["customer"] == {"email": None, "phone": None}, body
+        reasons = {e["extensions"]["reason"] for e in body["errors"]}
+        assert reasons == {"VALUE_BLIND_ROLE"}, body["errors"]
+
+
+async def refusals() -> list[tuple[str, str]]:
+    rows = AuditEvent.filter(event="admin", decision="deny").order_by("id")
+    return [(r.operation, r.reason) for r in await rows]
+
+
+def text(r: dict[str, str]) -> str:
+    return ", ".join(["p", *r.values()])
+
+
+async def test_the_four_call_escalation_is_refused_and_the_admin_still_reads_nothing(
+    gql: GQL, services: Services, restore_policy: None
+) -> None:
+    # given an admin and a customer with an open case
+    admin, admin_id = await signed_in_employee(gql, services, "admin", name="root")
+    customer = await customer_with_open_case()
+    before = await stored()
+    # when the admin removes their own contact deny and allows themself contact data,
+    # support messages and consents
+    calls = [
+        (REMOVE, ADMIN_CONTACT_DENY, "removePolicyRule"),
+        (ADD, rule("admin", "contact.*", "allow"), "addPolicyRule"),
+        (ADD, rule("admin", "support.cases", "allow"), "addPolicyRule"),
+        (ADD, rule("admin", "consent.history", "allow"), "addPolicyRule"),
+    ]
+    results = [(await gql(q, {"i": i}, token=admin))["data"][op] for q, i, op in calls]
+    # then each is refused with a typed error: an allow that would let a value-blind role
+    # read (support cases, consents) for VALUE_BLIND_ROLE; the others (the contact allow is
+    # still overridden by the deny) because they are rules of the admin's own role
+    codes = ["SEPARATION_OF_DUTIES", "SEPARATION_OF_DUTIES", "VALUE_BLIND_ROLE", "VALUE_BLIND_ROLE"]
+    assert [(r["__typename"], r["code"]) for r in results] == [("InputError", c) for c in codes]
+    # and nothing was persisted, each refusal is logged, and the admin reads nothing
+    assert await stored() == before
+    assert await refusals() == [
+        (op, f"{code}: {text(i)}") for (_, i, op), code in zip(calls, codes, strict=True)
+    ]
+    assert {e.actor_id for e in await AuditEvent.filter(event="admin")} == {admin_id}
+    await reads_nothing(gql, admin, customer)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (rule("admin", "*", "allow"), "VALUE_BLIND_ROLE"),  # every category
+        (rule("admin", "support.cases", "allow", action="*"), "VALUE_BLIND_ROLE"),  # any action
+        (rule("staff", "consent.history", "allow", purpose="support"), "VALUE_BLIND_ROLE"),
+        (rule("staff", "*", "allow", condition="open_case"), "VALUE_BLIND_ROLE"),
+        (rule("auditor", "consent.*", "allow", action="read_masked"), "VALUE_BLIND_ROLE"),
+        (rule("auditor", "rights.requests", "allow", action="export"), "VALUE_BLIND_ROLE"),
+        (rule("auditor", "*", "allow", action="disclose"), "VALUE_BLIND_ROLE"),
+        (rule("auditor", "support.cases", "allow", action="erase"), "VALUE_BLIND_ROLE"),
+        (rule("admin", "contact.phone", "allow", action="write"), "SEPARATION_OF_DUTIES"),
+        (rule("staff", "support.cases", "deny"), "SEPARATION_OF_DUTIES"),  # applies to me
+    ],
+)
+async def test_variants_are_refused_change_nothing_and_are_logged(
+    gql: GQL, services: Services, restore_policy: None, change: dict[str, str], code: str
+) -> None:
+    # given an admin and a customer with an open case
+    admin, _ = await signed_in_employee(gql, services, "admin", name="root")
+    customer = await customer_with_open_case()
+    before = await stored()
+    # when the admin adds the rule
+    result = (await gql(ADD, {"i": change}, token=admin))["data"]["addPolicyRule"]
+    # then it is refused, nothing changed, the refusal is logged, the admin reads nothing
+    assert (result["__typename"], result["code"], result["field"]) == ("InputError", code, "role")
+    assert await stored() == before
+    assert await refusals() == [("addPolicyRule", f"{code}: {text(change)}")]
+    await reads_nothing(gql, admin, customer)
+
+
+async def test_a_deny_removed_alone_leaves_the_value_blind_role_blind(
+    gql: GQL, services: Services, restore_policy: None
+) -> None:
+    # given an admin, an auditor and a customer with an open case
+    admin, _ = await signed_in_employee(gql, services, "admin", name="root")
+    auditor, _ = await signed_in_employee(gql, services, "auditor", name="audrey")
+    customer = await customer_with_open_case()
+    # when the admin removes the auditor's contact deny (no allow for auditors exists)
+    removed = (await gql(REMOVE, {"i": AUDITOR_CONTACT_DENY}, token=admin))["data"]
+    # then that is accepted: the stored policy still allows auditors nothing
+    assert removed["removePolicyRule"] == {"__typename": "PolicyRuleChanged", "changed": True}
+    before = await stored()
+    # and the allow that would now take effect is refused, and the auditor reads nothing
+    allow = rule("auditor", "contact.*", "allow")
+    result = (await gql(ADD, {"i": allow}, token=admin))["data"]["addPolicyRule"]
+    assert result["code"] == "VALUE_BLIND_ROLE"
+    assert await stored() == before
+    await reads_nothing(gql, auditor, customer)
+
+
+async def test_value_blind_and_personal_data_roles_are_never_held_together(
+    gql: GQL, services: Services
+) -> None:
+    # given two admins and a care agent
+    first, first_id = await signed_in_employee(gql, services, "admin", name="root")
+    second, _ = await signed_in_employee(gql, services, "admin", name="toor")
+    _, care_id = await signed_in_employee(gql, services, "customer_care", name="cara")
+    customer = await customer_with_open_case()
+    before = await stored()
+    # when the first grants themself a second role, the second grants the first customer
+    # care, and the second makes the care agent an auditor
+    attempts = [
+        (first, first_id, "customer_care", "employeeId"),
+        (second, first_id, "customer_care", "role"),
+        (second, care_id, "auditor", "role"),
+    ]
+    for token, employee, role, field in attempts:
+        body = await gql(GRANT, {"e": employee, "r": role}, token=token)
+        # then each is refused for separation of duties, with nothing changed
+        assert body["data"]["grantRole"] == {
+            "__typename": "InputError",
+            "code": "SEPARATION_OF_DUTIES",
+            "field": field,
+        }
+    assert await stored() == before
+    assert [op for op, _ in await refusals()] == ["grantRole"] * 3
+    await reads_nothing(gql, first, customer)
+
+
+async def test_the_live_enforcer_is_untouched_by_a_refused_change(
+    gql: GQL, services: Services, restore_policy: None
+) -> None:
+    # given an admin, and this process's enforcer
+    admin, admin_id = await signed_in_employee(gql, services, "admin", name="root")
+    authorizer = services.authorizer
+    rules, version = [list(r) for r in authorizer.enforcer.get_policy()], authorizer.version
+    # when a change is refused
+    allow = rule("auditor", "support.cases", "allow")
+    assert (await gql(ADD, {"i": allow}, token=admin))["data"]["addPolicyRule"]["code"] == (
+        "VALUE_BLIND_ROLE"
+    )
+    # then this process's enforcer holds the same rules and version, Casbin itself
+    # (under the value-blind check) still allows auditors nothing, and so does decide
+    assert (authorizer.enforcer.get_policy(), authorizer.version) == (rules, version)
+    assert not authorizer.enforcer.enforce("auditor", "support.cases", "read", "legal", "")
+    decision = authorizer.decide(
+        subject="auditor", category="support.cases", action="read", purpose="legal"
+    )
+    assert (decision.allowed, decision.code) == (False, "VALUE_BLIND_ROLE")
+    assert not authorizer.decide(
+        subject=employee_subject(admin_id),
+        category="contact.email",
+        action="read",
+        purpose="support",
+    ).allowed
+
+
+async def test_narrowing_and_widening_for_other_roles_still_work(
+    gql: GQL, services: Services, restore_policy: None
+) -> None:
+    # given an admin, a legal employee and a marketer
+    admin, _ = await signed_in_employee(gql, services, "admin", name="root")
+    _, ann_id = await signed_in_employee(gql, services, "legal", name="ann")
+    _, mark_id = await signed_in_employee(gql, services, "marketing", name="mark")
+    version = await current_version()
+    # when the admin lets legal read support cases, and denies marketing every email
+    widen = rule("legal", "support.cases", "allow", purpose="legal")
+    narrow = rule("marketing", "contact.email", "deny")
+    for change in (widen, narrow):
+        body = await gql(ADD, {"i": change}, token=admin)
+        assert body["data"]["addPolicyRule"] == {"__typename": "PolicyRuleChanged", "changed": True}
+    # then both are in force at once, and the version moved twice
+    assert await current_version() == version + 2
+    decide = services.authorizer.decide
+    assert decide(
+        subject=employee_subject(ann_id), category="support.cases", action="read", purpose="legal"
+    ).allowed
+    denied = decide(
+        subject=employee_subject(mark_id),
+        category="contact.email",
+        action="read",
+        purpose="marketing.email",
+        conditions=("consent:marketing.email",),
+    )
+    assert (denied.allowed, denied.code) == (False, "DENY_RULE")
+    assert await refusals() == []
+
+
+async def test_the_engine_denies_value_blind_roles_whatever_the_stored_rules_say(
+    gql: GQL, services: Services, restore_policy: None
+) -> None:
+    # given a policy changed behind the API's back: auditors and admins allowed everything
+    admin, admin_id = await signed_in_employee(gql, services, "admin", name="root")
+    auditor, _ = await signed_in_employee(gql, services, "auditor", name="audrey")
+    customer = await customer_with_open_case()
+    for role in ("admin", "auditor"):
+        await PolicyRule.filter(v0=role, v5="deny").delete()
+        await PolicyRule.create(ptype="p", v0=role, v1="*", v2="*", v3="*", v4="*", v5="allow")
+    # and an employee who holds admin and customer care (created, not granted)
+    both, _ = await signed_in_employee(gql, services, "admin", "customer_care", name="both")
+    await services.authorizer.reload()
+    # then none of them reads a value, for any purpose
+    for token in (admin, auditor, both):
+        await reads_nothing(gql, token, customer)
+    # and the stored policy is refused every widening while it is not value-blind, but
+    # not a narrowing that repairs it
+    legal = rule("legal", "support.cases", "allow", purpose="legal")
+    blocked = (await gql(ADD, {"i": legal}, token=admin))["data"]["addPolicyRule"]
+    assert blocked["code"] == "VALUE_BLIND_ROLE"
+    repair = rule("auditor", "*", "allow", action="*")
+    body = await gql(REMOVE, {"i": repair}, token=admin)
+    assert body["data"]["removePolicyRule"] == {"__typename": "PolicyRuleChanged", "changed": True}
+    assert await PolicyRule.filter(v0="auditor", v5="allow").count() == 0
+    # (the admin's own allow is for another admin: no, for nobody who holds admin)
+    own = rule("admin", "*", "allow", action="*")
+    body = await gql(REMOVE, {"i": own}, token=admin)
+    assert body["data"]["removePolicyRule"]["code"] == "SEPARATION_OF_DUTIES"
+    assert admin_id
+
+
+# -- the copy check itself -------------------------------------------------------------
+
+
+def seeded(*extra: tuple[str, ...], drop: tuple[str, ...] = ()) -> PolicyState:
+    rules = default_rules()
+    p = {tuple(r[1:]) for r in rules if r[0] == "p"} - {tuple(r.split(", ")) for r in drop}
+    g = {(r[1], r[2]) for r in rules if r[0] == "g"} | {("employee:1", "admin")}
+    return PolicyState(frozenset(p | set(extra)), frozenset(g))
+
+
+def full_scan(state: PolicyState) -> set[tuple[str, ...]]:
+    """Every request of the whole space a value-blind subject is allowed (no pruning)."""
+    enforcer = copy_enforcer(state)
+    return {
+        (subject, str(c), str(a), str(p), s)
+        for subject in ("admin", "auditor", "employee:1")
+        for c in PERSONAL_DATA
+        for a in VALUE_ACTIONS
+        for p in PURPOSES
+        for s in CONDITION_SETS
+        if enforcer.enforce(subject, str(c), str(a), str(p), s)
+    }
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        seeded(),
+        seeded(("admin", "contact.*", "*", "*", "*", "allow")),
+        seeded(
+            ("admin", "contact.*", "read", "*", "*", "allow"),
+            drop=("admin, contact.*, *, *, *, deny",),
+        ),
+        seeded(
+            ("staff", "consent.history", "export", "legal", "consent:analytics", "allow"),
+            ("auditor", "consent.history", "*", "*", "open_case", "deny"),
+        ),
+        seeded(
+            ("auditor", "*", "*", "*", "open_case", "allow"),
+            ("auditor", "*", "*", "*", "self", "deny"),
+        ),
+    ],
+)
+def test_the_copy_check_agrees_with_the_whole_space(state: PolicyState) -> None:
+    # given a policy; when it is checked by witnesses and by asking the whole space
+    allowed = full_scan(state)
+    # then a breach is found exactly when the whole space has one
+    assert (first_breach(state) is None) == (not allowed), sorted(allowed)[:3]
+    assert FULL_SPACE == 3200
