@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -24,6 +24,7 @@ from authz.registry import (
 )
 
 CUSTOMER_SUBJECT = "customer"
+MODEL_PATH = str(resources.files("authz").joinpath("model.conf"))
 
 # Casbin logs every request at INFO/WARNING; our audit log is the record, not its logger.
 logging.getLogger("casbin").setLevel(logging.ERROR)
@@ -79,6 +80,19 @@ def _has_condition(conditions: str, condition: str) -> bool:
     return condition in conditions.split(",")
 
 
+def memory_enforcer(rows: Iterable[Sequence[str]]) -> casbin.Enforcer:
+    """A Casbin enforcer of its own, in memory, over `rows` (`p` or `g` first, then the
+    cells): the served model and matcher functions, never the live enforcer. For what-ifs
+    on a policy that is not the one in force (a change before it is made, a candidate
+    file)."""
+    enforcer = casbin.Enforcer(MODEL_PATH)
+    enforcer.add_function("hasCondition", _has_condition)
+    for ptype, *values in rows:
+        enforcer.model.add_policy(ptype[0], ptype, list(values))
+    enforcer.build_role_links()
+    return enforcer
+
+
 class Authorizer:
     """Wraps casbin.AsyncEnforcer: `decide` is synchronous and in memory."""
 
@@ -92,8 +106,7 @@ class Authorizer:
 
     @classmethod
     async def load(cls) -> Authorizer:
-        model_path = str(resources.files("authz").joinpath("model.conf"))
-        enforcer = casbin.AsyncEnforcer(model_path, TortoiseAdapter())
+        enforcer = casbin.AsyncEnforcer(MODEL_PATH, TortoiseAdapter())
         enforcer.add_function("hasCondition", _has_condition)
         authorizer = cls(enforcer)
         await authorizer.reload()

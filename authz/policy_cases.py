@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
 
 import casbin
 
-from authz.enforcer import CUSTOMER_SUBJECT, _has_condition
+from authz.enforcer import CUSTOMER_SUBJECT, memory_enforcer
 from authz.registry import CONDITIONS as OBJECT_CONDITIONS
 from authz.registry import PURPOSES, Action, Category, Role
 
@@ -196,24 +195,10 @@ def load_rules(path: Path) -> list[list[str]]:
     return rules
 
 
-class _RulesAdapter(casbin.persist.Adapter):  # type: ignore[misc]
-    """Rules held in memory, loaded like TortoiseAdapter loads the database."""
-
-    def __init__(self, rules: list[list[str]]) -> None:
-        self._rules = rules
-
-    def load_policy(self, model: Any) -> None:
-        for ptype, *values in self._rules:
-            model.add_policy(ptype[0], ptype, values)
-
-
 def enforcer_from_csv(path: Path) -> casbin.Enforcer:
-    """An in-memory enforcer over authz/model.conf and a candidate policy file, with the
-    same matcher functions as the served one (authz/enforcer.py), so both answer alike."""
-    model_path = str(resources.files("authz").joinpath("model.conf"))
-    enforcer = casbin.Enforcer(model_path, _RulesAdapter(load_rules(path)))
-    enforcer.add_function("hasCondition", _has_condition)
-    return enforcer
+    """An in-memory enforcer over a candidate policy file, with the served model and
+    matcher functions (authz/enforcer.py), so both answer alike."""
+    return memory_enforcer(load_rules(path))
 
 
 def _verdict(enforcer: casbin.Enforcer, case: Case) -> Verdict:

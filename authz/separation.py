@@ -24,15 +24,13 @@ against the whole space."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from importlib import resources
 from typing import Any
 
-import casbin
 from casbin.util.builtin_operators import glob_match
 from tortoise import connections
 
 from authz.adapter import TortoiseAdapter
-from authz.enforcer import _has_condition
+from authz.enforcer import memory_enforcer
 from authz.registry import (
     CONDITIONS,
     PERSONAL_DATA,
@@ -127,15 +125,8 @@ async def stored_policy() -> PolicyState:
 
 def copy_enforcer(state: PolicyState) -> Any:
     """A Casbin enforcer of its own over `state`, in memory: never the live one."""
-    model_path = str(resources.files("authz").joinpath("model.conf"))
-    enforcer = casbin.Enforcer(model_path)
-    enforcer.add_function("hasCondition", _has_condition)
-    for rule in sorted(state.rules):
-        enforcer.model.add_policy("p", "p", list(rule))
-    for link in sorted(state.links):
-        enforcer.model.add_policy("g", "g", list(link))
-    enforcer.build_role_links()
-    return enforcer
+    rows = [("p", *rule) for rule in sorted(state.rules)]
+    return memory_enforcer(rows + [("g", *link) for link in sorted(state.links)])
 
 
 def witnesses(state: PolicyState, held: frozenset[str]) -> set[tuple[str, str, str, str]]:

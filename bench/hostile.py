@@ -26,6 +26,7 @@ ROUNDS = 20
 
 
 def fan_out(levels: int) -> str:
+    """`F0` spreads `F1` twice, `F1` spreads `F2` twice...: 2**levels fields in a kilobyte."""
     fragments = " ".join(
         f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
     )

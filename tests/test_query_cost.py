@@ -13,6 +13,7 @@ from api.query_cost import measure_document
 from api.schema import build_schema
 from api.services import Services
 from api.settings import Settings
+from bench.hostile import fan_out
 from models import AuditEvent
 from tests.conftest import GQL, signed_in_employee
 
@@ -21,14 +22,6 @@ TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 
 def _codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors") or []]
-
-
-def fan_out(levels: int) -> str:
-    """`F0` spreads `F1` twice, `F1` spreads `F2` twice...: 2**levels fields in a kilobyte."""
-    fragments = " ".join(
-        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
-    )
-    return f"{{ ...F0 }} {fragments} fragment F{levels} on Query {{ __typename }}"
 
 
 async def _post(gql: GQL, query: str, variables: dict[str, Any] | None = None) -> Any:

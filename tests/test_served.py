@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.hostile import fan_out
 from tests.cli_helpers import REPO
-from tests.test_query_cost import fan_out
 
 CLIENT_ADDRESS = "127.0.0.9"  # the test client's source address: it must never be logged
 EMAIL = "served.customer@example.com"
