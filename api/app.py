@@ -19,6 +19,7 @@ from strawberry.types import ExecutionResult
 from tortoise import connections
 
 from api import logs
+from api.access.proposals import run_expiry_loop
 from api.consent import gpc
 from api.context import Context, session_token
 from api.db import close_db, ensure_migrated, init_db
@@ -128,6 +129,7 @@ def create_app(
         intake: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
         retention: asyncio.Task[None] | None = None
+        expiry: asyncio.Task[None] | None = None
         try:  # startup inside: a failed start still closes the database and exits
             if manage_db:
                 await init_db(settings.database_url)
@@ -140,6 +142,7 @@ def create_app(
                         poll_seconds=settings.policy_poll_seconds,
                     )
                 )
+                expiry = asyncio.create_task(run_expiry_loop(clock=services.clock))
                 await services.passwords.warm_up()
                 if settings.mail_poll_seconds > 0:
                     sender = asyncio.create_task(
@@ -169,7 +172,7 @@ def create_app(
                     )
             yield
         finally:
-            for task in (sender, notices, campaigns, intake, watcher, retention):
+            for task in (sender, notices, campaigns, intake, watcher, retention, expiry):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

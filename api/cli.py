@@ -289,6 +289,20 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_policy_what_if(args: argparse.Namespace) -> int:
+    """Replay the decision log against a candidate policy file (api/access/what_if_cli.py)."""
+    from api.access import what_if_cli
+
+    settings = _settings()
+    days = args.days or settings.policy_what_if_days
+
+    async def work(services: Services) -> int:
+        await ensure_migrated(settings.database_url)
+        return await what_if_cli.run(services, path=Path(args.file), days=days, json_out=args.json)
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def _report_cases(report: policy_cases.Report) -> int:
     for failure in report.failures:
         print(f"FAIL {failure.describe()}")
@@ -457,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_export.set_defaults(func=cmd_audit_export)
 
     policy = sub.add_parser(
-        "policy", help="privacy policy versions; access-policy test cases"
+        "policy", help="privacy policy versions; access-policy test cases and what-ifs"
     ).add_subparsers(dest="policy_command", required=True)
     policy.add_parser(
         "send-notices",
@@ -471,6 +485,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", metavar="POLICY_CSV", help="a policy file to test instead of the database's"
     )
     policy_test.set_defaults(func=cmd_policy_test)
+    what_if = policy.add_parser(
+        "what-if",
+        help="replay the decision log against a candidate policy file: how many decisions "
+        "would flip; exit 1 when it would be refused, 2 when it does not parse",
+    )
+    what_if.add_argument("file", help="a policy file in the form of authz/policy.csv")
+    what_if.add_argument(
+        "--days", type=_positive, help="days of the log to replay (CUSTOS_POLICY_WHAT_IF_DAYS)"
+    )
+    what_if.add_argument("--json", action="store_true", help="print the counts as JSON")
+    what_if.set_defaults(func=cmd_policy_what_if)
 
     rights = sub.add_parser("rights", help="data-subject rights requests").add_subparsers(
         dest="rights_command", required=True

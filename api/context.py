@@ -65,7 +65,9 @@ class Context:
     _decisions: dict[tuple[str, str, str, str, tuple[str, ...]], Decision] = field(
         default_factory=dict
     )
-    _enforced: dict[tuple[str, str, str, tuple[str, ...]], Decision] = field(default_factory=dict)
+    _enforced: dict[tuple[str, str, str, tuple[str, ...], int], Decision] = field(
+        default_factory=dict
+    )
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
     denials: list[tuple[_Denied, Path]] = field(default_factory=list)
     """Denied fields: (message, locations, extensions) and the field's path (deny_field)."""
@@ -138,8 +140,9 @@ class Context:
         self, category: str, action: str, purpose: str, conditions: tuple[str, ...]
     ) -> Decision:
         """Casbin's answer for this viewer; it does not depend on the subject's id, so one
-        call serves a whole page of customers with the same conditions."""
-        key = (category, action, purpose, conditions)
+        call serves a whole page of customers with the same conditions. Kept per policy
+        version: an answer is never logged with a version it was not decided under."""
+        key = (category, action, purpose, conditions, self.services.authorizer.version)
         cached = self._enforced.get(key)
         if cached is None:
             viewer = self.viewer
@@ -160,9 +163,17 @@ class Context:
         return cached
 
     def _log_decision(
-        self, *, category: str, action: str, purpose: str, subject_id: object, decision: Decision
+        self,
+        *,
+        category: str,
+        action: str,
+        purpose: str,
+        subject_id: object,
+        decision: Decision,
+        conditions: tuple[str, ...],
     ) -> dict[object, set[str]]:
-        """Log a decision; returns its subjects (see AuditTrail.access)."""
+        """Log a decision just made by _enforce (no await between: the policy version is
+        the one it was decided under); returns its subjects (see AuditTrail.access)."""
         viewer = self.viewer
         return self.audit.access(
             at=self.services.clock.now(),
@@ -175,6 +186,8 @@ class Context:
             decision="allow" if decision.allowed else "deny",
             rule=decision.rule,
             reason=decision.logged_reason,
+            conditions=conditions,
+            policy_version=self.services.authorizer.version,
             subject_id=subject_id,
         )
 
@@ -204,6 +217,7 @@ class Context:
                 purpose=purpose,
                 subject_id=str(subject_id),
                 decision=cached,
+                conditions=conditions,
             )
         return cached
 
@@ -252,6 +266,7 @@ class Context:
             purpose=purpose,
             subject_id=subject_id,
             decision=decision,
+            conditions=conditions,  # with "self" on the customer's own data, as decided
         )
         self._reads[key] = (outcome, subjects, denial)
         self._last_denial = denial

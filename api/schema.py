@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 from tortoise.transactions import in_transaction
 
+from api.access.schema import AccessMutation, AccessQuery
 from api.audit.schema import AuditQuery
 from api.consent.schema import ConsentMutation, ConsentQuery
 from api.customers.schema import CustomerMutation, CustomerQuery
@@ -51,6 +52,7 @@ Query = merge_types(
         ConsentQuery,
         PolicyQuery,
         StaffQuery,
+        AccessQuery,
         SupportQuery,
         AuditQuery,
         InsightQuery,
@@ -69,6 +71,7 @@ Mutation = merge_types(
         ConsentMutation,
         PolicyMutation,
         StaffMutation,
+        AccessMutation,
         SupportMutation,
         HoldMutation,
         RightsMutation,

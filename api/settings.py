@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     policy_notice_batch: int = Field(default=500, ge=1, le=10_000)
     policy_cache_seconds: float = Field(default=5.0, ge=0)
 
+    # Access policy changes that may widen access are proposals (api/access/proposals.py):
+    # they expire `policy_proposal_days` after they are made; their what-if replays the
+    # access decisions of the last `policy_what_if_days` days unless asked otherwise.
+    policy_proposal_days: int = Field(default=7, ge=1, le=90)
+    policy_what_if_days: int = Field(default=30, ge=1, le=366)
+
     # Insights: the minimum number of people in a group shown (k-anonymity).
     insights_min_group: int = Field(default=5, ge=2)
 

@@ -39,6 +39,8 @@ class ErrorCode(Enum):
     UNKNOWN_TARGET = "UNKNOWN_TARGET"
     SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
     VALUE_BLIND_ROLE = "VALUE_BLIND_ROLE"
+    PROPOSAL_EXPIRED = "PROPOSAL_EXPIRED"
+    ALREADY_DECIDED = "ALREADY_DECIDED"
 
 
 @strawberry.type(description="One problem with one input field.")

@@ -1,5 +1,12 @@
 """The decision log (DESIGN section 4): records collected during a request, appended in
-one batch, hash-chained, verifiable."""
+one batch, hash-chained, verifiable.
+
+A row's hash is SHA-256(prev_hash || canonical row). The canonical row is a compact JSON
+array of the original fields (every field of AuditRecord but the decision inputs) in the
+sorted order of their names, the time in UTC ISO 8601 with microseconds. The decision
+inputs (`conditions`, `policy_version`), added later, are appended to that array in this
+order only when one of them is set (conditions not empty, or policy version not 0): a row
+with neither hashes exactly as rows written before they existed, so old chains verify."""
 
 from __future__ import annotations
 
@@ -8,9 +15,10 @@ import functools
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -40,29 +48,38 @@ class AuditRecord:
     purpose: str = ""
     rule: str = ""
     reason: str = ""
+    # The decision inputs, so that a decision can be replayed against another policy: the
+    # conditions Casbin was given (sorted, comma-joined) and the policy version in force.
+    conditions: str = ""
+    policy_version: int = 0
 
 
-_CHAINED = tuple(sorted(AuditRecord.__dataclass_fields__))
+_INPUTS = ("conditions", "policy_version")
+_CHAINED = tuple(sorted(set(AuditRecord.__dataclass_fields__) - set(_INPUTS)))
+_STORED = (*_CHAINED, *_INPUTS)
 _AT = _CHAINED.index("at")
-_COLUMNS = (*_CHAINED, "prev_hash", "hash")
+_COLUMNS = (*_STORED, "prev_hash", "hash")
 _LINK_COLUMNS = ("event_id", "subject_id", "at")
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
-# Rows per INSERT statement (17 parameters each, well under every driver's limit).
+# Rows per INSERT statement (19 parameters each, well under every driver's limit).
 _CHUNK = 500
 
 
-def _canonical_values(values: list[object]) -> bytes:
+def _canonical_values(values: Sequence[object]) -> bytes:
+    """`values` in `_STORED` order; see the module docstring for the rule."""
     at = values[_AT]
     if not isinstance(at, datetime) or at.tzinfo is None:
         raise TypeError("audit times are aware datetimes")
-    values[_AT] = at.astimezone(UTC).isoformat(timespec="microseconds")
-    return _ENCODE(values).encode()
+    chained = list(values if any(values[len(_CHAINED) :]) else values[: len(_CHAINED)])
+    chained[_AT] = at.astimezone(UTC).isoformat(timespec="microseconds")
+    return _ENCODE(chained).encode()
 
 
 def canonical(values: Mapping[str, object]) -> bytes:
     """The bytes a row's hash covers: every field but id and the hashes, as a JSON array in
-    the sorted order of the field names, the time in UTC ISO 8601 with microseconds."""
-    return _canonical_values([values[name] for name in _CHAINED])
+    the sorted order of the field names, the time in UTC ISO 8601 with microseconds; then
+    `conditions` and `policy_version` when either is set (see the module docstring)."""
+    return _canonical_values([values[name] for name in _STORED])
 
 
 def chain_hash(prev_hash: str, values: Mapping[str, object]) -> str:
@@ -122,7 +139,7 @@ async def append(records: list[AuditRecord]) -> None:
         params: list[object] = []
         stored_at: dict[str, tuple[object, list[str]]] = {}
         for record in records:
-            values = [getattr(record, name) for name in _CHAINED]
+            values = [getattr(record, name) for name in _STORED]
             at = values[_AT]
             digest = hashlib.sha256(prev.encode() + _canonical_values(values)).hexdigest()
             values[_AT] = at if postgres else str(at.astimezone(UTC))
@@ -192,7 +209,7 @@ async def _chunks(
             query = query.filter(at__gte=since)
         if until is not None:
             query = query.filter(at__lt=until)
-        chunk = await query.order_by("id").limit(batch).values("id", *_CHAINED, "prev_hash", "hash")
+        chunk = await query.order_by("id").limit(batch).values("id", *_STORED, "prev_hash", "hash")
         if not chunk:
             return
         yield chunk
@@ -242,12 +259,29 @@ async def verify(*, batch: int = 10_000) -> VerifyResult:
 async def export_rows(
     *, since: datetime | None = None, until: datetime | None = None, batch: int = 5_000
 ) -> AsyncIterator[dict[str, object]]:
-    """Rows in chain order, with their hashes, for auditors' own verification."""
+    """Rows in chain order, with their hashes and every field a hash covers (the decision
+    inputs too), for auditors' own verification (the rule is in the module docstring)."""
     async for row in _rows(batch, since=since, until=until):
         at = row["at"]
         if isinstance(at, datetime):
             row["at"] = at.astimezone(UTC).isoformat(timespec="microseconds")
         yield row
+
+
+class _Decision(NamedTuple):
+    """What the subjects of one grouped access row share: every decision input but the
+    subject and the category, so each subject of a row was decided under its conditions."""
+
+    actor_kind: str
+    actor_id: str
+    roles: str
+    action: str
+    purpose: str
+    decision: str
+    rule: str
+    reason: str
+    conditions: str
+    policy_version: int
 
 
 @dataclass
@@ -260,9 +294,7 @@ class AuditTrail:
 
     request_id: str
     records: list[AuditRecord] = field(default_factory=list)
-    _groups: dict[tuple[str, ...], tuple[datetime, dict[object, set[str]]]] = field(
-        default_factory=dict
-    )
+    _groups: dict[_Decision, tuple[datetime, dict[object, set[str]]]] = field(default_factory=dict)
 
     def add(self, record: AuditRecord) -> None:
         self.records.append(record)
@@ -280,12 +312,26 @@ class AuditTrail:
         decision: str,
         rule: str,
         reason: str,
+        conditions: tuple[str, ...],
+        policy_version: int,
         subject_id: object,
     ) -> dict[object, set[str]]:
-        """One access decision about one subject's data in one category. Returns the
+        """One access decision about one subject's data in one category, decided under
+        `conditions` (as given to Casbin) with policy `policy_version`. Returns the
         decision's subjects and their categories: a caller may record further subjects
         of the same decision there directly (Context.read_access does)."""
-        key = (actor_kind, actor_id, roles, action, purpose, decision, rule, reason)
+        key = _Decision(
+            actor_kind,
+            actor_id,
+            roles,
+            action,
+            purpose,
+            decision,
+            rule,
+            reason,
+            ",".join(sorted(conditions)),
+            policy_version,
+        )
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = (at, {})
@@ -328,7 +374,6 @@ class AuditTrail:
     def _grouped(self) -> list[AuditRecord]:
         records = []
         for key, (at, subjects) in self._groups.items():
-            actor_kind, actor_id, roles, action, purpose, decision, rule, reason = key
             by_categories: dict[frozenset[str], set[str]] = defaultdict(set)
             for subject, decided in subjects.items():
                 by_categories[frozenset(decided)].add(str(subject))
@@ -337,17 +382,10 @@ class AuditTrail:
                     AuditRecord(
                         at=at,
                         request_id=self.request_id,
-                        actor_kind=actor_kind,
-                        actor_id=actor_id,
-                        roles=roles,
                         event="access",
                         category=",".join(sorted(categories)),
-                        action=action,
-                        purpose=purpose,
-                        decision=decision,
-                        rule=rule,
-                        reason=reason,
                         subject_id=",".join(sorted(ids - {""})),
+                        **key._asdict(),
                     )
                 )
         return records

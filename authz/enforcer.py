@@ -146,6 +146,16 @@ class Authorizer:
             self._memo[key] = decision
         return decision
 
+    def allows(
+        self, subject: str, category: str, action: str, purpose: str, conditions: str
+    ) -> bool:
+        """The engine's answer (value-blind roles included), without an explanation or a
+        memo: for comparing two policies request by request (authz/separation.py)."""
+        blind = category in PERSONAL_DATA and action in VALUE_ACTIONS
+        if blind and VALUE_BLIND_ROLES & self.held_roles(subject):
+            return False
+        return bool(self._enforcer.enforce(subject, category, action, purpose, conditions))
+
     def _enforce(
         self, subject: str, category: str, action: str, purpose: str, conditions: str
     ) -> Decision:

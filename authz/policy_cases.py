@@ -178,9 +178,10 @@ def load_cases(path: Path | Traversable) -> list[Case]:
     return cases
 
 
-def load_rules(path: Path) -> list[list[str]]:
-    """The `p` and `g` rows of a policy CSV (as `custos migrate` seeds them). Casbin's own
-    file adapter skips rows it does not know; a candidate policy is checked instead."""
+def numbered_rules(path: Path) -> list[tuple[int, list[str]]]:
+    """The `p` and `g` rows of a policy CSV (as `custos migrate` seeds them), each with its
+    line. Casbin's own file adapter skips rows it does not know; a candidate policy is
+    checked instead."""
     text, source = _read(path)
     rules = []
     for line, cells in _rows(text, source):
@@ -189,10 +190,15 @@ def load_rules(path: Path) -> list[list[str]]:
             raise MalformedFile(source, line, f"a rule starts with p or g, not {cells[0]!r}")
         if len(cells) != width:
             raise MalformedFile(source, line, f"a {cells[0]} rule has {width} cells")
-        rules.append(cells)
+        rules.append((line, cells))
     if not rules:
         raise MalformedFile(source, 0, "no rules")
     return rules
+
+
+def load_rules(path: Path) -> list[list[str]]:
+    """The `p` and `g` rows of a policy CSV, without their lines."""
+    return [cells for _, cells in numbered_rules(path)]
 
 
 def enforcer_from_csv(path: Path) -> casbin.Enforcer:

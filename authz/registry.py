@@ -119,3 +119,8 @@ class ConsentSource(StrEnum):
     UNSUBSCRIBE_LINK = "unsubscribe_link"
     GPC = "gpc"
     STAFF = "staff"
+
+
+APPROVER_ROLES = frozenset({Role.PRIVACY_OFFICER})
+"""Who approves a proposal to widen access to personal data (four eyes): a role that
+answers for the policy's promises, never one that runs the system (admin) or checks it."""

@@ -30,26 +30,28 @@ from casbin.util.builtin_operators import glob_match
 from tortoise import connections
 
 from authz.adapter import TortoiseAdapter
-from authz.enforcer import memory_enforcer
+from authz.enforcer import Authorizer, memory_enforcer
 from authz.registry import (
     CONDITIONS,
     PERSONAL_DATA,
     PURPOSES,
     VALUE_ACTIONS,
     VALUE_BLIND_ROLES,
+    Action,
 )
 
 Rule = tuple[str, ...]
 """A `p` rule's values: subject, category, action, purpose, condition, effect."""
 CONDITION_SETS = ("", *CONDITIONS)
 """The empty set and each single condition (see the module docstring)."""
+ALL_ACTIONS = frozenset(a.value for a in Action)
 FULL_SPACE = len(PERSONAL_DATA) * len(VALUE_ACTIONS) * len(PURPOSES) * len(CONDITION_SETS)
 """Requests per value-blind subject that cover every request (3,200)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Breach:
-    """A request a value-blind subject would be allowed."""
+    """A request a subject would be allowed (a value-blind one: a breach; anyone: a gain)."""
 
     subject: str
     category: str
@@ -81,6 +83,9 @@ class PolicyState:
 
     def with_link(self, subject: str, role: str) -> PolicyState:
         return replace(self, links=self.links | {(subject, role)})
+
+    def without_link(self, subject: str, role: str) -> PolicyState:
+        return replace(self, links=self.links - {(subject, role)})
 
     def held_roles(self, subject: str) -> frozenset[str]:
         """The subject and every role it holds, directly or through another role."""
@@ -129,11 +134,13 @@ def copy_enforcer(state: PolicyState) -> Any:
     return memory_enforcer(rows + [("g", *link) for link in sorted(state.links)])
 
 
-def witnesses(state: PolicyState, held: frozenset[str]) -> set[tuple[str, str, str, str]]:
+def witnesses(
+    state: PolicyState, held: frozenset[str], actions: frozenset[str] = VALUE_ACTIONS
+) -> set[tuple[str, str, str, str]]:
     """The requests (category, action, purpose, conditions) that could be allowed to a
     subject holding `held`: a request no allow rule matches is denied by the policy
-    effect, so for each allow rule for them, every personal-data category, value action
-    and purpose it matches, under the smallest condition set it needs."""
+    effect, so for each allow rule for them, every personal-data category, action of
+    `actions` and purpose it matches, under the smallest condition set it needs."""
     found = set()
     for subject, category, action, purpose, condition, effect in _rules(state):
         if effect != "allow" or subject not in held:
@@ -141,7 +148,7 @@ def witnesses(state: PolicyState, held: frozenset[str]) -> set[tuple[str, str, s
         for c in PERSONAL_DATA:
             if not glob_match(c, category):
                 continue
-            for a in VALUE_ACTIONS:
+            for a in actions:
                 if action not in ("*", a):
                     continue
                 for p in PURPOSES:
@@ -169,4 +176,35 @@ def first_breach(state: PolicyState) -> Breach | None:
             enforcer = enforcer or copy_enforcer(state)
             if enforcer.enforce(subject, *request):
                 return Breach(subject, *request)
+    return None
+
+
+def _condition_sets(before: PolicyState, after: PolicyState, held: frozenset[str]) -> list[str]:
+    """Every set of the conditions named by a rule for `held`, in either state. The smallest
+    set an allow rule needs is not enough here: a deny with a condition may match only a
+    larger set, and the change may have removed it."""
+    named = sorted(
+        {r[4] for s in (before, after) for r in _rules(s) if r[0] in held and r[4] != "*"}
+    )
+    sets = [""]
+    for condition in named:
+        sets += [",".join(sorted(filter(None, (s, condition)))) for s in sets]
+    return sets
+
+
+def first_gain(before: PolicyState, after: PolicyState, subject: str) -> Breach | None:
+    """The first request of any action on any category that `subject` is allowed under
+    `after` and not under `before` (None: the change gives them nothing), as the engine
+    answers it (a value-blind role lost is a gain too). Asked of two enforcers of their
+    own; only requests an allow rule for them matches are candidates."""
+    held = after.held_roles(subject)
+    candidates = {(c, a, p) for c, a, p, _ in witnesses(after, held, ALL_ACTIONS)}
+    if not candidates:
+        return None
+    old, new = Authorizer(copy_enforcer(before)), Authorizer(copy_enforcer(after))
+    for conditions in _condition_sets(before, after, held | before.held_roles(subject)):
+        for category, action, purpose in sorted(candidates):
+            request = (subject, category, action, purpose, conditions)
+            if new.allows(*request) and not old.allows(*request):
+                return Breach(subject, category, action, purpose, conditions)
     return None

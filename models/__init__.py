@@ -1,7 +1,7 @@
 """Tortoise models: one module a feature, all re-exported here for model discovery."""
 
 from models.audit import AuditEvent, AuditSubject
-from models.authz import PolicyRule, PolicyVersion
+from models.authz import PolicyChange, PolicyProposal, PolicyRule, PolicyVersion
 from models.campaign import Campaign
 from models.consent import ConsentRecord
 from models.customer import Customer, EmailToken
@@ -33,6 +33,8 @@ __all__ = [
     "LoginFailure",
     "OutboxMessage",
     "PolicyAcceptance",
+    "PolicyChange",
+    "PolicyProposal",
     "PolicyRule",
     "PolicyVersion",
     "PrivacyPolicy",

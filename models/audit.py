@@ -9,7 +9,8 @@ class AuditEvent(Model):
 
     Never holds a personal-data value, password, token or raw IP: only ids, names of
     categories, purposes and operations, and the decision. `hash` is
-    SHA-256(prev_hash || canonical row); `verify` walks the chain."""
+    SHA-256(prev_hash || canonical row); `verify` walks the chain (the canonical row is
+    defined in authz/audit.py)."""
 
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField()
@@ -29,6 +30,11 @@ class AuditEvent(Model):
     decision = fields.CharField(max_length=8)
     rule = fields.CharField(max_length=300, default="")
     reason = fields.CharField(max_length=200, default="")
+    # The inputs of an access decision, for replaying it against another policy: the
+    # conditions Casbin was given (sorted, comma-joined) and the policy version in force
+    # (0 on other events and on rows written before these columns existed).
+    conditions = fields.TextField(default="")
+    policy_version = fields.BigIntField(default=0)
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64, unique=True)
 

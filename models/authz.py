@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -30,3 +32,50 @@ class PolicyVersion(Model):
 
     class Meta:
         table = "policy_version"
+
+
+class PolicyProposal(Model):
+    """A change that widens access to personal data, waiting for a second person (four
+    eyes): applied only when an employee with the right to approve, who is neither the
+    proposer nor gains from it, approves it before `expires_at`."""
+
+    id = fields.UUIDField(primary_key=True)
+    kind = fields.CharField(max_length=16)
+    """add_rule, remove_rule, grant_role or revoke_role."""
+    change: fields.Field[dict[str, Any]] = fields.JSONField()
+    """The rule's cells, or the employee id and role."""
+    text = fields.CharField(max_length=300)
+    """The change as one line (`add p, legal, support.cases, read, support, *, allow`)."""
+    pending_key = fields.CharField(max_length=300, null=True, unique=True)
+    """`text` while pending, null once decided: one pending proposal per change, however
+    many times or at once it is proposed."""
+    status = fields.CharField(max_length=16, default="pending", db_index=True)
+    proposed_by = fields.UUIDField()
+    proposed_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+    decided_by = fields.UUIDField(null=True)
+    decided_at = fields.DatetimeField(null=True)
+    decision_note = fields.CharField(max_length=500, default="")
+    applied_version = fields.BigIntField(null=True)
+    """The policy version the approval made."""
+
+    class Meta:
+        table = "policy_proposal"
+
+
+class PolicyChange(Model):
+    """The history of the access policy: one row per version moved by a rule or role
+    change, with who proposed it and who approved it (null: a narrowing change, applied
+    at once by its proposer)."""
+
+    id = fields.BigIntField(primary_key=True)
+    version = fields.BigIntField(unique=True)
+    at = fields.DatetimeField()
+    kind = fields.CharField(max_length=16)
+    text = fields.CharField(max_length=300)
+    proposed_by = fields.UUIDField(null=True)
+    approved_by = fields.UUIDField(null=True)
+    proposal_id = fields.UUIDField(null=True)
+
+    class Meta:
+        table = "policy_change"

@@ -25,7 +25,7 @@ from api.retention.rules import seed_default_rules
 from api.services import Services, build_services
 from api.settings import Settings
 from api.staff.service import create_employee
-from models import Customer, OutboxMessage
+from models import Customer, OutboxMessage, PolicyRule
 from tests import log_scan
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -103,6 +103,21 @@ async def clean_tables(database: None) -> AsyncIterator[None]:
             await conn.execute_script(f"DELETE FROM {table}")
     await seed_first_version(now=POLICY_SEEDED_AT)  # as `migrate` left it
     await seed_default_rules(now=POLICY_SEEDED_AT)
+
+
+@pytest.fixture
+async def restore_policy(services: Services) -> AsyncIterator[None]:
+    """The seeded policy stays between tests (clean_tables): put back what a test changed."""
+    before = (
+        await PolicyRule.all().order_by("id").values("ptype", "v0", "v1", "v2", "v3", "v4", "v5")
+    )
+    yield
+    after = (
+        await PolicyRule.all().order_by("id").values("ptype", "v0", "v1", "v2", "v3", "v4", "v5")
+    )
+    if after != before:
+        await PolicyRule.all().delete()
+        await PolicyRule.bulk_create([PolicyRule(**row) for row in before])
 
 
 @pytest.fixture

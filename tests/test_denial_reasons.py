@@ -185,7 +185,7 @@ async def test_operations_refused_say_why(gql: GQL, services: Services) -> None:
     denials = await AuditEvent.filter(decision="deny").order_by("id")
     assert [(d.category, d.reason) for d in denials] == [
         ("support.cases", "NO_RULE: no rule grants this (default deny)"),
-        ("", "requires role admin or auditor"),
+        ("", "requires role admin or auditor or privacy_officer"),
     ]
 
 

@@ -1,11 +1,11 @@
 """Admins and auditors stay value-blind (issue 14, point 1): however the rules or grants
-are edited, neither sees a personal-data value. The engine denies it at decision time,
-and a change that would let the stored policy allow it is refused, changes nothing and
-is logged."""
+are edited, neither sees a personal-data value. The engine denies it at decision time; a
+change that would let the stored policy allow it is refused, changes nothing and is
+logged; and a change that may widen access is only a proposal, which a privacy officer
+cannot approve once it would let a value-blind role see a value."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,8 @@ from authz.adapter import current_version, employee_subject
 from authz.registry import PERSONAL_DATA, PURPOSES, VALUE_ACTIONS
 from authz.seed import default_rules
 from authz.separation import CONDITION_SETS, FULL_SPACE, PolicyState, copy_enforcer, first_breach
-from models import AuditEvent, Customer, EmployeeRole, PolicyRule, SupportCase
+from models import AuditEvent, Customer, EmployeeRole, PolicyProposal, PolicyRule, SupportCase
+from tests.access_helpers import APPROVE, approved, proposal_of
 from tests.conftest import GQL, signed_in_employee, stored_customer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -24,12 +25,14 @@ READ = "query($id: ID!, $p: Purpose!) { customer(id: $id, purpose: $p) { email p
 RULE_PAYLOAD = """
     __typename
     ... on PolicyRuleChanged { changed }
+    ... on PolicyChangeProposed { created proposal { id status } }
     ... on InputError { code field message }
 """
 ADD = f"mutation($i: PolicyRuleInput!) {{ addPolicyRule(input: $i) {{ {RULE_PAYLOAD} }} }}"
 REMOVE = f"mutation($i: PolicyRuleInput!) {{ removePolicyRule(input: $i) {{ {RULE_PAYLOAD} }} }}"
 GRANT = """mutation($e: ID!, $r: String!) { grantRole(employeeId: $e, role: $r) {
-    __typename ... on RoleChanged { changed } ... on InputError { code field } } }"""
+    __typename ... on RoleChanged { changed } ... on InputError { code field }
+    ... on PolicyChangeProposed { created proposal { id status } } } }"""
 
 
 def rule(role: str, category: str, effect: str, **fields: str) -> dict[str, str]:
@@ -39,17 +42,6 @@ def rule(role: str, category: str, effect: str, **fields: str) -> dict[str, str]
 
 ADMIN_CONTACT_DENY = rule("admin", "contact.*", "deny", action="*")
 AUDITOR_CONTACT_DENY = rule("auditor", "contact.*", "deny", action="*")
-
-
-@pytest.fixture
-async def restore_policy() -> AsyncIterator[None]:
-    """conftest keeps the seeded policy between tests: put back what a test changed."""
-    columns = ("ptype", "v0", "v1", "v2", "v3", "v4", "v5")
-    before = await PolicyRule.all().order_by("id").values(*columns)
-    yield
-    if await PolicyRule.all().order_by("id").values(*columns) != before:
-        await PolicyRule.all().delete()
-        await PolicyRule.bulk_create([PolicyRule(**row) for row in before])
 
 
 async def stored() -> tuple[Any, ...]:
@@ -72,8 +64,8 @@ async def reads_nothing(gql: GQL, token: str, customer: Customer) -> None:
     for purpose in ("SUPPORT", "LEGAL"):
         body = await gql(READ, {"id": str(customer.id), "p": purpose}, token=token)
         assert body["data"]["customer"] == {"email": None, "phone": None}, body
-        reasons = {e["extensions"]["reason"] for e in body["errors"]}
-        assert reasons == {"VALUE_BLIND_ROLE"}, body["errors"]
+        errors = {(e["extensions"]["code"], e["extensions"]["reason"]) for e in body["errors"]}
+        assert errors == {("FORBIDDEN", "VALUE_BLIND_ROLE")}, body["errors"]
 
 
 async def refusals() -> list[tuple[str, str]]:
@@ -85,85 +77,180 @@ def text(r: dict[str, str]) -> str:
     return ", ".join(["p", *r.values()])
 
 
+def refused(result: dict[str, Any], code: str) -> bool:
+    return (result["__typename"], result["code"]) == ("InputError", code)
+
+
 async def test_the_four_call_escalation_is_refused_and_the_admin_still_reads_nothing(
     gql: GQL, services: Services, restore_policy: None
 ) -> None:
-    # given an admin and a customer with an open case
+    # given an admin, a privacy officer and a customer with an open case
     admin, admin_id = await signed_in_employee(gql, services, "admin", name="root")
+    await signed_in_employee(gql, services, "privacy_officer", name="po")
     customer = await customer_with_open_case()
     before = await stored()
     # when the admin removes their own contact deny and allows themself contact data,
     # support messages and consents
     calls = [
-        (REMOVE, ADMIN_CONTACT_DENY, "removePolicyRule"),
-        (ADD, rule("admin", "contact.*", "allow"), "addPolicyRule"),
-        (ADD, rule("admin", "support.cases", "allow"), "addPolicyRule"),
-        (ADD, rule("admin", "consent.history", "allow"), "addPolicyRule"),
+        (REMOVE, ADMIN_CONTACT_DENY, "removePolicyRule", "remove"),
+        (ADD, rule("admin", "contact.*", "allow", purpose="support"), "addPolicyRule", "add"),
+        (ADD, rule("admin", "support.cases", "allow"), "addPolicyRule", "add"),
+        (ADD, rule("admin", "consent.history", "allow", purpose="legal"), "addPolicyRule", "add"),
     ]
-    results = [(await gql(q, {"i": i}, token=admin))["data"][op] for q, i, op in calls]
-    # then each is refused with a typed error: an allow that would let a value-blind role
-    # read (support cases, consents) for VALUE_BLIND_ROLE; the others (the contact allow is
-    # still overridden by the deny) because they are rules of the admin's own role
-    codes = ["SEPARATION_OF_DUTIES", "SEPARATION_OF_DUTIES", "VALUE_BLIND_ROLE", "VALUE_BLIND_ROLE"]
-    assert [(r["__typename"], r["code"]) for r in results] == [("InputError", c) for c in codes]
-    # and nothing was persisted, each refusal is logged, and the admin reads nothing
+    results = [(await gql(q, {"i": i}, token=admin))["data"][op] for q, i, op, _ in calls]
+    # then each is refused with a typed error, not made a proposal: they are rules of the
+    # admin's own role (and would let a value-blind role read)
+    code = "SEPARATION_OF_DUTIES"
+    assert all(refused(r, code) for r in results), results
+    # and nothing was persisted or proposed, each refusal is logged, the admin reads nothing
     assert await stored() == before
-    assert await refusals() == [
-        (op, f"{code}: {text(i)}") for (_, i, op), code in zip(calls, codes, strict=True)
-    ]
+    assert not await PolicyProposal.exists()
+    assert await refusals() == [(op, f"{code}: {verb} {text(i)}") for _, i, op, verb in calls]
     assert {e.actor_id for e in await AuditEvent.filter(event="admin")} == {admin_id}
     await reads_nothing(gql, admin, customer)
 
 
 @pytest.mark.parametrize(
-    ("change", "code"),
+    ("verb", "change", "code"),
     [
-        (rule("admin", "*", "allow"), "VALUE_BLIND_ROLE"),  # every category
-        (rule("admin", "support.cases", "allow", action="*"), "VALUE_BLIND_ROLE"),  # any action
-        (rule("staff", "consent.history", "allow", purpose="support"), "VALUE_BLIND_ROLE"),
-        (rule("staff", "*", "allow", condition="open_case"), "VALUE_BLIND_ROLE"),
-        (rule("auditor", "consent.*", "allow", action="read_masked"), "VALUE_BLIND_ROLE"),
-        (rule("auditor", "rights.requests", "allow", action="export"), "VALUE_BLIND_ROLE"),
-        (rule("auditor", "*", "allow", action="disclose"), "VALUE_BLIND_ROLE"),
-        (rule("auditor", "support.cases", "allow", action="erase"), "VALUE_BLIND_ROLE"),
-        (rule("admin", "contact.phone", "allow", action="write"), "SEPARATION_OF_DUTIES"),
-        (rule("staff", "support.cases", "deny"), "SEPARATION_OF_DUTIES"),  # applies to me
+        ("add", rule("admin", "*", "allow"), "SEPARATION_OF_DUTIES"),  # every category
+        ("add", rule("admin", "support.cases", "allow", action="*"), "SEPARATION_OF_DUTIES"),
+        ("add", rule("admin", "contact.phone", "allow", action="write"), "SEPARATION_OF_DUTIES"),
+        ("remove", rule("admin", "device.*", "deny", action="*"), "SEPARATION_OF_DUTIES"),
+        ("remove", rule("admin", "behavior.*", "deny", action="*"), "SEPARATION_OF_DUTIES"),
+        # staff rules apply to the admin too
+        (
+            "add",
+            rule("staff", "consent.history", "allow", purpose="support"),
+            "SEPARATION_OF_DUTIES",
+        ),
+        ("add", rule("staff", "*", "allow", condition="open_case"), "SEPARATION_OF_DUTIES"),
+        ("add", rule("staff", "support.cases", "deny"), "SEPARATION_OF_DUTIES"),  # applies to me
+        # rules of the other value-blind role: refused at once, as it would see a value
+        ("add", rule("auditor", "*", "allow"), "VALUE_BLIND_ROLE"),
+        ("add", rule("auditor", "consent.*", "allow", action="read_masked"), "VALUE_BLIND_ROLE"),
+        ("add", rule("auditor", "rights.requests", "allow", action="export"), "VALUE_BLIND_ROLE"),
+        ("add", rule("auditor", "*", "allow", action="disclose"), "VALUE_BLIND_ROLE"),
+        ("add", rule("auditor", "support.cases", "allow", action="erase"), "VALUE_BLIND_ROLE"),
     ],
 )
 async def test_variants_are_refused_change_nothing_and_are_logged(
-    gql: GQL, services: Services, restore_policy: None, change: dict[str, str], code: str
+    gql: GQL,
+    services: Services,
+    restore_policy: None,
+    verb: str,
+    change: dict[str, str],
+    code: str,
 ) -> None:
     # given an admin and a customer with an open case
     admin, _ = await signed_in_employee(gql, services, "admin", name="root")
     customer = await customer_with_open_case()
     before = await stored()
-    # when the admin adds the rule
-    result = (await gql(ADD, {"i": change}, token=admin))["data"]["addPolicyRule"]
-    # then it is refused, nothing changed, the refusal is logged, the admin reads nothing
+    # when the admin adds (or removes) the rule
+    query, field = (ADD, "addPolicyRule") if verb == "add" else (REMOVE, "removePolicyRule")
+    result = (await gql(query, {"i": change}, token=admin))["data"][field]
+    # then it is refused, nothing changed or proposed, the refusal is logged, and the admin
+    # reads nothing
     assert (result["__typename"], result["code"], result["field"]) == ("InputError", code, "role")
     assert await stored() == before
-    assert await refusals() == [("addPolicyRule", f"{code}: {text(change)}")]
+    assert not await PolicyProposal.exists()
+    assert await refusals() == [(field, f"{code}: {verb} {text(change)}")]
     await reads_nothing(gql, admin, customer)
 
 
 async def test_a_deny_removed_alone_leaves_the_value_blind_role_blind(
     gql: GQL, services: Services, restore_policy: None
 ) -> None:
-    # given an admin, an auditor and a customer with an open case
+    # given an admin, a privacy officer, an auditor and a customer with an open case
     admin, _ = await signed_in_employee(gql, services, "admin", name="root")
+    officer, _ = await signed_in_employee(gql, services, "privacy_officer", name="po")
     auditor, _ = await signed_in_employee(gql, services, "auditor", name="audrey")
     customer = await customer_with_open_case()
-    # when the admin removes the auditor's contact deny (no allow for auditors exists)
-    removed = (await gql(REMOVE, {"i": AUDITOR_CONTACT_DENY}, token=admin))["data"]
-    # then that is accepted: the stored policy still allows auditors nothing
-    assert removed["removePolicyRule"] == {"__typename": "PolicyRuleChanged", "changed": True}
     before = await stored()
-    # and the allow that would now take effect is refused, and the auditor reads nothing
+    # when the admin removes the auditor's contact deny (no allow for auditors exists)
+    body = await gql(REMOVE, {"i": AUDITOR_CONTACT_DENY}, token=admin)
+    # then that is a proposal (a deny removed may widen), and nothing changed yet
+    proposal = proposal_of(body, "removePolicyRule")
+    assert await stored() == before
+    # and the privacy officer may approve it: the stored policy still allows auditors nothing
+    assert (await approved(gql, proposal["id"], officer))["appliedVersion"] == before[2] + 1
+    after = await stored()
+    # but the allow that would now take effect is refused outright, and the auditor reads
+    # nothing
     allow = rule("auditor", "contact.*", "allow")
     result = (await gql(ADD, {"i": allow}, token=admin))["data"]["addPolicyRule"]
-    assert result["code"] == "VALUE_BLIND_ROLE"
-    assert await stored() == before
+    assert refused(result, "VALUE_BLIND_ROLE")
+    assert await stored() == after
     await reads_nothing(gql, auditor, customer)
+
+
+async def test_a_breach_in_two_proposals_is_refused_when_the_second_is_approved(
+    gql: GQL, services: Services, restore_policy: None
+) -> None:
+    # given an admin, a privacy officer, an auditor and a customer with an open case
+    admin, _ = await signed_in_employee(gql, services, "admin", name="root")
+    officer, officer_id = await signed_in_employee(gql, services, "privacy_officer", name="po")
+    auditor, _ = await signed_in_employee(gql, services, "auditor", name="audrey")
+    customer = await customer_with_open_case()
+    # when the admin proposes an auditor contact allow (harmless while the deny stands) and
+    # the removal of that deny (harmless while no allow exists), both pending at once
+    allow = rule("auditor", "contact.*", "allow")
+    first = proposal_of(await gql(ADD, {"i": allow}, token=admin), "addPolicyRule")
+    second = proposal_of(
+        await gql(REMOVE, {"i": AUDITOR_CONTACT_DENY}, token=admin), "removePolicyRule"
+    )
+    # then the privacy officer may approve either one, but not the other after it
+    await approved(gql, first["id"], officer)
+    applied = await stored()
+    body = await gql(APPROVE, {"id": second["id"]}, token=officer)
+    assert refused(body["data"]["approvePolicyProposal"], "VALUE_BLIND_ROLE")
+    # and that changed nothing, left the proposal pending, is logged, and the auditor
+    # reads nothing
+    assert await stored() == applied
+    assert (await PolicyProposal.get(id=second["id"])).status == "pending"
+    denial = await AuditEvent.get(event="admin", decision="deny")
+    assert (denial.operation, denial.actor_id, denial.subject_id) == (
+        "approvePolicyProposal",
+        officer_id,
+        second["id"],
+    )
+    assert denial.reason.startswith("VALUE_BLIND_ROLE: Refused: auditor")
+    await reads_nothing(gql, auditor, customer)
+
+
+async def test_the_escalation_through_a_second_role_leaves_the_admin_reading_nothing(
+    gql: GQL, services: Services, restore_policy: None
+) -> None:
+    # given two admins, a privacy officer and a customer with an open case
+    admin, admin_id = await signed_in_employee(gql, services, "admin", name="root")
+    other, _ = await signed_in_employee(gql, services, "admin", name="toor")
+    officer, _ = await signed_in_employee(gql, services, "privacy_officer", name="po")
+    customer = await customer_with_open_case()
+    # when the admin widens customer care, a role they do not hold, to every contact value
+    # and the privacy officer approves it (nobody who holds admin gains from it)
+    care_reads = rule("customer_care", "contact.*", "allow", purpose="support")
+    body = await gql(ADD, {"i": care_reads}, token=admin)
+    await approved(gql, proposal_of(body, "addPolicyRule")["id"], officer)
+    before = await stored()
+    # and then grants themself customer care, or has the other admin grant it
+    own = (await gql(GRANT, {"e": admin_id, "r": "customer_care"}, token=admin))["data"]
+    colleague = (await gql(GRANT, {"e": admin_id, "r": "customer_care"}, token=other))["data"]
+    # then both grants are refused (own roles; mixed duties), nothing changed or proposed,
+    assert own["grantRole"] == {
+        "__typename": "InputError",
+        "code": "SEPARATION_OF_DUTIES",
+        "field": "employeeId",
+    }
+    assert colleague["grantRole"] == {
+        "__typename": "InputError",
+        "code": "SEPARATION_OF_DUTIES",
+        "field": "role",
+    }
+    assert await stored() == before
+    assert await PolicyProposal.filter(status="pending").count() == 0
+    # both refusals are logged, and the admin still reads nothing
+    assert [op for op, _ in await refusals()] == ["grantRole", "grantRole"]
+    await reads_nothing(gql, admin, customer)
 
 
 async def test_value_blind_and_personal_data_roles_are_never_held_together(
@@ -181,6 +268,7 @@ async def test_value_blind_and_personal_data_roles_are_never_held_together(
         (first, first_id, "customer_care", "employeeId"),
         (second, first_id, "customer_care", "role"),
         (second, care_id, "auditor", "role"),
+        (second, care_id, "admin", "role"),
     ]
     for token, employee, role, field in attempts:
         body = await gql(GRANT, {"e": employee, "r": role}, token=token)
@@ -191,7 +279,7 @@ async def test_value_blind_and_personal_data_roles_are_never_held_together(
             "field": field,
         }
     assert await stored() == before
-    assert [op for op, _ in await refusals()] == ["grantRole"] * 3
+    assert [op for op, _ in await refusals()] == ["grantRole"] * 4
     await reads_nothing(gql, first, customer)
 
 
@@ -226,23 +314,23 @@ async def test_the_live_enforcer_is_untouched_by_a_refused_change(
 async def test_narrowing_and_widening_for_other_roles_still_work(
     gql: GQL, services: Services, restore_policy: None
 ) -> None:
-    # given an admin, a legal employee and a marketer
+    # given an admin, a privacy officer, a legal employee and a marketer
     admin, _ = await signed_in_employee(gql, services, "admin", name="root")
+    officer, _ = await signed_in_employee(gql, services, "privacy_officer", name="po")
     _, ann_id = await signed_in_employee(gql, services, "legal", name="ann")
     _, mark_id = await signed_in_employee(gql, services, "marketing", name="mark")
     version = await current_version()
     # when the admin lets legal read support cases, and denies marketing every email
     widen = rule("legal", "support.cases", "allow", purpose="legal")
     narrow = rule("marketing", "contact.email", "deny")
-    for change in (widen, narrow):
-        body = await gql(ADD, {"i": change}, token=admin)
-        assert body["data"]["addPolicyRule"] == {"__typename": "PolicyRuleChanged", "changed": True}
-    # then both are in force at once, and the version moved twice
-    assert await current_version() == version + 2
+    proposed = await gql(ADD, {"i": widen}, token=admin)
+    body = await gql(ADD, {"i": narrow}, token=admin)
+    # then the deny is in force at once, the allow waits for approval
+    assert body["data"]["addPolicyRule"] == {"__typename": "PolicyRuleChanged", "changed": True}
+    assert await current_version() == version + 1
     decide = services.authorizer.decide
-    assert decide(
-        subject=employee_subject(ann_id), category="support.cases", action="read", purpose="legal"
-    ).allowed
+    legal = {"category": "support.cases", "action": "read", "purpose": "legal"}
+    assert not decide(subject=employee_subject(ann_id), **legal).allowed
     denied = decide(
         subject=employee_subject(mark_id),
         category="contact.email",
@@ -251,6 +339,10 @@ async def test_narrowing_and_widening_for_other_roles_still_work(
         conditions=("consent:marketing.email",),
     )
     assert (denied.allowed, denied.code) == (False, "DENY_RULE")
+    # and once the privacy officer approves the allow it is in force too; nothing refused
+    await approved(gql, proposal_of(proposed, "addPolicyRule")["id"], officer)
+    assert await current_version() == version + 2
+    assert decide(subject=employee_subject(ann_id), **legal).allowed
     assert await refusals() == []
 
 

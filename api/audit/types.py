@@ -76,6 +76,15 @@ class AccessDecision:
     decision: Decision
     rule: str | None = strawberry.field(description="The policy rule that matched.")
     reason: str | None
+    conditions: list[str] = strawberry.field(
+        description="The conditions that held on the subject when the access was decided "
+        "(e.g. `open_case`, `consent:marketing.email`, `self`); empty when none, or on "
+        "other events."
+    )
+    policy_version: int = strawberry.field(
+        description="The access policy version the decision was made under; 0 on other "
+        "events and on rows logged before it was recorded."
+    )
     hash: str = strawberry.field(description="SHA-256(previous row's hash || this row).")
 
     @classmethod
@@ -98,6 +107,8 @@ class AccessDecision:
             decision=Decision(m.decision),
             rule=m.rule or None,
             reason=m.reason or None,
+            conditions=[c for c in m.conditions.split(",") if c],
+            policy_version=m.policy_version,
             hash=m.hash,
         )
 

@@ -36,6 +36,8 @@ log = logging.getLogger("custos.marketing")
 EMAIL_PURPOSES = frozenset({PurposeKey.MARKETING_EMAIL})
 """The purposes a campaign may be sent for: marketing by email."""
 KIND = "marketing"
+_CONDITIONS = (f"consent:{PurposeKey.MARKETING_EMAIL}",)
+"""The condition every recipient meets: the sender's reads are decided, and logged, under it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ def _log_reads(
     campaign: Campaign,
     recipients: list[Recipient],
     decision: Decision,
+    policy_version: int,
     now: datetime,
 ) -> None:
     """The addresses read for this batch: one decision for the sender, every customer."""
@@ -160,6 +163,8 @@ def _log_reads(
             decision="allow" if decision.allowed else "deny",
             rule=decision.rule,
             reason=f"campaign {campaign.id}",
+            conditions=_CONDITIONS,
+            policy_version=policy_version,
             subject_id=recipient.customer_id,
         )
 
@@ -172,7 +177,7 @@ def _sender_may_read(services: Services, campaign: Campaign) -> Decision:
         category="contact.email",
         action="read",
         purpose=PurposeKey.MARKETING_EMAIL,
-        conditions=(f"consent:{PurposeKey.MARKETING_EMAIL}",),
+        conditions=_CONDITIONS,
     )
 
 
@@ -185,6 +190,7 @@ async def _queue_batch(*, services: Services, campaign_id: UUID) -> None:
     old = campaign.cursor
     batch = await email_audience(services=services, after=old, limit=settings.campaign_batch)
     decision = _sender_may_read(services, campaign)
+    policy_version = services.authorizer.version  # no await since deciding: the one decided under
     send = batch.recipients if decision.allowed else []
     start = campaign.send_started_at or services.clock.now()
     gap = timedelta(seconds=1.0 / settings.campaign_per_second)
@@ -195,7 +201,12 @@ async def _queue_batch(*, services: Services, campaign_id: UUID) -> None:
     now = services.clock.now()
     trail = AuditTrail(campaign.id.hex)  # the request id column holds 32 characters
     _log_reads(
-        trail=trail, campaign=campaign, recipients=batch.recipients, decision=decision, now=now
+        trail=trail,
+        campaign=campaign,
+        recipients=batch.recipients,
+        decision=decision,
+        policy_version=policy_version,
+        now=now,
     )
     done = batch.after is None
     async with in_transaction() as conn:

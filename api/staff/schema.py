@@ -2,92 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import strawberry
 
 from api.context import Info
-from api.errors import InputInvalid, parse_id
+from api.errors import parse_id
 from api.permissions import IsEmployee, only
 from api.security.authn import InvalidCredentials as BadCredentials
-from api.staff import roles, service
-from api.staff.types import (
-    Employee,
-    EmployeeDeactivated,
-    PolicyRule,
-    PolicyRuleChanged,
-    PolicyRuleInput,
-    RoleChanged,
-    StaffLoginSuccess,
-)
-from api.types import InputError, InvalidCredentials
+from api.staff import service
+from api.staff.types import Employee, EmployeeDeactivated, StaffLoginSuccess
+from api.types import InvalidCredentials
 from authz.registry import Role
 from models import Employee as EmployeeModel
 
 StaffLoginPayload = Annotated[
     StaffLoginSuccess | InvalidCredentials, strawberry.union("StaffLoginPayload")
 ]
-RoleChangePayload = Annotated[RoleChanged | InputError, strawberry.union("RoleChangePayload")]
-PolicyRuleChangePayload = Annotated[
-    PolicyRuleChanged | InputError, strawberry.union("PolicyRuleChangePayload")
-]
-
-
-async def _role_changed(
-    info: Info, operation: str, change: roles.RoleChange, role: str
-) -> RoleChanged:
-    """Effective at once here (other processes follow their watcher); audited."""
-    if change.changed:
-        await info.context.services.authorizer.reload()
-    info.context.audit_event(
-        event="admin",
-        operation=operation,
-        subject_id=change.employee.id,
-        reason=f"role={role}" if change.changed else f"role={role}, unchanged",
-    )
-    employee = Employee.from_model(change.employee, change.roles)
-    return RoleChanged(employee=employee, role=role, changed=change.changed)
-
-
-def _refusal_logged(
-    info: Info, operation: str, exc: InputInvalid, subject_id: object, what: str
-) -> InputError:
-    """The typed error; a change refused to keep duties separate is also logged."""
-    codes = [p.code for p in exc.problems if p.code in roles.REFUSALS]
-    if codes:
-        info.context.audit_event(
-            event="admin",
-            operation=operation,
-            subject_id=subject_id,
-            decision="deny",
-            reason=f"{codes[0]}: {what}",
-        )
-    return InputError.from_problems(exc.problems)
-
-
-async def _rule_changed(
-    info: Info, operation: str, rule: roles.Rule, changed: bool
-) -> PolicyRuleChanged:
-    if changed:
-        await info.context.services.authorizer.reload()
-    info.context.audit_event(
-        event="admin",
-        operation=operation,
-        reason=rule.text if changed else f"{rule.text} (unchanged)",
-    )
-    return PolicyRuleChanged(rule=PolicyRule.from_rule(rule), changed=changed)
-
-
-async def _edit_rule(
-    info: Info, operation: str, edit: Callable[..., Awaitable[bool]], input: PolicyRuleInput
-) -> PolicyRuleChangePayload:
-    rule = input.to_rule()
-    try:
-        changed = await edit(rule=rule, changed_by=info.context.subject_id)
-    except InputInvalid as exc:
-        return _refusal_logged(info, operation, exc, "", rule.text)
-    return await _rule_changed(info, operation, rule, changed)
 
 
 @strawberry.type
@@ -97,14 +28,6 @@ class StaffQuery:
         employee_id = info.context.subject_id
         employee = await EmployeeModel.get(id=employee_id)
         return Employee.from_model(employee, sorted(info.context.viewer.roles))
-
-    @strawberry.field(
-        extensions=only(Role.ADMIN, Role.AUDITOR),
-        description="The `p` rules of the access policy in force (admins and auditors).",
-    )
-    def policy_rules(self, info: Info) -> list[PolicyRule] | None:
-        rules = roles.policy_rules(authorizer=info.context.services.authorizer)
-        return [PolicyRule.from_rule(r) for r in rules]
 
 
 @strawberry.type
@@ -146,56 +69,3 @@ class StaffMutation:
         return EmployeeDeactivated(
             employee=Employee.from_model(employee, roles), sessions_revoked=revoked
         )
-
-    @strawberry.mutation(
-        extensions=only(Role.ADMIN),
-        description="Grant a role (admin): effective at once, on every process within 2 s.",
-    )
-    async def grant_role(
-        self, info: Info, employee_id: strawberry.ID, role: str
-    ) -> RoleChangePayload | None:
-        employee = parse_id(employee_id, what="employee")
-        try:
-            change = await roles.grant_role(
-                employee_id=employee,
-                role=role,
-                granted_by=info.context.subject_id,
-                now=info.context.services.clock.now(),
-            )
-        except InputInvalid as exc:
-            return _refusal_logged(info, "grantRole", exc, employee, f"role={role}")
-        return await _role_changed(info, "grantRole", change, role)
-
-    @strawberry.mutation(
-        extensions=only(Role.ADMIN),
-        description="Revoke a role (admin): effective at once, on every process within 2 s.",
-    )
-    async def revoke_role(
-        self, info: Info, employee_id: strawberry.ID, role: str
-    ) -> RoleChangePayload | None:
-        employee = parse_id(employee_id, what="employee")
-        try:
-            change = await roles.revoke_role(
-                employee_id=employee, role=role, revoked_by=info.context.subject_id
-            )
-        except InputInvalid as exc:
-            return _refusal_logged(info, "revokeRole", exc, employee, f"role={role}")
-        return await _role_changed(info, "revokeRole", change, role)
-
-    @strawberry.mutation(
-        extensions=only(Role.ADMIN),
-        description="Add a rule to the access policy (admin); deny rules override allows.",
-    )
-    async def add_policy_rule(
-        self, info: Info, input: PolicyRuleInput
-    ) -> PolicyRuleChangePayload | None:
-        return await _edit_rule(info, "addPolicyRule", roles.add_policy_rule, input)
-
-    @strawberry.mutation(
-        extensions=only(Role.ADMIN),
-        description="Remove a rule from the access policy (admin); the credentials floor stays.",
-    )
-    async def remove_policy_rule(
-        self, info: Info, input: PolicyRuleInput
-    ) -> PolicyRuleChangePayload | None:
-        return await _edit_rule(info, "removePolicyRule", roles.remove_policy_rule, input)

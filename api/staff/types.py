@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 
 import strawberry
 
-from api.staff.roles import Rule
 from models import Employee as EmployeeModel
 
 
@@ -41,49 +39,3 @@ class StaffLoginSuccess:
 class EmployeeDeactivated:
     employee: Employee
     sessions_revoked: int
-
-
-@strawberry.type(
-    description="A role granted or revoked; `changed` is false when it was already so."
-)
-class RoleChanged:
-    employee: Employee
-    role: str
-    changed: bool
-
-
-@strawberry.type(description="A `p` rule of the access policy (`*` means any).")
-class PolicyRule:
-    role: str
-    category: str = strawberry.field(description="A category or a glob such as `contact.*`.")
-    action: str
-    purpose: str
-    condition: str = strawberry.field(
-        description="`*`, `open_case`, `self`, `fulfilling_request` or `consent:<purpose>`."
-    )
-    effect: str = strawberry.field(description="`allow` or `deny`; deny overrides allow.")
-
-    @classmethod
-    def from_rule(cls, rule: Rule) -> PolicyRule:
-        return cls(**asdict(rule))
-
-
-@strawberry.input(description="A `p` rule of the access policy, validated against the registry.")
-class PolicyRuleInput:
-    role: str
-    category: str
-    action: str
-    purpose: str
-    condition: str
-    effect: str
-
-    def to_rule(self) -> Rule:
-        return Rule(
-            self.role, self.category, self.action, self.purpose, self.condition, self.effect
-        )
-
-
-@strawberry.type(description="A rule added or removed; `changed` is false when it was already so.")
-class PolicyRuleChanged:
-    rule: PolicyRule
-    changed: bool
