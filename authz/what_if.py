@@ -20,6 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from casbin.util.builtin_operators import glob_match
+
 from authz.adapter import EMPLOYEE_PREFIX
 from authz.audit import subjects_of
 from authz.enforcer import CUSTOMER_SUBJECT, Authorizer
@@ -73,25 +75,54 @@ class _Tally:
     customers: set[str] = field(default_factory=set)
 
 
+_Request = tuple[str, str, str, tuple[str, ...]]
+"""category, action, purpose, conditions"""
+
+
+def _matches(rule: tuple[str, ...], held: frozenset[str], request: _Request) -> bool:
+    """The matcher of authz/model.conf, in Python: only to tell which requests a rule
+    could decide; the decisions themselves are Casbin's."""
+    subject, category, action, purpose, condition = rule[:5]
+    return (
+        subject in held
+        and glob_match(request[0], category)
+        and action in ("*", request[1])
+        and purpose in ("*", request[2])
+        and (condition == "*" or condition in request[3])
+    )
+
+
 class _Side:
-    """One policy's decisions, over an enforcer of its own, for replayed subjects."""
+    """One policy's decisions, over an enforcer of its own, for replayed subjects. A
+    request can be decided differently from the policy in force only if a rule that is in
+    one policy and not the other could match it, or the subject's roles differ: any
+    other request has the same rules to match and the same answer, and is not asked."""
 
     def __init__(self, state: PolicyState, before: PolicyState) -> None:
         self.authorizer = Authorizer(copy_enforcer(state))
+        self.state = state
         changed = before.links ^ state.links
         self.gained = {(m, r) for m, r in changed if (m, r) in state.links}
         self.lost = changed - self.gained
+        self.roles_relinked = any(not m.startswith(EMPLOYEE_PREFIX) for m, _ in changed)
+        self.diff = [r for r in before.rules ^ state.rules if len(r) == 6]
         self.names: set[str] = set()
+        self.closures: dict[frozenset[str], frozenset[str]] = {}
+        self.answers: dict[tuple[str, _Request], bool] = {}
 
-    def subject(self, actor_kind: str, actor_id: str, roles: frozenset[str]) -> str:
-        """The customer subject, or one of its own holding the roles the employee held
-        then, with this policy's own grants and revocations for them."""
+    def roles(self, actor_kind: str, actor_id: str, logged: frozenset[str]) -> frozenset[str]:
+        """The roles the actor holds here: as logged, with this policy's own grants and
+        revocations for them (a customer is the customer subject)."""
         if actor_kind == "customer":
-            return CUSTOMER_SUBJECT
+            return frozenset({CUSTOMER_SUBJECT})
         me = f"{EMPLOYEE_PREFIX}{actor_id}"
-        roles = (roles | {r for m, r in self.gained if m == me}) - {
-            r for m, r in self.lost if m == me
-        }
+        gained = {r for m, r in self.gained if m == me}
+        return (logged | gained) - {r for m, r in self.lost if m == me}
+
+    def _subject(self, roles: frozenset[str]) -> str:
+        """A subject of its own holding exactly `roles`."""
+        if roles == {CUSTOMER_SUBJECT}:
+            return CUSTOMER_SUBJECT
         name = "replay:" + ",".join(sorted(roles))
         if name not in self.names:
             self.names.add(name)
@@ -100,17 +131,29 @@ class _Side:
             self.authorizer.forget()
         return name
 
-    def allows(self, row: dict[str, object], category: str, conditions: tuple[str, ...]) -> bool:
-        roles = frozenset(filter(None, str(row["roles"]).split(",")))
-        subject = self.subject(str(row["actor_kind"]), str(row["actor_id"]), roles)
-        decision = self.authorizer.decide(
-            subject=subject,
-            category=category,
-            action=str(row["action"]),
-            purpose=str(row["purpose"]),
-            conditions=conditions,
-        )
-        return decision.allowed
+    def held(self, roles: frozenset[str]) -> frozenset[str]:
+        """`roles` and every role they hold through others (`staff`)."""
+        found = self.closures.get(roles)
+        if found is None:
+            found = frozenset().union(roles, *(self.state.held_roles(r) for r in roles))
+            self.closures[roles] = found
+        return found
+
+    def may_differ(self, old: frozenset[str], new: frozenset[str], request: _Request) -> bool:
+        if old != new or self.roles_relinked:
+            return True
+        held = self.held(new)
+        return any(_matches(rule, held, request) for rule in self.diff)
+
+    def allows(self, roles: frozenset[str], request: _Request) -> bool:
+        subject = self._subject(roles)
+        answer = self.answers.get((subject, request))
+        if answer is None:
+            category, action, purpose, conditions = request
+            conditions_text = ",".join(conditions)
+            answer = self.authorizer.allows(subject, category, action, purpose, conditions_text)
+            self.answers[(subject, request)] = answer
+        return answer
 
 
 class _Count:
@@ -182,15 +225,22 @@ async def replay_many(
             break
         last_id = int(str(rows[-1]["id"]))
         for row in rows:
-            if row["actor_kind"] not in ("customer", "employee"):
+            kind, actor = str(row["actor_kind"]), str(row["actor_id"])
+            if kind not in ("customer", "employee"):
                 continue
+            logged = frozenset(filter(None, str(row["roles"]).split(",")))
+            was_held = old.roles(kind, actor, logged)
             whose = subjects_of(str(row["subject_id"]))
-            conditions = tuple(filter(None, _conditions(row).split(",")))
+            conditions = tuple(sorted(filter(None, _conditions(row).split(","))))
+            action, purpose = str(row["action"]), str(row["purpose"])
             for category in str(row["category"]).split(","):
                 replayed += len(whose) or 1
-                was = old.allows(row, category, conditions)
+                request = (category, action, purpose, conditions)
                 for side, count in sides:
-                    now = side.allows(row, category, conditions)
-                    if now != was:
+                    held = side.roles(kind, actor, logged)
+                    if not side.may_differ(was_held, held, request):
+                        continue
+                    now = side.allows(held, request)
+                    if now != old.allows(was_held, request):
                         count.add(row, category, whose, now)
     return [count.impact(since, replayed) for _, count in sides]

@@ -1,7 +1,7 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [all|light|guards|collect|rights|campaign|retention|oracle|hostile]
-                    [--seconds 5] [--connections 32] [--rows 1000000]
+    python -m bench [all|light|guards|collect|rights|campaign|retention|oracle|hostile|what-if]
+                    [--seconds 5] [--connections 32] [--rows 1000000] [--log-rows 100000]
 
 1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
    `{ hello }` with the parser and validation caches (target: at least 0.8x).
@@ -23,6 +23,9 @@
 8. Hostile documents: how long the worst document of each kind (fragment fan-out and
    cycles, nested pages, depth, tokens) takes to be refused, against a trivial query
    (target: about 1x, none expanded); see bench/hostile.py.
+
+9. What-if: replaying `--log-rows` logged access decisions against one proposal and against
+   five in one scan, each against a bare scan of the same rows; see bench/what_if.py.
 
 Each run uses a fresh SQLite file, or BENCH_DATABASE_URL (an empty PostgreSQL database).
 
@@ -118,12 +121,16 @@ def main() -> int:
             "retention",
             "oracle",
             "hostile",
+            "what-if",
         ],
         default="all",
     )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rows", type=int, default=1_000_000, help="retention: expired rows")
+    parser.add_argument(
+        "--log-rows", type=int, default=100_000, help="what-if: access decisions in the log"
+    )
     args = parser.parse_args()
     if shutil.which("taskset"):
         os.sched_setaffinity(0, {1})
@@ -183,6 +190,10 @@ def main() -> int:
         from bench import hostile
 
         asyncio.run(hostile.measure())
+    if args.which in ("all", "what-if"):
+        from bench import what_if
+
+        what_if.report(env["DATABASE_URL"], rows=args.log_rows)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

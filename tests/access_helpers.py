@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from authz.adapter import current_version
+from models import EmployeeRole, PolicyRule
 from tests.conftest import GQL
 
 PROPOSAL_FIELDS = """
@@ -83,3 +85,30 @@ async def approved(gql: GQL, proposal_id: str, token: str) -> dict[str, Any]:
     assert payload["__typename"] == "PolicyProposalDecided", body
     result: dict[str, Any] = payload["proposal"]
     return result
+
+
+async def grants() -> list[tuple[str, str]]:
+    rows = await EmployeeRole.all().values_list("employee_id", "role")
+    return sorted((str(e), str(r)) for e, r in rows)
+
+
+async def rules() -> list[tuple[str, ...]]:
+    rows = (
+        await PolicyRule.all()
+        .order_by("id")
+        .values_list("ptype", "v0", "v1", "v2", "v3", "v4", "v5")
+    )
+    return [tuple(str(v) for v in row) for row in rows]
+
+
+async def stored() -> tuple[Any, ...]:
+    """Everything a change that is not applied leaves as it was: rules, grants, version."""
+    return await rules(), await grants(), await current_version()
+
+
+def forbidden(body: dict[str, Any], field: str) -> bool:
+    """A FORBIDDEN error at `field`, and nothing else."""
+    errors = body.get("errors") or []
+    return body["data"] == {field: None} and [e["extensions"]["code"] for e in errors] == [
+        "FORBIDDEN"
+    ]

@@ -5,11 +5,9 @@ changes nothing and is logged."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from api.services import Services
 from authz.adapter import current_version
-from models import AuditEvent, Employee, EmployeeRole, PolicyProposal, PolicyRule
+from models import AuditEvent, Employee, PolicyProposal, PolicyRule
 from tests.access_helpers import (
     ADD_RULE,
     APPROVE,
@@ -17,40 +15,17 @@ from tests.access_helpers import (
     REMOVE_RULE,
     REVOKE,
     approved,
+    forbidden,
+    grants,
     proposal_of,
     rule,
+    stored,
 )
 from tests.conftest import GQL, login, register, signed_in_employee
 
 QUEUE = "{ supportQueue { id } }"
 RULES = "{ policyRules { role category action purpose condition effect } }"
 LEGAL_READS_CASES = rule("legal", "support.cases", "read", "support", "*", "allow")
-
-
-async def grants() -> list[tuple[str, str]]:
-    rows = await EmployeeRole.all().values_list("employee_id", "role")
-    return sorted((str(e), str(r)) for e, r in rows)
-
-
-async def rules() -> list[tuple[str, ...]]:
-    rows = (
-        await PolicyRule.all()
-        .order_by("id")
-        .values_list("ptype", "v0", "v1", "v2", "v3", "v4", "v5")
-    )
-    return [tuple(str(v) for v in row) for row in rows]
-
-
-async def stored() -> tuple[Any, ...]:
-    """Everything a change that is not applied leaves as it was: rules, grants, version."""
-    return await rules(), await grants(), await current_version()
-
-
-def forbidden(body: dict[str, Any], field: str) -> bool:
-    errors = body.get("errors") or []
-    return body["data"] == {field: None} and [e["extensions"]["code"] for e in errors] == [
-        "FORBIDDEN"
-    ]
 
 
 async def test_a_granted_role_works_once_approved_and_a_revoked_one_stops_at_once(

@@ -16,8 +16,8 @@ from authz.adapter import current_version, employee_subject
 from authz.registry import PERSONAL_DATA, PURPOSES, VALUE_ACTIONS
 from authz.seed import default_rules
 from authz.separation import CONDITION_SETS, FULL_SPACE, PolicyState, copy_enforcer, first_breach
-from models import AuditEvent, Customer, EmployeeRole, PolicyProposal, PolicyRule, SupportCase
-from tests.access_helpers import APPROVE, approved, proposal_of
+from models import AuditEvent, Customer, PolicyProposal, PolicyRule, SupportCase
+from tests.access_helpers import APPROVE, approved, proposal_of, stored
 from tests.conftest import GQL, signed_in_employee, stored_customer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -42,15 +42,6 @@ def rule(role: str, category: str, effect: str, **fields: str) -> dict[str, str]
 
 ADMIN_CONTACT_DENY = rule("admin", "contact.*", "deny", action="*")
 AUDITOR_CONTACT_DENY = rule("auditor", "contact.*", "deny", action="*")
-
-
-async def stored() -> tuple[Any, ...]:
-    """Everything a refused change must leave as it was: rules, grants, version."""
-    rules = await PolicyRule.all().order_by("id").values_list("ptype", "v0", "v1", "v2", "v3")
-    grants = (
-        await EmployeeRole.all().order_by("employee_id", "role").values_list("employee_id", "role")
-    )
-    return rules, grants, await current_version()
 
 
 async def customer_with_open_case() -> Customer:
