@@ -23,6 +23,7 @@ against the whole space."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,6 +35,7 @@ from authz.enforcer import Authorizer, memory_enforcer
 from authz.registry import (
     CONDITIONS,
     PERSONAL_DATA,
+    PERSONAL_DATA_ROLES,
     PURPOSES,
     VALUE_ACTIONS,
     VALUE_BLIND_ROLES,
@@ -126,6 +128,13 @@ async def stored_policy() -> PolicyState:
     collector = _Collector()
     await TortoiseAdapter().load_policy(collector)
     return PolicyState(frozenset(collector.rules), frozenset(collector.links))
+
+
+def mixes_duties(roles: Iterable[str]) -> bool:
+    """Whether `roles` hold a value-blind role with a role that works with personal data:
+    never granted, never created (the engine would deny the pair every value anyway)."""
+    held = frozenset(roles)
+    return not held.isdisjoint(VALUE_BLIND_ROLES) and not held.isdisjoint(PERSONAL_DATA_ROLES)
 
 
 def copy_enforcer(state: PolicyState) -> Any:

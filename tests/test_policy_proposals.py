@@ -15,6 +15,7 @@ from api.access import proposals
 from api.clock import FakeClock
 from api.errors import InputInvalid
 from api.services import Services
+from api.staff.service import create_employee
 from authz.adapter import current_version
 from models import AuditEvent, Employee, EmployeeRole, PolicyChange, PolicyProposal, PolicyRule
 from tests.access_helpers import (
@@ -28,6 +29,7 @@ from tests.access_helpers import (
     REVOKE,
     approved,
     forbidden,
+    legacy_employee,
     proposal_of,
     rule,
     stored,
@@ -265,7 +267,8 @@ async def test_the_approver_never_proposed_it_nor_gains_from_it(
     body = await gql(APPROVE, {"id": grant["id"]}, token=officer)
     assert body["data"]["approvePolicyProposal"]["code"] == "SEPARATION_OF_DUTIES"
     before = await stored()
-    # and the proposer, asked at the service level (no proposer holds an approving role)
+    # and the proposer, asked at the service level: no employee holds admin (to propose)
+    # and privacy officer (to approve) together
     with pytest.raises(InputInvalid) as refused:
         await proposals.approve(UUID(proposal["id"]), by=UUID(admin_id), now=services.clock.now())
     assert refused.value.problems[0].code == "SEPARATION_OF_DUTIES"
@@ -311,10 +314,10 @@ async def test_an_employee_who_left_since_the_proposal_is_not_granted(
 async def test_revoking_a_value_blind_role_that_kept_someone_blind_is_a_proposal(
     gql: GQL, services: Services
 ) -> None:
-    # given an employee holding admin and customer care (only the CLI can make one): the
-    # engine shows them no value, whatever customer care's rules say
+    # given an employee holding admin and customer care (from old data): the engine shows
+    # them no value, whatever customer care's rules say
     admin, _ = await signed_in_employee(gql, services, "admin", name="root")
-    _, mixed_id = await signed_in_employee(gql, services, "admin", "customer_care", name="mx")
+    _, mixed_id = await legacy_employee(gql, services, "admin", "customer_care", name="mx")
     contact = rule("customer_care", "contact.*", "read", "support", "open_case", "allow")
     body = await gql(REMOVE_RULE, {"i": contact}, token=admin)
     assert body["data"]["removePolicyRule"]["changed"] is True
@@ -323,3 +326,21 @@ async def test_revoking_a_value_blind_role_that_kept_someone_blind_is_a_proposal
     body = await gql(REVOKE, {"e": mixed_id, "r": "admin"}, token=admin)
     assert proposal_of(body, "revokeRole")["change"] == f"revoke admin from employee:{mixed_id}"
     assert await stored() == before
+
+
+@pytest.mark.parametrize("roles", [["admin", "legal"], ["privacy_officer", "auditor"]])
+async def test_no_employee_is_created_with_mixed_duties(
+    services: Services, roles: list[str]
+) -> None:
+    with pytest.raises(InputInvalid) as refused:
+        await create_employee(
+            services=services,
+            email="mx@staff.example.com",
+            name="M",
+            roles=roles,
+            password=PASSWORD,
+        )
+    assert [(p.field, p.code) for p in refused.value.problems] == [
+        ("roles", "SEPARATION_OF_DUTIES")
+    ]
+    assert not await Employee.exists()

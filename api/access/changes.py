@@ -20,7 +20,6 @@ from api.access.rules import FLOOR, ROLES, Rule, rule_problems
 from api.errors import FieldProblem, InputInvalid, NotFound
 from authz import separation
 from authz.adapter import bump_version, current_version, employee_subject, policy_columns
-from authz.registry import PERSONAL_DATA_ROLES, VALUE_BLIND_ROLES
 from models import Employee, EmployeeRole, PolicyChange, PolicyRule
 
 SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
@@ -138,12 +137,8 @@ def check_separation(change: Change, state: separation.PolicyState, *, by: UUID)
 
 
 def _refuse_mixed_duties(role: str, held: list[str]) -> None:
-    """A value-blind role and a personal-data role are never held together: the engine
-    would deny the pair every value anyway (authz/enforcer.py), so the grant is refused
-    rather than left to look like it gave access."""
-    blind = role in VALUE_BLIND_ROLES or not VALUE_BLIND_ROLES.isdisjoint(held)
-    personal = role in PERSONAL_DATA_ROLES or not PERSONAL_DATA_ROLES.isdisjoint(held)
-    if blind and personal:
+    """Refused rather than left to look like it gave access (separation.mixes_duties)."""
+    if separation.mixes_duties([role, *held]):
         message = (
             f"{role} cannot be held with {', '.join(held)}: admins and auditors hold no "
             "role that reads personal data."

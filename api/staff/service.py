@@ -12,6 +12,7 @@ from api.errors import FieldProblem, InputInvalid, NotFound
 from api.security.authn import authenticate
 from api.security.sessions import IssuedSession
 from api.services import Services
+from authz import separation
 from authz.adapter import bump_version
 from authz.audit import AuditTrail
 from authz.registry import Role
@@ -29,6 +30,9 @@ async def create_employee(
     for i, role in enumerate(roles):
         if role not in Role.__members__.values():
             p.add(f"roles[{i}]", f"Unknown role; known: {', '.join(r.value for r in Role)}.")
+    if separation.mixes_duties(roles):
+        message = "Admins and auditors hold no role that reads personal data."
+        p.add("roles", message, "SEPARATION_OF_DUTIES")
     v.password(password, p)
     p.raise_if_any()
     if await Employee.filter(email=clean_email).exists():
