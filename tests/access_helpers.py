@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.services import Services
 from authz.adapter import current_version
 from models import EmployeeRole, PolicyRule
-from tests.conftest import GQL, PASSWORD, signed_in_employee
+from tests.conftest import GQL
 
 PROPOSAL_FIELDS = """
     id kind change status proposedBy decidedBy appliedVersion employeeId role
@@ -113,21 +112,3 @@ def forbidden(body: dict[str, Any], field: str) -> bool:
     return body["data"] == {field: None} and [e["extensions"]["code"] for e in errors] == [
         "FORBIDDEN"
     ]
-
-
-async def legacy_employee(gql: GQL, services: Services, *roles: str, name: str) -> tuple[str, str]:
-    """(token, id) of an employee holding `roles` together, as data from before mixed
-    duties were refused may hold them (neither the API nor the CLI makes one now)."""
-    _, employee_id = await signed_in_employee(gql, services, roles[0], name=f"{name}-0")
-    for role in roles[1:]:
-        await EmployeeRole.create(
-            employee_id=employee_id, role=role, granted_at=services.clock.now()
-        )
-    await services.authorizer.reload()
-    body = await gql(
-        "mutation($e: String!, $p: String!) { staffLogin(email: $e, password: $p) "
-        "{ ... on StaffLoginSuccess { token } } }",
-        {"e": f"{name}-0@staff.example.com", "p": PASSWORD},
-    )
-    token: str = body["data"]["staffLogin"]["token"]
-    return token, employee_id

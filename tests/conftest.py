@@ -25,7 +25,9 @@ from api.retention.rules import seed_default_rules
 from api.services import Services, build_services
 from api.settings import Settings
 from api.staff.service import create_employee
-from models import Customer, OutboxMessage, PolicyRule
+from authz import separation
+from authz.registry import VALUE_BLIND_ROLES
+from models import Customer, EmployeeRole, OutboxMessage, PolicyRule
 from tests import log_scan
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -265,9 +267,17 @@ async def signed_in_employee(
     process's policy knows the grants."""
     name = name or "-".join(roles) or "staff"
     email = f"{name}@staff.example.com"
+    # Admin or auditor with a personal-data role is refused at creation; such an employee
+    # can still exist in old data, so a test that wants one gets the rest written directly.
+    mixed = separation.mixes_duties(roles)
+    created_with = [r for r in roles if r not in VALUE_BLIND_ROLES] if mixed else list(roles)
     created = await create_employee(
-        services=services, email=email, name=name, roles=list(roles), password=PASSWORD
+        services=services, email=email, name=name, roles=created_with, password=PASSWORD
     )
+    for role in set(roles) - set(created_with):
+        await EmployeeRole.create(
+            employee_id=created.id, role=role, granted_at=services.clock.now()
+        )
     await services.authorizer.reload()
     body = await gql(STAFF_LOGIN, {"email": email, "password": PASSWORD})
     token: str = body["data"]["staffLogin"]["token"]

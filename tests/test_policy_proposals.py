@@ -29,7 +29,6 @@ from tests.access_helpers import (
     REVOKE,
     approved,
     forbidden,
-    legacy_employee,
     proposal_of,
     rule,
     stored,
@@ -317,7 +316,7 @@ async def test_revoking_a_value_blind_role_that_kept_someone_blind_is_a_proposal
     # given an employee holding admin and customer care (from old data): the engine shows
     # them no value, whatever customer care's rules say
     admin, _ = await signed_in_employee(gql, services, "admin", name="root")
-    _, mixed_id = await legacy_employee(gql, services, "admin", "customer_care", name="mx")
+    _, mixed_id = await signed_in_employee(gql, services, "admin", "customer_care", name="mx")
     contact = rule("customer_care", "contact.*", "read", "support", "open_case", "allow")
     body = await gql(REMOVE_RULE, {"i": contact}, token=admin)
     assert body["data"]["removePolicyRule"]["changed"] is True

@@ -17,7 +17,7 @@ from authz.registry import PERSONAL_DATA, PURPOSES, VALUE_ACTIONS
 from authz.seed import default_rules
 from authz.separation import CONDITION_SETS, FULL_SPACE, PolicyState, copy_enforcer, first_breach
 from models import AuditEvent, Customer, PolicyProposal, PolicyRule, SupportCase
-from tests.access_helpers import APPROVE, approved, legacy_employee, proposal_of, stored
+from tests.access_helpers import APPROVE, approved, proposal_of, stored
 from tests.conftest import GQL, signed_in_employee, stored_customer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -348,7 +348,7 @@ async def test_the_engine_denies_value_blind_roles_whatever_the_stored_rules_say
         await PolicyRule.filter(v0=role, v5="deny").delete()
         await PolicyRule.create(ptype="p", v0=role, v1="*", v2="*", v3="*", v4="*", v5="allow")
     # and an employee who holds admin and customer care (created, not granted)
-    both, _ = await legacy_employee(gql, services, "admin", "customer_care", name="both")
+    both, _ = await signed_in_employee(gql, services, "admin", "customer_care", name="both")
     await services.authorizer.reload()
     # then none of them reads a value, for any purpose
     for token in (admin, auditor, both):
