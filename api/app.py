@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,15 +17,21 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
-from tortoise import connections
 
 from api import logs
 from api.access.proposals import run_expiry_loop
 from api.consent import gpc
 from api.context import Context, session_token
-from api.db import close_db, ensure_migrated, init_db
+from api.db import (
+    RETRY_AFTER_SECONDS,
+    check_writable,
+    close_db,
+    ensure_migrated,
+    init_db,
+    unavailable_reason,
+)
 from api.errors import for_client
-from api.http_guard import GuardMiddleware
+from api.http_guard import DATABASE_UNAVAILABLE_MESSAGE, GuardMiddleware
 from api.mail.sender import run_sender_loop
 from api.marketing.campaigns import run_campaign_loop
 from api.marketing.unsubscribe_http import unsubscribe_page
@@ -40,6 +47,20 @@ from authz.audit import AuditTrail
 from authz.watcher import run_policy_watcher
 
 log = logging.getLogger("custos")
+
+
+def _unavailable(error: GraphQLError) -> GraphQLError | None:
+    """A database that cannot be used just now is the client's to retry, not a bug: coded
+    DATABASE_UNAVAILABLE (the HTTP status is 503 with Retry-After, see api/schema.py)."""
+    original = error.original_error
+    if original is None or unavailable_reason(original) is None:
+        return None
+    return GraphQLError(
+        DATABASE_UNAVAILABLE_MESSAGE,
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": "DATABASE_UNAVAILABLE", "retryAfter": RETRY_AFTER_SECONDS},
+    )
 
 
 class CustosGraphQL(GraphQL[Context, None]):
@@ -60,7 +81,10 @@ class CustosGraphQL(GraphQL[Context, None]):
         """The one place errors are shaped for the client (wherever they were raised, even
         in an extension): unexpected ones masked, every one with `extensions.code`."""
         if result.errors:
-            result.errors = [for_client(e, suggestions=self.suggestions) for e in result.errors]
+            result.errors = [
+                _unavailable(e) or for_client(e, suggestions=self.suggestions)
+                for e in result.errors
+            ]
         response = await super().process_result(request, result)
         context: Context | None = getattr(request.state, "custos_context", None)
         if context is not None and context.denials:
@@ -94,11 +118,18 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when the database answers and takes a write (a full disk, a read-only file or
+    server, a lock held by another process past the busy timeout: not ready)."""
     try:
-        await connections.get("default").execute_query("SELECT 1")
+        await check_writable()
     except Exception as exc:  # any failure means not ready; the type is enough to log
-        log.warning("readiness check failed: %s", type(exc).__name__)
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+        reason = unavailable_reason(exc) or type(exc).__name__
+        log.warning("readiness check failed: %s", reason)
+        return JSONResponse(
+            {"status": "unavailable"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return JSONResponse({"status": "ready"})
 
 

@@ -15,7 +15,14 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from api.db import DatabaseNotMigrated, close_db, ensure_migrated, init_db, migrate
+from api.db import (
+    DatabaseNotMigrated,
+    close_db,
+    ensure_migrated,
+    init_db,
+    migrate,
+    unavailable_reason,
+)
 from api.errors import InputInvalid
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
@@ -34,12 +41,18 @@ def _settings() -> Settings:
 
 
 async def _with_db(settings: Settings, work: Callable[[Services], Awaitable[int]]) -> int:
+    """Run `work` connected; a database that cannot be opened, reached or written ends the
+    command (in `main`) with one line, whatever the step that found it."""
     services = build_services(settings)
-    await init_db(settings.database_url)
     try:
+        await init_db(settings.database_url)
         return await work(services)
     finally:
-        await close_db()
+        try:
+            await close_db()
+        except Exception as exc:  # closing what never opened must not hide the first error
+            if unavailable_reason(exc) is None:
+                raise
         services.close()
 
 
@@ -513,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     mail.add_parser(
         "send-pending", help="queue owed campaign batches and deliver every message now due"
     ).set_defaults(func=cmd_mail_send_pending)
+    from api.mail.cli import add_commands as add_mail_commands
+
+    add_mail_commands(mail)  # status, requeue, purge-dead
 
     retention = sub.add_parser("retention", help="retention rules and purges").add_subparsers(
         dest="retention_command", required=True
@@ -559,4 +575,15 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseNotMigrated as exc:
         print(f"custos: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        print(f"custos: database unavailable: {reason}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     return result
+
+
+EXIT_UNAVAILABLE = 3
+"""The exit status of a command that found the database unavailable (cannot be opened,
+reached or written): the sysexits tradition would say 69; 2 is for usage and state."""

@@ -71,6 +71,13 @@ class RateLimited(ClientError):
         self.retry_after = retry_after
 
 
+class HashingBusy(RateLimited):
+    """Every place in the password-hashing queue is taken (api/security/passwords.py):
+    refused before anything is read, written or counted, rather than queued for long."""
+
+    default_message = "The server is busy; try again shortly."
+
+
 def parse_id(value: str, *, what: str) -> UUID:
     """An id from the client; a malformed one is simply not found."""
     try:

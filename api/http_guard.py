@@ -10,6 +10,8 @@
   more set their own), `frame-ancestors 'none'` and `X-Frame-Options: DENY`, nosniff,
   `Referrer-Policy: no-referrer`, `Cache-Control: no-store`, and HSTS when the public URL is
   https.
+- A database that cannot be opened, reached or written: 503 `DATABASE_UNAVAILABLE` with
+  `Retry-After`, and one warning line.
 - An unexpected exception becomes one log line (its type and the request id, never its
   message, which may quote personal data) and a masked 500."""
 
@@ -23,12 +25,14 @@ import uuid
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.db import RETRY_AFTER_SECONDS, unavailable_reason
 from api.settings import Settings
 
 log = logging.getLogger("custos.http")
 
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 HSTS = "max-age=63072000; includeSubDomains"
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable just now; try again shortly."
 
 
 class _BodyTooLarge(Exception):
@@ -39,9 +43,22 @@ class _BodyTooSlow(Exception):
     pass
 
 
-def _error(status: int, code: str, message: str) -> Response:
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def database_unavailable() -> Response:
+    """A database that cannot be opened, reached or written (issue 15): 503 and when to
+    try again, whichever route found it."""
+    return _error(
+        503,
+        "DATABASE_UNAVAILABLE",
+        DATABASE_UNAVAILABLE_MESSAGE,
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -129,5 +146,10 @@ class GuardMiddleware:
             log.warning("request %s: deadline passed; cancelled", request_id)
             await refuse(_error(503, "TIMEOUT", "The request took too long."))
         except Exception as exc:  # the last resort: one line, no message, masked answer
+            reason = unavailable_reason(exc)
+            if reason is not None:
+                log.warning("request %s: database unavailable: %s", request_id, reason)
+                await refuse(database_unavailable())
+                return
             log.error("request %s: unexpected %s", request_id, type(exc).__name__)
             await refuse(_error(500, "INTERNAL_SERVER_ERROR", "Unexpected error."))

@@ -26,6 +26,7 @@ from api.audit.schema import AuditQuery
 from api.consent.schema import ConsentMutation, ConsentQuery
 from api.customers.schema import CustomerMutation, CustomerQuery
 from api.customers.staff import CustomerDirectoryQuery
+from api.db import RETRY_AFTER_SECONDS, unavailable_reason
 from api.document_limits import CachedValidation, DocumentLimits, limits_of
 from api.errors import RateLimited, is_client_error
 from api.hygiene import InputHygiene
@@ -84,16 +85,22 @@ Mutation = merge_types(
 
 
 class HttpSignals(SchemaExtension):
-    """Carries a RATE_LIMITED error to HTTP: status 429 and `Retry-After`."""
+    """Carries a RATE_LIMITED error to HTTP: status 429 and `Retry-After`; and a database
+    that cannot be used (issue 15): 503 and `Retry-After` (app.py codes the error
+    DATABASE_UNAVAILABLE)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
+        response = self.execution_context.context.response
         for error in getattr(result, "errors", None) or []:
             if isinstance(error.original_error, RateLimited):
-                response = self.execution_context.context.response
                 response.status_code = 429
                 response.headers["Retry-After"] = str(error.original_error.retry_after)
+                return
+            if error.original_error is not None and unavailable_reason(error.original_error):
+                response.status_code = 503
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
                 return
 
 
@@ -142,6 +149,10 @@ class CustosSchema(strawberry.Schema):
         for error in errors:
             original = error.original_error
             if original is None or is_client_error(error):
+                continue
+            reason = unavailable_reason(original)
+            if reason is not None:  # expected in an outage: one line, no frames
+                log.warning("database unavailable (request %s): %s", request_id, reason)
                 continue
             frames = traceback.extract_tb(original.__traceback__)
             where = " < ".join(f"{f.filename}:{f.lineno} {f.name}" for f in reversed(frames[-6:]))

@@ -72,6 +72,8 @@ def build_services(
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
             workers=settings.hash_workers,
+            queue_max=settings.hash_queue_max,
+            max_wait_seconds=settings.hash_queue_seconds,
         ),
         sessions=SessionService(settings=settings, clock=clock),
         throttle=LoginThrottle(settings=settings, clock=clock),

@@ -56,7 +56,6 @@ class Settings(BaseSettings):
     mail_backend: Literal["console", "smtp"] | None = None
     mail_from: str = "Custos <no-reply@custos.invalid>"
     mail_poll_seconds: float = 2.0
-    mail_max_attempts: int = 5
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_username: str | None = None
@@ -64,6 +63,16 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_tls: bool = False
     smtp_timeout_seconds: float = 10.0
+
+    # Mail delivery (issue 15): a sender holds each claimed message under a short lease that
+    # it renews while it lives (a crashed sender's claims are free again within a lease); a
+    # message that fails is retried with capped exponential backoff for a time budget, then
+    # kept as dead, content and all, until an operator requeues or purges it.
+    mail_lease_seconds: float = Field(default=30.0, gt=0)
+    mail_claim_batch: int = Field(default=20, ge=1)
+    mail_retry_hours: float = Field(default=96.0, gt=0)
+    mail_backoff_seconds: float = Field(default=30.0, gt=0)
+    mail_backoff_max_seconds: float = Field(default=3600.0, gt=0)
 
     # Access policy: how often each process compares its policy version with the database
     # (the fallback behind PostgreSQL LISTEN/NOTIFY, and the only signal on SQLite).
@@ -81,6 +90,13 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=64 * 1024, ge=ARGON2_MIN_MEMORY_KIB)
     argon2_parallelism: int = Field(default=4, ge=1)
     hash_workers: int = Field(default=0, ge=0, description="0 means one per CPU core")
+    # The hashing queue (issue 15, point 6): password operations that may wait for a hash
+    # worker, counted separately for sign-ins and for new hashes (0 means 16 per worker), and
+    # the longest wait admitted, estimated from recent hashes (0: only the count bounds it).
+    # Past either, sign-in, registration and password changes answer RATE_LIMITED with
+    # Retry-After (after 0.5 s) instead of queueing.
+    hash_queue_max: int = Field(default=0, ge=0)
+    hash_queue_seconds: float = Field(default=2.0, ge=0)
 
     # Login throttling: failures allowed within the window, per account and per IP.
     login_window_seconds: int = 900

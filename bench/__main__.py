@@ -1,6 +1,7 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [all|light|guards|collect|rights|campaign|retention|oracle|hostile|what-if]
+    python -m bench [all|light|guards|collect|rights|campaign|retention|oracle|hostile|what-if
+                     |login]
                     [--seconds 5] [--connections 32] [--rows 1000000] [--log-rows 100000]
 
 1. A light authenticated query (`{ me { id } }` with a bearer token) against plain strawberry
@@ -26,6 +27,9 @@
 
 9. What-if: replaying `--log-rows` logged access decisions against one proposal and against
    five in one scan, each against a bare scan of the same rows; see bench/what_if.py.
+
+10. Sign-in under load: login p50/p99 with the server saturated by reads against quiet, and
+    reads' p99 during a login flood against quiet (target: within 2x); see bench/login_load.py.
 
 Each run uses a fresh SQLite file, or BENCH_DATABASE_URL (an empty PostgreSQL database).
 
@@ -122,6 +126,7 @@ def main() -> int:
             "oracle",
             "hostile",
             "what-if",
+            "login",
         ],
         default="all",
     )
@@ -152,6 +157,22 @@ def main() -> int:
         guards.measure(server=server, login=_login, port_of=_free_port, env=env, args=args)
     if args.which in ("all", "light"):
         light(args, env, custos)
+    if args.which in ("all", "login"):
+        from bench import login_load
+
+        if args.which == "login":
+            subprocess.run(
+                [*custos, "seed-demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+            )
+        login_load.measure(
+            server=server,
+            graphql=_graphql,
+            port_of=_free_port,
+            env=env,
+            args=args,
+            custos=custos,
+            password=DEMO_PASSWORD,
+        )
     if args.which in ("all", "collect"):
         from bench import collect
 

@@ -219,7 +219,7 @@ async def test_delivery_over_smtp(
     assert len(handler.envelopes) == 1
 
 
-async def test_failing_smtp_server_retries_then_gives_up(
+async def test_failing_smtp_server_retries_for_the_budget_then_keeps_it_dead(
     gql: GQL, settings: Settings, clock: FakeClock
 ) -> None:
     # given a pending mail and an SMTP port where nothing listens
@@ -238,17 +238,23 @@ async def test_failing_smtp_server_retries_then_gives_up(
     # and it is not retried before then
     assert await deliver_pending(backend=backend, settings=smtp, clock=clock) == 0
     assert (await OutboxMessage.get()).attempts == 1
-    # when it keeps failing up to the attempt limit
-    for _ in range(settings.mail_max_attempts - 1):
-        clock.advance(hours=2)
-        assert await deliver_pending(backend=backend, settings=smtp, clock=clock) == 0
-    # then it is dead and no further round touches it
-    row = await OutboxMessage.get()
-    assert (row.status, row.attempts) == ("dead", settings.mail_max_attempts)
-    assert row.body_text == ""  # the token in it does not outlive the message
+    # when it keeps failing, a retry budget (here 1 hour) from its first attempt
+    budget = smtp.model_copy(update={"mail_retry_hours": 1.0})
+    waits = []
+    while (row := await OutboxMessage.get()).status == "pending":
+        waits.append((row.next_attempt_at - clock.now()).total_seconds())
+        clock.advance(seconds=waits[-1])
+        assert await deliver_pending(backend=backend, settings=budget, clock=clock) == 0
+    # then it waited twice as long after each failure, and the last try fell on the budget
+    assert waits[:4] == [30, 60, 120, 240], waits
+    assert clock.now() - row.first_attempt_at == timedelta(hours=1)
+    # and it is dead with its content kept (an operator requeues or purges it)
+    assert (row.status, row.attempts) == ("dead", len(waits) + 1)
+    assert row.body_text
+    assert row.last_error == "SMTPConnectError"
     clock.advance(hours=2)
-    assert await deliver_pending(backend=backend, settings=smtp, clock=clock) == 0
-    assert (await OutboxMessage.get()).attempts == settings.mail_max_attempts
+    assert await deliver_pending(backend=backend, settings=budget, clock=clock) == 0
+    assert (await OutboxMessage.get()).attempts == row.attempts
 
 
 async def test_concurrent_senders_deliver_each_mail_once(

@@ -12,7 +12,15 @@ import argon2
 import pytest
 
 from api.services import Services
+from api.settings import Settings
 from tests.conftest import GQL, LOGIN, PASSWORD, register
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Twenty new hashes wait here on purpose: only the queue's count bounds it, not the
+    expected wait (tests/test_hash_queue.py tests both bounds)."""
+    return settings.model_copy(update={"hash_queue_seconds": 0})
 
 
 class HeldHasher:

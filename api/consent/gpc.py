@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from api.consent.records import consent_record
 from api.customers.service import RequestMeta
+from api.serial import lock_customer
 from api.services import Services
 from authz.audit import AuditTrail
 from authz.registry import ConsentSource, PurposeKey
@@ -24,7 +26,12 @@ def sends_gpc(headers: object) -> bool:
 
 
 async def record_opt_out(
-    *, services: Services, customer_id: UUID, meta: RequestMeta, seen: set[UUID]
+    *,
+    services: Services,
+    customer_id: UUID,
+    meta: RequestMeta,
+    seen: set[UUID],
+    conn: BaseDBAsyncClient,
 ) -> bool:
     """Record the signal as an opt-out of `marketing.ads`, once per customer: the first
     request carrying it writes the record; later ones find it (and this process remembers
@@ -32,9 +39,14 @@ async def record_opt_out(
     is respected: the signal is not re-applied over it. True when a record was written."""
     if customer_id in seen:
         return False
-    already = await ConsentRecord.filter(
-        customer_id=customer_id, purpose=PURPOSE, source=ConsentSource.GPC
-    ).exists()
+    await lock_customer(conn, customer_id)  # two first requests at once: one record
+    already = (
+        await ConsentRecord.filter(
+            customer_id=customer_id, purpose=PURPOSE, source=ConsentSource.GPC
+        )
+        .using_db(conn)
+        .exists()
+    )
     if not already:
         await consent_record(
             customer_id=customer_id,
@@ -44,7 +56,7 @@ async def record_opt_out(
             meta=meta,
             at=services.clock.now(),
             policy_version=await services.policies.version_in_force(),
-        ).save()
+        ).save(using_db=conn)
     if len(seen) >= 100_000:
         seen.clear()
     seen.add(customer_id)
@@ -56,9 +68,13 @@ async def honour_signal(
 ) -> bool:
     """Record the opt-out (once) with its audit event, committed together whatever the
     request is (a GraphQL operation or a beacon)."""
-    async with in_transaction():
+    async with in_transaction() as conn:
         recorded = await record_opt_out(
-            services=services, customer_id=customer_id, meta=meta, seen=services.gpc_recorded
+            services=services,
+            customer_id=customer_id,
+            meta=meta,
+            seen=services.gpc_recorded,
+            conn=conn,
         )
         if recorded:
             trail.event(

@@ -14,6 +14,7 @@ from api.consent.records import consent_record
 from api.consent.state import ConsentState, consent_state
 from api.customers import validation as v
 from api.customers.directory import latest_consents
+from api.serial import lock_customer
 from api.services import Services
 from authz.registry import PURPOSES, ConsentSource
 from models import ConsentRecord
@@ -93,6 +94,9 @@ async def set_consent(
     since = (await services.policies.ask_again_since()).get(purpose)
     wanted = ConsentState.GRANTED if granted else ConsentState.WITHDRAWN
     async with in_transaction() as conn:
+        # Ten identical calls at once append one record (issue 15): the read waits for
+        # any concurrent call's commit.
+        await lock_customer(conn, customer_id)
         current = (
             await ConsentRecord.filter(customer_id=customer_id, purpose=purpose)
             .using_db(conn)

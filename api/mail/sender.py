@@ -1,15 +1,29 @@
 """Deliver the outbox: a console sink for development, SMTP (aiosmtplib) otherwise.
 
-Rows are claimed with a conditional UPDATE, so several processes can run the loop without
-sending a message twice. A message that keeps failing is retried with exponential backoff
-and then marked dead."""
+Delivery is once, or as close to once as SMTP allows (README "Mail: delivery guarantees"):
+
+- a round claims a few due rows with a conditional UPDATE under a short lease
+  (`mail_lease_seconds`), which a task renews while the round lives, so a slow relay never
+  lets the lease run out under a live sender; a crashed sender's rows are free again within
+  one lease;
+- before each message the round re-checks (and renews) its claim, and a send that outlives
+  the claim (no renewal reached the database for a whole lease) is abandoned before the
+  relay's answer, so two live senders never both send a row;
+- a duplicate is possible only for the message in flight at a crash (accepted by the relay,
+  not yet marked), and it carries the same Message-ID, fixed at enqueue;
+- a failed message is retried with capped exponential backoff for `mail_retry_hours` from
+  its first attempt, then kept `dead` with its content until `custos mail requeue` or
+  `custos mail purge-dead`; only content that has expired (a code past its TTL) is dropped
+  unsent, with a logged reason. Logs name a message by id and kind, never its address."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+import time
 import uuid
 from datetime import timedelta
 from email.message import EmailMessage
@@ -18,14 +32,17 @@ from typing import Protocol, TextIO
 import aiosmtplib
 from tortoise.expressions import F
 
-from api.clock import Clock
+from api.clock import Clock, iso
 from api.settings import Settings
 from models import OutboxMessage
 
 log = logging.getLogger("custos.mail")
-_LEASE = timedelta(minutes=10)
 FORGET_RECIPIENT = frozenset({"rights_erased"})
 """Kinds whose address is blanked once delivered: the answer to an erasure request."""
+QUEUED = ("pending", "sending")
+PAUSE_AFTER_SEND_ENV = "CUSTOS_TEST_MAIL_PAUSE_AFTER_SEND"
+"""Test hook (unset in production): seconds a sender waits after the relay accepted a
+message and before marking it sent, so a fault test can kill the process there."""
 
 
 class MailBackend(Protocol):
@@ -83,9 +100,20 @@ class SmtpBackend:
                     # an idle connection the server closed: one fresh try, then a failure
                     self._client = None
                     await (await self._connected()).send_message(message)
+            except asyncio.CancelledError:
+                # abandoned mid-conversation (its claim lapsed): drop the connection at once,
+                # so the relay discards an unfinished DATA rather than delivering it
+                self._abort()
+                raise
             except Exception:
                 await self.close()
                 raise
+
+    def _abort(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -105,7 +133,8 @@ def build_message(row: OutboxMessage, *, sender: str) -> EmailMessage:
     message["From"] = sender
     message["To"] = row.recipient
     message["Subject"] = row.subject
-    message["Message-ID"] = f"<outbox-{row.id}@custos>"
+    # fixed at enqueue, so a copy re-sent after a crash is recognisably the same message
+    message["Message-ID"] = row.message_id or f"<outbox-{row.id}@custos>"
     for name, value in (row.headers or {}).items():
         message[name] = value
     message.set_content(row.body_text)
@@ -114,72 +143,235 @@ def build_message(row: OutboxMessage, *, sender: str) -> EmailMessage:
     return message
 
 
-async def _claim(*, clock: Clock, limit: int) -> list[OutboxMessage]:
+class _Lease:
+    """One round's claim on its rows. `keep` renews it every third of a lease while the round
+    runs; `remaining` is how long the in-flight row is surely still ours (measured from
+    before the last renewal that reached the database, on this process's monotonic clock)."""
+
+    def __init__(self, *, settings: Settings, clock: Clock) -> None:
+        self.round_id = uuid.uuid4().hex
+        self.seconds = settings.mail_lease_seconds
+        self.length = timedelta(seconds=self.seconds)
+        self._clock = clock
+        self._held_until = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        return self._held_until - time.monotonic()
+
+    async def renew(self, row_id: int | None = None) -> bool:
+        """Extend the lease (of one row, or of every row the round still holds); for one row,
+        whether it is still this round's to send."""
+        started = time.monotonic()
+        query = OutboxMessage.filter(claimed_by=self.round_id, status="sending")
+        if row_id is not None:
+            query = query.filter(id=row_id)
+        renewed = await query.update(next_attempt_at=self._clock.now() + self.length)
+        if renewed:
+            self._held_until = max(self._held_until, started + self.seconds)
+        return renewed > 0
+
+    async def keep(self) -> None:
+        while True:
+            await asyncio.sleep(self.seconds / 3)
+            try:
+                await self.renew()
+            except Exception as exc:  # the watchdog in _send_while_held covers a lapse
+                log.warning("mail lease renewal failed: %s", type(exc).__name__)
+
+
+async def _claim(
+    *, settings: Settings, clock: Clock, limit: int
+) -> tuple[_Lease, list[OutboxMessage]]:
     """Take up to `limit` due rows for one lease, in one UPDATE: a row is due while its
     `next_attempt_at` has passed, and claiming moves that into the future, so a concurrent
     round (whose UPDATE waits for this one's row locks, then re-checks) skips it. A row left
-    `sending` by a dead process is due again once its lease runs out (delivery is at least
-    once, never twice while a sender is alive)."""
+    `sending` by a dead process is due again once its lease runs out."""
+    lease = _Lease(settings=settings, clock=clock)
     now = clock.now()
     due = (
-        await OutboxMessage.filter(status__in=("pending", "sending"), next_attempt_at__lte=now)
+        await OutboxMessage.filter(status__in=QUEUED, next_attempt_at__lte=now)
         .order_by("id")
         .limit(limit)
         .values_list("id", flat=True)
     )
     if not due:
-        return []
-    round_id = uuid.uuid4().hex
+        return lease, []
     await OutboxMessage.filter(
-        id__in=list(due), status__in=("pending", "sending"), next_attempt_at__lte=now
+        id__in=list(due), status__in=QUEUED, next_attempt_at__lte=now
     ).update(
         status="sending",
         attempts=F("attempts") + 1,
-        next_attempt_at=now + _LEASE,
-        claimed_by=round_id,
+        next_attempt_at=now + lease.length,
+        claimed_by=lease.round_id,
     )
-    return await OutboxMessage.filter(id__in=list(due), claimed_by=round_id).order_by("id")
+    # the retry budget runs from the first attempt (a requeue starts it again)
+    await OutboxMessage.filter(claimed_by=lease.round_id, first_attempt_at__isnull=True).update(
+        first_attempt_at=now
+    )
+    rows = await OutboxMessage.filter(claimed_by=lease.round_id).order_by("id")
+    return lease, rows
 
 
 async def deliver_pending(
-    *, backend: MailBackend, settings: Settings, clock: Clock, limit: int = 100
+    *, backend: MailBackend, settings: Settings, clock: Clock, limit: int | None = None
 ) -> int:
-    """Send what is due; returns how many messages were delivered."""
+    """Send what is due (a batch of `limit`, default `mail_claim_batch`); returns how many
+    messages were delivered."""
+    lease, rows = await _claim(
+        settings=settings, clock=clock, limit=limit or settings.mail_claim_batch
+    )
+    if not rows:
+        return 0
+    keeper = asyncio.create_task(lease.keep())
     delivered = 0
-    for row in await _claim(clock=clock, limit=limit):
-        try:
-            await backend.send(build_message(row, sender=settings.mail_from))
-        except Exception as exc:  # any failure is retried; the log names only its type
-            await _failed(row, error=type(exc).__name__, settings=settings, clock=clock)
-            continue
-        forget = {"recipient": ""} if row.kind in FORGET_RECIPIENT else {}
-        await OutboxMessage.filter(id=row.id, claimed_by=row.claimed_by).update(
-            status="sent", sent_at=clock.now(), body_text="", last_error="", **forget
-        )
-        delivered += 1
+    try:
+        for row in rows:
+            delivered += await _deliver_one(
+                row, lease=lease, backend=backend, settings=settings, clock=clock
+            )
+    except asyncio.CancelledError:
+        # stopped (server shutdown): free what this round still holds at once, rather than
+        # when its lease runs out
+        with contextlib.suppress(Exception):
+            await OutboxMessage.filter(claimed_by=lease.round_id, status="sending").update(
+                status="pending", next_attempt_at=clock.now(), claimed_by=None
+            )
+        raise
+    finally:
+        keeper.cancel()
+        await asyncio.wait({keeper})
     return delivered
 
 
-async def _failed(row: OutboxMessage, *, error: str, settings: Settings, clock: Clock) -> None:
-    attempts = row.attempts  # counted when the row was claimed
-    dead = attempts >= settings.mail_max_attempts
-    backoff = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
-    await OutboxMessage.filter(id=row.id).update(
-        status="dead" if dead else "pending",
-        next_attempt_at=clock.now() + backoff,
-        last_error=error,
-        **({"body_text": ""} if dead else {}),
+async def _deliver_one(
+    row: OutboxMessage, *, lease: _Lease, backend: MailBackend, settings: Settings, clock: Clock
+) -> bool:
+    if not await lease.renew(row.id):
+        # the claim ran out (this process stalled for a whole lease) and another sender, or
+        # an operator, has the row now
+        log.warning("mail %s (%s): claim lost before sending, left to its holder", row.id, row.kind)
+        return False
+    if row.expires_at is not None and row.expires_at <= clock.now():
+        await _drop_expired(row, lease=lease)
+        return False
+    try:
+        held = await _send_while_held(backend, build_message(row, sender=settings.mail_from), lease)
+    except Exception as exc:  # any failure is retried; the log names only its type
+        await _failed(row, lease=lease, error=type(exc).__name__, settings=settings, clock=clock)
+        return False
+    if not held:
+        log.warning(
+            "mail %s (%s): its lease lapsed during delivery (no renewal reached the database); "
+            "delivery abandoned, the message goes out on a later round",
+            row.id,
+            row.kind,
+        )
+        return False
+    pause = os.environ.get(PAUSE_AFTER_SEND_ENV)
+    if pause:
+        log.warning(
+            "mail %s accepted by the relay; test hook pauses %s s before marking", row.id, pause
+        )
+        await asyncio.sleep(float(pause))
+    forget = {"recipient": ""} if row.kind in FORGET_RECIPIENT else {}
+    # marked sent whoever holds it now: a sender that took it over meanwhile re-checks its
+    # claim before sending and so leaves it alone
+    await OutboxMessage.filter(id=row.id, status__in=QUEUED).update(
+        status="sent",
+        sent_at=clock.now(),
+        body_text="",
+        body_html="",
+        last_error="",
+        claimed_by=None,
+        **forget,
+    )
+    return True
+
+
+async def _send_while_held(backend: MailBackend, message: EmailMessage, lease: _Lease) -> bool:
+    """Send, unless the claim lapses first: then the send is cancelled (an SMTP backend drops
+    the connection before the relay's final answer) and False is returned."""
+    margin = min(1.0, lease.seconds / 10)
+    sending = asyncio.ensure_future(backend.send(message))
+    try:
+        while True:
+            done, _ = await asyncio.wait({sending}, timeout=max(0.0, lease.remaining() - margin))
+            if done:
+                sending.result()  # raises the backend's failure
+                return True
+            if lease.remaining() <= margin:
+                sending.cancel()
+                await asyncio.wait({sending})
+                return False
+    except asyncio.CancelledError:
+        sending.cancel()
+        raise
+
+
+async def _drop_expired(row: OutboxMessage, *, lease: _Lease) -> None:
+    """Content past its validity (a code past its TTL) is of no use to anyone: dropped, body
+    erased, status `expired`, with the reason logged."""
+    await OutboxMessage.filter(id=row.id, claimed_by=lease.round_id, status="sending").update(
+        status="expired",
+        body_text="",
+        body_html="",
+        headers={},
+        last_error="ContentExpired",
+        claimed_by=None,
     )
     log.warning(
-        "mail %s attempt %d failed: %s%s", row.id, attempts, error, " (dead)" if dead else ""
+        "mail %s (%s) dropped unsent: its content expired at %s (attempt %d)",
+        row.id,
+        row.kind,
+        iso(row.expires_at),
+        row.attempts,
+    )
+
+
+def backoff(attempts: int, settings: Settings) -> timedelta:
+    """The wait after the `attempts`-th failure: doubling from `mail_backoff_seconds`, capped
+    at `mail_backoff_max_seconds`."""
+    seconds = settings.mail_backoff_seconds * 2 ** min(attempts - 1, 40)
+    return timedelta(seconds=min(settings.mail_backoff_max_seconds, seconds))
+
+
+async def _failed(
+    row: OutboxMessage, *, lease: _Lease, error: str, settings: Settings, clock: Clock
+) -> None:
+    attempts = row.attempts  # counted when the row was claimed
+    now = clock.now()
+    deadline = (row.first_attempt_at or now) + timedelta(hours=settings.mail_retry_hours)
+    ours = OutboxMessage.filter(id=row.id, claimed_by=lease.round_id, status="sending")
+    if now >= deadline:
+        await ours.update(status="dead", last_error=error, claimed_by=None)
+        log.warning(
+            "mail %s (%s) attempt %d failed: %s; retry budget of %g h spent, kept as dead "
+            "(custos mail requeue)",
+            row.id,
+            row.kind,
+            attempts,
+            error,
+            settings.mail_retry_hours,
+        )
+        return
+    retry_at = min(now + backoff(attempts, settings), deadline)
+    await ours.update(status="pending", next_attempt_at=retry_at, last_error=error, claimed_by=None)
+    log.warning(
+        "mail %s (%s) attempt %d failed: %s; next attempt in %d s",
+        row.id,
+        row.kind,
+        attempts,
+        error,
+        (retry_at - now).total_seconds(),
     )
 
 
 async def run_sender_loop(*, backend: MailBackend, settings: Settings, clock: Clock) -> None:
-    """Background delivery, every `mail_poll_seconds`."""
+    """Background delivery, every `mail_poll_seconds` (at once again while rounds find work)."""
     while True:
+        delivered = 0
         try:
-            await deliver_pending(backend=backend, settings=settings, clock=clock)
+            delivered = await deliver_pending(backend=backend, settings=settings, clock=clock)
         except Exception as exc:  # keep the loop alive; log no message text (may hold PII)
             log.error("mail delivery round failed: %s", type(exc).__name__)
-        await asyncio.sleep(settings.mail_poll_seconds)
+        await asyncio.sleep(0 if delivered else settings.mail_poll_seconds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from api.mail.outbox import Mail
@@ -20,6 +20,7 @@ def verify_email(*, public_url: str, token: str, hours: float) -> Mail:
             f"It works once and expires in {hours:g} hours. "
             "If you did not ask for this, ignore this message.\n"
         ),
+        valid_for=timedelta(hours=hours),
     )
 
 
@@ -98,6 +99,7 @@ def rights_code(*, kind: str, request_id: str, code: str, minutes: int) -> Mail:
             f"It expires in {minutes} minutes and allows 5 attempts. If you did not ask for "
             "this, ignore this message: nothing happens without the code.\n"
         ),
+        valid_for=timedelta(minutes=minutes),
     )
 
 
@@ -168,4 +170,5 @@ def export_ready(*, public_url: str, token: str, expires_at: datetime) -> Mail:
             "our systems once downloaded. Keep it somewhere safe: it holds your personal data. "
             "If the link has expired, you can ask again.\n"
         ),
+        expires_at=expires_at,
     )

@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from api.customers import validation as v
 from api.errors import FieldProblem, InputInvalid
+from api.mail.outbox import counts_by_state
 from api.marketing.audience import Recipient, email_audience
 from api.marketing.unsubscribe_tokens import unsubscribe_token, unsubscribe_url
 from api.services import Services
@@ -248,3 +249,14 @@ async def run_campaign_loop(*, services: Services, poll_seconds: float) -> None:
         except Exception as exc:  # keep the loop alive; the next round resumes
             log.error("campaign round failed: %s", type(exc).__name__)
         await asyncio.sleep(poll_seconds)
+
+
+async def delivery_counts(campaign_id: UUID) -> dict[str, int]:
+    """A campaign's messages by delivery state: queued, delivered, failed (still retried),
+    dead (retry budget spent, purged ones included)."""
+    counts = dict.fromkeys(("queued", "delivered", "failed", "dead"), 0)
+    for (state, _), n in (await counts_by_state(campaign_id=campaign_id)).items():
+        key = "dead" if state == "purged" else state
+        if key in counts:
+            counts[key] += n
+    return counts

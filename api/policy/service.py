@@ -23,6 +23,7 @@ from api.customers import validation as v
 from api.errors import FieldProblem, InputInvalid
 from api.policy.book import FIRST_VERSION, PolicyEntry
 from api.security.network import truncate_ip
+from api.serial import lock_customer
 from api.services import Services
 from authz.registry import PURPOSES
 from models import PolicyAcceptance, PrivacyPolicy
@@ -188,6 +189,9 @@ async def accept_policy(
         message = f"This version takes effect on {entry.effective_at.isoformat()}."
         raise InputInvalid([FieldProblem("version", "NOT_IN_EFFECT", message)])
     async with in_transaction() as conn:
+        # Two requests at once: the second waits here and answers `changed: false` (the
+        # unique (customer, version) alone kept one row, but both answered `changed`).
+        await lock_customer(conn, customer_id)
         found = PolicyAcceptance.filter(customer_id=customer_id, version=version).using_db(conn)
         existing = await found.first()
         if existing is not None:
@@ -199,7 +203,7 @@ async def accept_policy(
             ip_truncated=truncate_ip(meta.ip),
             user_agent=(meta.user_agent or "")[:300] or None,
         )
-        # Two requests at once: the unique (customer, version) keeps one row.
+        # The unique (customer, version) stays the last guard.
         await PolicyAcceptance.bulk_create([row], ignore_conflicts=True, using_db=conn)
         saved = await found.get()
     return Acceptance(policy=entry, at=saved.at, changed=True)

@@ -85,11 +85,19 @@ async def place_hold(
     customer). Runs in the caller's transaction (every mutation has one)."""
     check_draft(draft=draft, now=now)
     await _locked_customer(customer_id)
+    # Under the customer's lock: the same hold placed twice (at once, or a retried
+    # request) is one hold; the second answer is DUPLICATE_REQUEST (issue 15).
+    reference, categories = draft.reference.strip(), sorted(draft.categories)
+    same_reference = Q(customer_id=customer_id, reference=reference) & _active(now)
+    for held in await LegalHold.filter(same_reference):
+        if sorted(held.categories) == categories:
+            message = "An active hold with this reference already keeps these categories."
+            raise InputInvalid([FieldProblem("reference", "DUPLICATE_REQUEST", message)])
     return await LegalHold.create(
         customer_id=customer_id,
         categories=list(draft.categories),
         reason=draft.reason.strip(),
-        reference=draft.reference.strip(),
+        reference=reference,
         expires_at=as_utc(draft.expires_at) if draft.expires_at else None,
         placed_by=placed_by,
         placed_at=now,

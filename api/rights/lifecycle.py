@@ -35,6 +35,7 @@ from api.rights.rules import (
     code_matches,
     new_code,
 )
+from api.serial import lock_customer
 from api.services import Services
 from models import Customer, RightsRequest, RightsTransition
 
@@ -134,6 +135,9 @@ async def submit(
     clean = check_input(kind=kind, details=details, changes=changes)
     now = services.clock.now()
     async with in_transaction() as conn:
+        # Ten identical submissions at once: one request, one code (issue 15); the others
+        # wait here, then find it open.
+        await lock_customer(conn, customer_id)
         open_one = (
             await RightsRequest.filter(customer_id=customer_id, kind=kind)
             .exclude(status__in=list(CLOSED))
@@ -183,6 +187,7 @@ async def submit_by_email(
 
 async def resend_code_for_open(*, services: Services, customer_id: UUID, kind: Kind) -> None:
     async with in_transaction() as conn:
+        await lock_customer(conn, customer_id)
         request = (
             await RightsRequest.filter(customer_id=customer_id, kind=kind, status=Status.UNVERIFIED)
             .using_db(conn)
@@ -201,7 +206,9 @@ async def _own(
     query = RightsRequest.filter(id=request_id)
     if customer_id is not None:
         query = query.filter(customer_id=customer_id)
-    request = await query.using_db(conn).first()
+    # Locked until the transaction ends (PostgreSQL): two transitions of one request at
+    # once apply one after the other, the second seeing the first's status.
+    request = await query.using_db(conn).select_for_update().first()
     if request is None:
         raise RightsProblem("NOT_FOUND", "No such request.")
     return request

@@ -33,10 +33,14 @@ async def check_password(
 ) -> None:
     """Throttled password check for operations that re-confirm the password: RateLimited
     when throttled, InvalidCredentials (counted) when wrong. The attempt is counted before
-    the hash (see api/security/throttle.py), so concurrent guesses cannot outrun the limit."""
+    the hash (see api/security/throttle.py), so concurrent guesses cannot outrun the limit;
+    a place in the hashing queue is taken before that, so HashingBusy (RATE_LIMITED) when
+    the queue is full leaves nothing counted."""
     key = account_key(account)
-    reservation = await services.throttle.reserve(account=key, ip=ip)
-    if not await services.passwords.verify(stored_hash, password):
+    async with services.passwords.check_place():
+        reservation = await services.throttle.reserve(account=key, ip=ip)
+        matches = await services.passwords.verify(stored_hash, password)
+    if not matches:
         await services.throttle.failed()
         raise InvalidCredentials()
     await services.throttle.succeeded(reservation)
@@ -58,9 +62,8 @@ async def authenticate(
     Either way the attempt is an audit event: the account's id when it is known, never
     the address or the IP."""
     key = account_key(email)
-    account = await model.filter(email=key, **conditions).first()
-    stored = getattr(account, "password_hash", None)
     kind = "employee" if model.__name__ == "Employee" else "customer"
+    account: A | None = None
 
     def audit(decision: str, reason: str) -> None:
         if trail is not None:
@@ -75,12 +78,18 @@ async def authenticate(
                 reason=reason,
             )
 
-    try:
-        reservation = await services.throttle.reserve(account=key, ip=ip)
-    except RateLimited:
-        audit("deny", "rate limited")
-        raise
-    matches = await services.passwords.verify(stored, password)
+    # A place in the hashing queue first: when it is full (HashingBusy, a RATE_LIMITED) the
+    # attempt is refused before anything is read, counted or logged, as if it had not been
+    # made, at next to no cost to the server.
+    async with services.passwords.check_place():
+        account = await model.filter(email=key, **conditions).first()
+        stored = getattr(account, "password_hash", None)
+        try:
+            reservation = await services.throttle.reserve(account=key, ip=ip)
+        except RateLimited:
+            audit("deny", "rate limited")
+            raise
+        matches = await services.passwords.verify(stored, password)
     # The attempt was counted in a short transaction of its own, and the hash is checked
     # outside any: a transaction held open during hashing would hold a database connection
     # (on SQLite, the database) for its length, and a flood of sign-ins would stall every
@@ -96,7 +105,11 @@ async def authenticate(
             await trail.flush()
     if not matches or account is None:
         raise InvalidCredentials()
+    # An upgrade of the stored hash waits for a sign-in when the hashing queue has room.
+    rehashed = None
     if services.passwords.needs_rehash(str(stored)):
-        account.password_hash = await services.passwords.hash(password)
+        rehashed = await services.passwords.rehash(password)
+    if rehashed is not None:
+        account.password_hash = rehashed
         await account.save(update_fields=["password_hash"])
     return account

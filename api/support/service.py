@@ -1,12 +1,16 @@
-"""Support cases (policy section 8): a customer opens one; customer care works the queue."""
+"""Support cases (policy section 8): a customer opens one; customer care works the queue.
+A case sent again while the same one (subject and message) is open is that case."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from uuid import UUID
 
+from tortoise.transactions import in_transaction
+
 from api.customers import validation as v
 from api.errors import NotFound
+from api.serial import lock_customer
 from api.services import Services
 from models import SupportCase
 
@@ -25,12 +29,28 @@ async def open_case(
     if not clean_message or len(clean_message) > 10_000:
         p.add("message", "A message of 1 to 10,000 characters is required.")
     p.raise_if_any()
-    return await SupportCase.create(
-        customer_id=customer_id,
-        subject=clean_subject,
-        message=clean_message,
-        created_at=services.clock.now(),
-    )
+    async with in_transaction() as conn:
+        # The same case sent again (ten times at once, or a retried request) is the case
+        # already open, not another one (issue 15): the lookup waits for any concurrent
+        # opening's commit.
+        await lock_customer(conn, customer_id)
+        same = (
+            await SupportCase.filter(
+                customer_id=customer_id, status=OPEN, subject=clean_subject, message=clean_message
+            )
+            .using_db(conn)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if same is not None:
+            return same
+        return await SupportCase.create(
+            customer_id=customer_id,
+            subject=clean_subject,
+            message=clean_message,
+            created_at=services.clock.now(),
+            using_db=conn,
+        )
 
 
 async def queue(*, status: str) -> list[SupportCase]:
@@ -65,9 +85,13 @@ async def assign(*, case_id: UUID, employee_id: UUID) -> SupportCase:
 async def close(*, services: Services, case_id: UUID) -> SupportCase:
     case = await _case(case_id)
     if case.status != CLOSED:
-        case.status = CLOSED
-        case.closed_at = services.clock.now()
-        await case.save(update_fields=["status", "closed_at"])
+        # Conditional: of two closings at once, one sets the time, the other finds it set.
+        await (
+            SupportCase.filter(id=case_id)
+            .exclude(status=CLOSED)
+            .update(status=CLOSED, closed_at=services.clock.now())
+        )
+        case = await _case(case_id)
     return case
 
 
