@@ -22,8 +22,8 @@ from tortoise import connections
 
 from tests.cli_helpers import REPO
 from tests.conftest import REGISTER, registration
-from tests.db_fault_helpers import Server, cluster, migrate, server_env, servers
 from tests.pgcluster import find_bindir
+from tests.real_servers import Server, cluster, migrate, server_env, servers
 
 SET_CONSENT = """
 mutation($purpose: String!, $granted: Boolean!) {

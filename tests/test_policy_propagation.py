@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -35,7 +31,8 @@ from authz.enforcer import Authorizer
 from authz.watcher import run_policy_watcher
 from models import Employee, SupportCase
 from tests.access_helpers import ADD_RULE, APPROVE, GRANT, REMOVE_RULE, REVOKE, rule
-from tests.conftest import PASSWORD, STAFF_LOGIN, TEST_SECRET, stored_customer
+from tests.conftest import PASSWORD, STAFF_LOGIN, stored_customer
+from tests.real_servers import servers
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE = "{ supportQueue { id } }"
@@ -48,13 +45,6 @@ PROPOSAL_DAYS = 7
 
 def _postgres() -> bool:
     return connections.get("default").capabilities.dialect == "postgres"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _until(check: Callable[[], Awaitable[bool]]) -> float:
@@ -70,52 +60,8 @@ async def _until(check: Callable[[], Awaitable[bool]]) -> float:
 def _servers(database_url: str, count: int, poll_seconds: float = 60) -> Iterator[list[str]]:
     """`count` real servers on the database; the poll is slowed to 60 s by default, so
     only NOTIFY can carry a change within 2 s. Always terminated."""
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=database_url,
-        CUSTOS_ENV="development",
-        CUSTOS_SECRET_KEY=TEST_SECRET,
-        CUSTOS_MAIL_POLL_SECONDS="0",
-        CUSTOS_POLICY_POLL_SECONDS=str(poll_seconds),
-    )
-    ports = [_free_port() for _ in range(count)]
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for port in ports:
-            cmd = [
-                sys.executable,
-                "-m",
-                "api",
-                "serve",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ]
-            procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
-        for port, proc in zip(ports, procs, strict=True):
-            _wait_up(port, proc)
-        yield [f"http://127.0.0.1:{port}" for port in ports]
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError("the server did not start")
+    with servers(database_url, count, CUSTOS_POLICY_POLL_SECONDS=str(poll_seconds)) as started:
+        yield [server.url for server in started]
 
 
 class Server:

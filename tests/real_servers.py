@@ -1,6 +1,6 @@
-"""Real servers and a PostgreSQL cluster of a test's own, for the database fault tests
-(tests/test_db_faults.py): a server process on a database URL, and a cluster that the test
-may stop and start while servers use it."""
+"""Real servers and a PostgreSQL cluster of a test's own: `custos serve` processes on a
+database URL (the fault tests, the policy propagation tests), and a cluster that a test may
+stop and start while servers use it."""
 
 from __future__ import annotations
 
@@ -30,9 +30,10 @@ def free_port() -> int:
         return port
 
 
-def server_env(database_url: str) -> dict[str, str]:
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
     return dict(
         os.environ,
+        **extra,
         DATABASE_URL=database_url,
         CUSTOS_ENV="development",
         CUSTOS_SECRET_KEY=TEST_SECRET,
@@ -64,28 +65,31 @@ class Server:
 
 
 @contextlib.contextmanager
-def servers(database_url: str, count: int, log_dir: Path) -> Iterator[list[Server]]:
-    """`count` real `custos serve` processes on the database; their output in log_dir."""
+def servers(
+    database_url: str, count: int, log_dir: Path | None = None, **env: str
+) -> Iterator[list[Server]]:
+    """`count` real `custos serve` processes on the database, with `env` added to their
+    environment; their output in log_dir (or nowhere). Always terminated."""
     procs: list[subprocess.Popen[bytes]] = []
     started: list[Server] = []
     try:
         for n in range(count):
             port = free_port()
-            log = log_dir / f"server-{n}.log"
+            log = log_dir / f"server-{n}.log" if log_dir else Path(os.devnull)
             with log.open("wb") as out:
                 cmd = [sys.executable, "-m", "api", "serve", "--port", str(port)]
                 procs.append(
                     subprocess.Popen(
                         [*cmd, "--log-level", "warning"],
                         cwd=REPO,
-                        env=server_env(database_url),
+                        env=server_env(database_url, **env),
                         stdout=out,
                         stderr=subprocess.STDOUT,
                     )
                 )
             started.append(Server(f"http://127.0.0.1:{port}", log))
         for server, proc in zip(started, procs, strict=True):
-            _wait_up(server.url, proc)
+            wait_up(server.url, proc)
         yield started
     finally:
         for proc in procs:
@@ -98,7 +102,7 @@ def servers(database_url: str, count: int, log_dir: Path) -> Iterator[list[Serve
                 proc.wait()
 
 
-def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the server exited"
