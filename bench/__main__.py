@@ -110,6 +110,11 @@ def _login(port: int, email: str, password: str) -> str:
     return token
 
 
+def _seed_demo(custos: list[str], env: dict[str, str]) -> None:
+    """The demo customers and employees (idempotent): what `all` gets from `light`."""
+    subprocess.run([*custos, "seed-demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -161,9 +166,7 @@ def main() -> int:
         from bench import login_load
 
         if args.which == "login":
-            subprocess.run(
-                [*custos, "seed-demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-            )
+            _seed_demo(custos, env)
         login_load.measure(
             server=server,
             graphql=_graphql,
@@ -177,9 +180,7 @@ def main() -> int:
         from bench import collect
 
         if args.which == "collect":
-            subprocess.run(
-                [*custos, "seed-demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-            )
+            _seed_demo(custos, env)
         collect.measure(
             server=server,
             graphql=_graphql,
@@ -220,7 +221,7 @@ def main() -> int:
 
 
 def light(args: argparse.Namespace, env: dict[str, str], custos: list[str]) -> None:
-    subprocess.run([*custos, "seed-demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    _seed_demo(custos, env)
 
     plain_port, custos_port = _free_port(), _free_port()
     uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning"]

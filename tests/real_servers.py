@@ -89,7 +89,7 @@ def servers(
                 )
             started.append(Server(f"http://127.0.0.1:{port}", log))
         for server, proc in zip(started, procs, strict=True):
-            wait_up(server.url, proc)
+            wait_up(server.url, proc, server.log)
         yield started
     finally:
         for proc in procs:
@@ -102,15 +102,20 @@ def servers(
                 proc.wait()
 
 
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+def wait_up(url: str, proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Until the server answers /healthz; fails with its output if it exits or is slow."""
+
+    def output() -> str:
+        return log.read_text(errors="replace") if log and log != Path(os.devnull) else ""
+
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
+        assert proc.poll() is None, f"the server exited: {output()}"
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         time.sleep(0.1)
-    raise AssertionError("the server did not start")
+    raise AssertionError(f"the server did not start: {output()}")
 
 
 class Cluster:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,11 +25,11 @@ from tests.conftest import (
     PASSWORD,
     REGISTER,
     STAFF_LOGIN,
-    TEST_SECRET,
     login,
     register,
     registration,
 )
+from tests.real_servers import servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = [sys.executable, "-m", "api", "serve"]
@@ -225,68 +221,11 @@ async def test_login_rehashes_a_hash_made_with_weaker_parameters(
     assert (await Customer.get(email=EMAIL)).password_hash == rehashed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server at {url} not healthy within 20 s: {log.read_text()}")
-
-
 @pytest.fixture
 def two_servers(settings: Settings, tmp_path: Path) -> Iterator[list[str]]:
     """Two real server processes on free ports, sharing the test database."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "CUSTOS_SECRET_KEY": TEST_SECRET,
-        "CUSTOS_ARGON2_TIME_COST": "2",
-        "CUSTOS_ARGON2_MEMORY_KIB": "19456",
-        "CUSTOS_ARGON2_PARALLELISM": "1",
-        "CUSTOS_MAIL_POLL_SECONDS": "0",
-    }
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    try:
-        for i in range(2):
-            port = _free_port()
-            log = tmp_path / f"server{i}.log"
-            with log.open("wb") as out:
-                processes.append(
-                    subprocess.Popen(
-                        [*SERVE, "--port", str(port), "--log-level", "warning"],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-            urls.append(f"http://127.0.0.1:{port}")
-        for i, (url, process) in enumerate(zip(urls, processes, strict=True)):
-            _wait_healthy(url, process, tmp_path / f"server{i}.log")
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with servers(settings.database_url, 2, tmp_path) as started:
+        yield [server.url for server in started]
 
 
 async def test_throttle_holds_across_server_processes(two_servers: list[str]) -> None:
