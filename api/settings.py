@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     # Passwords (argon2-cffi PasswordHasher defaults unless set).
     argon2_time_cost: int = Field(default=3, ge=ARGON2_MIN_TIME_COST)
     argon2_memory_kib: int = Field(default=64 * 1024, ge=ARGON2_MIN_MEMORY_KIB)
-    argon2_parallelism: int = Field(default=4, ge=1)
-    hash_workers: int = Field(default=0, ge=0, description="0 means one per CPU core")
+    argon2_parallelism: int = Field(default=1, ge=1)
+    hash_workers: int = Field(default=0, ge=0, description="0 means one per usable core")
     # The hashing queue (issue 15, point 6): password operations that may wait for a hash
     # worker, counted separately for sign-ins and for new hashes (0 means 16 per worker), and
     # the longest wait admitted, estimated from recent hashes (0: only the count bounds it).

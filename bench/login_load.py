@@ -56,12 +56,18 @@ def _ms(values: list[float], p: float) -> str:
 
 
 async def _login_worker(
-    port: int, request: bytes, deadline: float, interval: float | None, result: Logins
+    port: int,
+    request: bytes,
+    deadline: float,
+    interval: float | None,
+    result: Logins,
+    offset: float = 0.0,
 ) -> None:
-    """Sign in until `deadline`: every `interval` seconds (open loop, a late one goes at
-    once), or back to back when None, waiting the Retry-After of a refusal."""
+    """Sign in until `deadline`: every `interval` seconds from `offset` on (open loop, a
+    late one goes at once), or back to back when None, waiting the Retry-After of a
+    refusal."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    next_at = time.perf_counter()
+    next_at = time.perf_counter() + offset
     try:
         while time.perf_counter() < deadline:
             if interval is not None:
@@ -99,13 +105,21 @@ async def logins(
     rate: float | None = None,
 ) -> Logins:
     """`connections` connections signing in for `seconds` (taking turns with `requests`),
-    at `rate` a second in all when given (open loop), else back to back."""
+    at `rate` a second in all when given (open loop, evenly spaced: the connections take
+    turns, not all at once), else back to back."""
     result = Logins()
     start = time.perf_counter()
     interval = connections / rate if rate else None
     await asyncio.gather(
         *(
-            _login_worker(port, requests[i % len(requests)], start + seconds, interval, result)
+            _login_worker(
+                port,
+                requests[i % len(requests)],
+                start + seconds,
+                interval,
+                result,
+                offset=i * interval / connections if interval else 0.0,
+            )
             for i in range(connections)
         )
     )

@@ -1,5 +1,5 @@
-"""Registration cannot starve sign-in of password hashing (api/security/passwords.py): new
-hashes take all hash workers but one, which stays free for checking passwords."""
+"""Registration cannot starve sign-in of password hashing (api/security/hash_slots.py): new
+hashes take all hash threads but one, which stays free for checking passwords."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from tests.conftest import GQL, LOGIN, PASSWORD, register
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Twenty new hashes wait here on purpose: only the queue's count bounds it, not the
-    expected wait (tests/test_hash_queue.py tests both bounds)."""
-    return settings.model_copy(update={"hash_queue_seconds": 0})
+    """Two hash threads, whatever the machine's cores. Twenty new hashes wait here on
+    purpose: only the queue's count bounds it, not the expected wait (tests/test_hash_queue.py
+    tests both bounds)."""
+    return settings.model_copy(update={"hash_workers": 2, "hash_queue_seconds": 0})
 
 
 class HeldHasher:

@@ -9,7 +9,6 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import argon2
@@ -146,9 +145,10 @@ async def test_a_sign_in_past_a_full_queue_is_refused_at_once_and_counts_for_not
         for password in [*attempts, PASSWORD]
     ]
     # then each is refused promptly with RATE_LIMITED and Retry-After, and left nothing:
-    # no failure counted, no session, no audit event, no password check
+    # no failure counted (only the two with a hash thread are, the waiting one is not yet),
+    # no session, no audit event, no password check
     assert all(1 <= seconds <= 60 for seconds in refusals)
-    assert await LoginFailure.filter(scope="account").count() == CHECK_PLACES
+    assert await LoginFailure.filter(scope="account").count() == 2
     assert await Session.all().count() == 0
     assert await AuditEvent.filter(event="auth").count() == 0
     assert held.started == 2
@@ -159,6 +159,7 @@ async def test_a_sign_in_past_a_full_queue_is_refused_at_once_and_counts_for_not
     assert [body["data"][field]["__typename"] for body in answered] == [
         "InvalidCredentials"
     ] * CHECK_PLACES
+    assert await LoginFailure.filter(scope="account").count() == CHECK_PLACES
     if query is LOGIN:
         assert await login(gql)
         assert await Session.all().count() == 1
@@ -222,30 +223,44 @@ async def test_a_password_change_past_a_full_queue_is_refused_and_changes_nothin
 
 
 async def test_the_expected_wait_bounds_the_queue_too() -> None:
-    # given two workers, room for many to wait, and hashes that recently took 0.5 s each
+    # given two workers, room for many to wait, and hashes that recently took 1 s each
     service = PasswordService(
         time_cost=2,
         memory_kib=19 * 1024,
         parallelism=1,
         workers=2,
         queue_max=100,
-        max_wait_seconds=1.0,
+        max_wait_seconds=2.5,
         refusal_delay_seconds=0,
     )
-    service._observe(0.5)
+    service._observe(1.0)
+    leave = asyncio.Event()
+
+    async def sign_in() -> None:
+        async with service.check_place():
+            await leave.wait()
+
     try:
-        async with AsyncExitStack() as places:
-            # when sign-ins take their places: two run, four wait 0.25 s to 1 s
-            for _ in range(6):
-                await places.enter_async_context(service.check_place())
-            # then the next one, which would wait 1.25 s, is refused with the time the
-            # admitted ones need (6 x 0.5 s over two workers)
-            with pytest.raises(HashingBusy) as refused:
-                async with service.check_place():
-                    pass
-            assert refused.value.retry_after == 2
-            assert refused.value.extensions == {"code": "RATE_LIMITED", "retryAfter": 2}
+        # when sign-ins take their places: two have a hash thread, three wait and would be
+        # done in 1.5 s, 2 s and 2.5 s (half a second a place over two workers, then their
+        # own hash)
+        holding = [asyncio.create_task(sign_in()) for _ in range(5)]
+        deadline = time.monotonic() + 5
+        while service.admitted("check") < 5:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        # then the next one, which would be done in 3 s, is refused at once with the time
+        # the admitted ones need (5 x 1 s over two workers)
+        start = time.monotonic()
+        with pytest.raises(HashingBusy) as refused:
+            async with service.check_place():
+                pass
+        assert time.monotonic() - start < 0.5
+        assert refused.value.retry_after == 3
+        assert refused.value.extensions == {"code": "RATE_LIMITED", "retryAfter": 3}
         # and once they are done, there is room again
+        leave.set()
+        await asyncio.gather(*holding)
         async with service.check_place():
             assert service.admitted("check") == 1
     finally:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from api.services import Services
 from models import (
@@ -24,7 +25,19 @@ from models import (
     RightsTransition,
     SupportCase,
 )
-from tests.conftest import GQL, REGISTER, login, mails, register, registration, signed_in_employee
+from tests.conftest import (
+    GQL,
+    PASSWORD,
+    REGISTER,
+    VERIFY_EMAIL,
+    login,
+    mails,
+    register,
+    registration,
+    signed_in_employee,
+    verification_token,
+)
+from tests.test_profile import UPDATE_PROFILE
 from tests.test_rights_erasure import PLACE
 from tests.test_rights_requests import (
     REVIEW,
@@ -57,8 +70,10 @@ mutation ($version: String!) {
 """
 
 
-async def fan_in(gql: GQL, send: Callable[[httpx.AsyncClient], Awaitable[T]]) -> list[T]:
-    """`send` `N` times, all in flight together, each from its own address (as from several
+async def fan_in(
+    gql: GQL, send: Callable[[httpx.AsyncClient], Awaitable[T]], n: int = N
+) -> list[T]:
+    """`send` `n` times, all in flight together, each from its own address (as from several
     devices: one address's requests would queue behind its mail rate counter and hide the
     race)."""
     app = gql.client._transport.app  # type: ignore[attr-defined]
@@ -67,7 +82,7 @@ async def fan_in(gql: GQL, send: Callable[[httpx.AsyncClient], Awaitable[T]]) ->
             transport=httpx.ASGITransport(app=app, client=(f"198.51.100.{i + 1}", 40000)),
             base_url="https://testserver",
         )
-        for i in range(N)
+        for i in range(n)
     ]
     try:
         return list(await asyncio.gather(*(send(c) for c in clients)))
@@ -239,3 +254,33 @@ async def test_place_legal_hold_at_once_places_one(gql: GQL, services: Services)
     # while another order's hold on the same categories is a hold of its own
     other = await gql(PLACE, {**variables, "ref": "Tax audit 7"}, token=legal)
     assert other["data"]["placeLegalHold"]["__typename"] == "LegalHoldPlaced"
+
+
+@pytest.mark.parametrize("round_", range(3))
+async def test_accounts_confirming_one_new_address_at_once_give_it_to_one(
+    gql: GQL, round_: int
+) -> None:
+    # given three customers (the most one address is mailed links for) who each asked to
+    # move to the same new address, free when asked, so each got a real confirmation link
+    new, n = f"shared.new{round_}@example.org", 3
+    tokens = []
+    for i in range(n):
+        token, _ = await signed_in(gql, email=f"c{i}@example.com")
+        body = await gql(
+            UPDATE_PROFILE, {"input": {"email": new, "currentPassword": PASSWORD}}, token=token
+        )
+        assert body["data"]["updateProfile"]["emailChangePending"] is True
+        tokens.append(await verification_token(new))
+    assert len(set(tokens)) == n
+    # when every link is followed at once
+    links = iter(tokens)
+    bodies = await fan_in(gql, lambda c: GQL(c)(VERIFY_EMAIL, {"token": next(links)}), n)
+    # then one account has the address; every other answer is the typed EMAIL_UNAVAILABLE,
+    # none an internal error (on PostgreSQL, the unique address refused the second write)
+    for body in bodies:
+        assert "errors" not in body, body
+    answers = [body["data"]["verifyEmail"] for body in bodies]
+    assert Counter(a["__typename"] for a in answers) == {"EmailVerified": 1, "TokenError": n - 1}
+    assert {a["code"] for a in answers if a["__typename"] == "TokenError"} == {"EMAIL_UNAVAILABLE"}
+    assert await Customer.filter(email=new).count() == 1
+    assert await Customer.filter(pending_email=new).count() == n - 1

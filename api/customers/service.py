@@ -278,7 +278,10 @@ async def verify_email(*, services: Services, token: str) -> Customer:
             customer.pending_email = None
         customer.email_verified_at = now
         customer.updated_at = now
-        await customer.save(using_db=conn)
+        try:
+            await customer.save(using_db=conn)
+        except IntegrityError:  # another account confirmed the same address since the check
+            raise InvalidToken("EMAIL_UNAVAILABLE") from None
     return customer
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import math
 import os
@@ -13,20 +14,23 @@ import unicodedata
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
-from functools import cache
 from importlib import resources
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from api.errors import HashingBusy
+from api.security.hash_slots import Kind, Place, Slots, usable_cores
 
 T = TypeVar("T")
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256
-HASH_THREAD_NICE = 19
+HASH_THREAD_NICE = 5
+"""CPU weight 335 against the event loop's 1024: on a saturated core a running hash gets a
+quarter of it (so it takes at most about four times its quiet duration) and the event loop
+keeps three quarters."""
 # Operations that may wait for a hash worker, per worker, unless CUSTOS_HASH_QUEUE_MAX says.
 QUEUE_PER_WORKER = 16
 # A refusal is answered after this long: a client that ignores Retry-After and asks again at
@@ -35,7 +39,7 @@ QUEUE_PER_WORKER = 16
 REFUSAL_DELAY_SECONDS = 0.5
 
 
-@cache
+@functools.cache
 def common_passwords() -> frozenset[str]:
     """The 19,000+ most common passwords (Django's list, from Royce Williams' corpus)."""
     data = resources.files("api.security").joinpath("common-passwords.txt.gz").read_bytes()
@@ -60,50 +64,30 @@ def password_problem(password: str) -> tuple[str, str] | None:
 
 
 def _lower_priority() -> None:
-    """Hash threads run at a lower CPU priority (Linux per-thread nice, inherited by argon2's
-    lane threads), so a flood of sign-ins cannot starve the event loop serving other requests."""
+    """Hash threads run at nice HASH_THREAD_NICE (Linux per-thread priority), so that on a
+    saturated core a hash gets a bounded share of it, neither all nor nothing (DECISIONS.md,
+    "Password hashing")."""
     with contextlib.suppress(AttributeError, OSError):  # not Linux: plain priority
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICE)
 
 
-Kind = Literal["check", "new"]
-
-
-class _Place:
-    """One admitted password operation: its place is given back once the caller is done
-    with it and no hash it started is still queued or running (a cancelled request's hash
-    that already runs keeps its place until it ends, so the count never undercounts)."""
-
-    def __init__(self, release: Callable[[], None]) -> None:
-        self._holds = 1
-        self._release = release
-
-    def hold(self) -> None:
-        self._holds += 1
-
-    def drop(self) -> None:
-        self._holds -= 1
-        if self._holds == 0:
-            self._release()
-
-
-_current_place: ContextVar[_Place | None] = ContextVar("hash_place", default=None)
+_current_place: ContextVar[Place | None] = ContextVar("hash_place", default=None)
 
 
 class PasswordService:
-    """argon2id hashes, computed in a dedicated thread pool (argon2 releases the GIL).
+    """argon2id hashes, computed in a dedicated thread pool (argon2 releases the GIL), one
+    thread per usable core (`workers` says otherwise), checks before new hashes
+    (api/security/hash_slots.py).
 
-    New hashes (registration, a password change) may take all workers but one: that one is
-    always free for sign-in (`verify`), so a flood of registrations queues behind itself
-    and never in front of a sign-in. The pool has at least two workers for this.
-
-    The queue in front of the workers is bounded, separately for password checks and for
+    The queue in front of the threads is bounded, separately for password checks and for
     new hashes (issue 15, point 6): an operation is admitted while fewer than `queue_max`
-    admitted ones of its kind would wait for a worker, and while its expected wait (those
-    ahead of it times one hash's recent duration, over the workers) is at most
+    admitted ones of its kind would wait, and while it would be done (those ahead of it,
+    over the threads, and then itself, at one hash's recent duration each) within
     `max_wait_seconds`. Otherwise it is refused with HashingBusy (RATE_LIMITED, with
-    Retry-After) after REFUSAL_DELAY_SECONDS, instead of waiting many seconds. A sign-in takes its
-    place (`check_place`) before its attempt is counted, so a refusal leaves nothing behind.
+    Retry-After) after REFUSAL_DELAY_SECONDS, instead of waiting many seconds. An operation
+    is always admitted when a thread is free for it, so the recent duration, which grows
+    while the CPU is saturated, is measured again. A sign-in takes its place (`check_place`)
+    before its attempt is counted, so a refusal leaves nothing behind.
     """
 
     def __init__(
@@ -120,14 +104,15 @@ class PasswordService:
         self.hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
-        threads = max(2, workers or os.cpu_count() or 2)
+        self._slots = Slots(workers or usable_cores())
         self._pool = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="argon2", initializer=_lower_priority
+            max_workers=self._slots.count,
+            thread_name_prefix="argon2",
+            initializer=_lower_priority,
         )
-        self._new_hashes = asyncio.Semaphore(threads - 1)
         self._dummy_hash: str | None = None
-        self._workers: dict[Kind, int] = {"check": threads, "new": threads - 1}
-        waiting = queue_max or QUEUE_PER_WORKER * threads
+        self._workers = self._slots.for_kind
+        waiting = queue_max or QUEUE_PER_WORKER * self._slots.count
         self._limits: dict[Kind, int] = {
             kind: running + waiting for kind, running in self._workers.items()
         }
@@ -136,11 +121,20 @@ class PasswordService:
         self._refusal_delay = refusal_delay_seconds
         self._hash_seconds: float | None = None
         """One hash's recent duration in its thread (a moving average): grows when the
-        CPU is saturated and hash threads get little of it."""
+        CPU is saturated and hash threads get less of it."""
+        self._running_since: dict[int, float] = {}
+        """When each hash now running started, by thread."""
 
     def _wait(self, kind: Kind, ahead: int) -> float:
         """Seconds until `ahead` admitted operations of `kind` have been worked off."""
-        return ahead * (self._hash_seconds or 0.0) / self._workers[kind]
+        return ahead * self._per_hash() / self._workers[kind]
+
+    def _per_hash(self) -> float:
+        """One hash's expected duration: the recent average, or longer while a hash now
+        running has already taken longer (the CPU just got busy: the average lags)."""
+        now = time.perf_counter()
+        running = (now - since for since in list(self._running_since.values()))
+        return max([self._hash_seconds or 0.0, *running])
 
     def admitted(self, kind: Kind) -> int:
         """Operations of `kind` admitted and not done (running or waiting)."""
@@ -153,21 +147,29 @@ class PasswordService:
     def _full(self, kind: Kind) -> bool:
         ahead = self._admitted[kind]
         queued = ahead - self._workers[kind] + 1  # of them, waiting with this one
-        too_long = self._max_wait > 0 and queued > 0 and self._wait(kind, queued) > self._max_wait
+        done_in = self._wait(kind, queued) + self._per_hash()
+        too_long = self._max_wait > 0 and queued > 0 and done_in > self._max_wait
         return ahead >= self._limits[kind] or too_long
 
     @contextlib.asynccontextmanager
     async def _admit(self, kind: Kind) -> AsyncIterator[None]:
+        """A place, with a hash thread held for it from the start (see the class)."""
         if self._full(kind):
             retry_after = self.retry_after(kind)
             await asyncio.sleep(self._refusal_delay)
             raise HashingBusy(retry_after)
         self._admitted[kind] += 1
+        try:
+            await self._take_slot(kind)
+        except BaseException:
+            self._admitted[kind] -= 1
+            raise
 
         def release() -> None:
             self._admitted[kind] -= 1
+            self._slots.give(kind)
 
-        place = _Place(release)
+        place = Place(release)
         token = _current_place.set(place)
         try:
             yield
@@ -175,43 +177,69 @@ class PasswordService:
             _current_place.reset(token)
             place.drop()
 
+    async def _take_slot(self, kind: Kind) -> None:
+        """A hash thread within `max_wait_seconds`, or HashingBusy: the estimate that
+        admitted the operation lags when the CPU suddenly gets busy, this bound does not."""
+        if self._max_wait <= 0:
+            await self._slots.take(kind)
+            return
+        try:
+            await asyncio.wait_for(self._slots.take(kind), self._max_wait)
+        except TimeoutError:
+            raise HashingBusy(self.retry_after(kind)) from None
+
     def check_place(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Admission of one password check: `verify` inside it is bounded (see the class).
-        Raises HashingBusy when the queue is full (after REFUSAL_DELAY_SECONDS); enter it
-        before counting the attempt."""
+        """Admission of one password check, with its hash thread: `verify` inside it is
+        bounded (see the class). Raises HashingBusy when the queue is full (after
+        REFUSAL_DELAY_SECONDS) or no thread is free in time; enter it before counting the
+        attempt."""
         return self._admit("check")
 
-    async def _run(self, fn: Callable[..., T], *args: str) -> T:
+    async def _run(self, kind: Kind, fn: Callable[..., T], *args: str) -> T:
+        """`fn(*args)` on a hash thread: the one the caller's place holds, else one of
+        `kind` once free. The thread (and the caller's place) is held until the hash ends,
+        even if the caller stops waiting."""
         loop = asyncio.get_running_loop()
         place = _current_place.get()
+        release: Callable[[], None]
+        if place is None:  # outside a place (the dummy hash at start-up): a slot of its own
+            await self._slots.take(kind)
+            release = functools.partial(self._slots.give, kind)
+        else:
+            place.hold()
+            release = place.drop
 
         def timed() -> T:
-            start = time.perf_counter()
+            thread = threading.get_ident()
+            start = self._running_since[thread] = time.perf_counter()
             try:
                 return fn(*args)
             finally:
+                del self._running_since[thread]
                 self._observe(time.perf_counter() - start)
 
-        job: Future[T] = self._pool.submit(timed)
-        if place is not None:
-            place.hold()
+        try:
+            job: Future[T] = self._pool.submit(timed)
+        except BaseException:
+            release()
+            raise
 
-            def done(_: Future[T]) -> None:
-                with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits
-                    loop.call_soon_threadsafe(place.drop)
+        def done(_: Future[T]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits
+                loop.call_soon_threadsafe(release)
 
-            job.add_done_callback(done)
+        job.add_done_callback(done)
         return await asyncio.wrap_future(job)
 
     def _observe(self, seconds: float) -> None:
         previous = self._hash_seconds
-        self._hash_seconds = seconds if previous is None else 0.8 * previous + 0.2 * seconds
+        self._hash_seconds = seconds if previous is None else 0.5 * previous + 0.5 * seconds
 
     async def hash(self, password: str) -> str:
         """A new hash, on one of the workers new hashes may take (never the sign-in one).
         Raises HashingBusy, before any work, when the new hashes' queue is full."""
-        async with self._admit("new"), self._new_hashes:
-            return await self._run(self.hasher.hash, normalise(password))
+        async with self._admit("new"):
+            return await self._run("new", self.hasher.hash, normalise(password))
 
     async def rehash(self, password: str) -> str | None:
         """A new hash when there is room for one, else None at once (an upgrade that can
@@ -227,16 +255,16 @@ class PasswordService:
         unknown account's sign-in must not wait behind registrations either)."""
         if self._dummy_hash is None:
             dummy = normalise("dummy password for unknown accounts")
-            self._dummy_hash = await self._run(self.hasher.hash, dummy)
+            self._dummy_hash = await self._run("check", self.hasher.hash, dummy)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """Constant-work check: an unknown account is checked against a dummy hash. Bounded
         only inside `check_place` (as sign-in and password re-confirmation call it)."""
         if stored_hash is None:
             await self.warm_up()
-            await self._run(self._verify_sync, str(self._dummy_hash), password)
+            await self._run("check", self._verify_sync, str(self._dummy_hash), password)
             return False
-        return await self._run(self._verify_sync, stored_hash, password)
+        return await self._run("check", self._verify_sync, stored_hash, password)
 
     def _verify_sync(self, stored_hash: str, password: str) -> bool:
         try:
