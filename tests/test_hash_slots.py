@@ -245,3 +245,25 @@ async def test_a_sign_in_without_a_hash_thread_in_time_is_refused_and_counts_not
     await first
     body = await gql(LOGIN, {"email": "jane.doe@example.com", "password": PASSWORD})
     assert body["data"]["login"]["__typename"] == "LoginSuccess"
+
+
+async def test_a_throttled_sign_in_is_paced_without_holding_a_place(
+    gql: GQL, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a customer whose account allows one failure, spent
+    await register(gql)
+    monkeypatch.setitem(services.throttle._limits, "account", 1)
+    wrong = {"email": "jane.doe@example.com", "password": "wrong password"}
+    assert (await gql(LOGIN, wrong))["data"]["login"]["__typename"] == "InvalidCredentials"
+    # when a client asks again, and again at once when refused (ignoring Retry-After)
+    start = time.monotonic()
+    attempt = asyncio.create_task(gql.raw(LOGIN, wrong))
+    await asyncio.sleep(0.2)
+    admitted_meanwhile = services.passwords.admitted("check")
+    response = await attempt
+    # then it is refused with RATE_LIMITED, after the refusal delay (so a client that does
+    # not wait costs two requests a second per connection, not hundreds), and while it
+    # waited it held no place a sign-in could have had
+    assert assert_rate_limited(response) >= 1
+    assert time.monotonic() - start >= 0.45
+    assert admitted_meanwhile == 0

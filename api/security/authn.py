@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from api.errors import RateLimited
+from api.errors import HashingBusy, RateLimited
+from api.security.throttle import Reservation
 from api.services import Services
 from authz.audit import AuditTrail
 
@@ -28,6 +31,33 @@ def account_key(email: str) -> str:
         return email.strip().lower()[:320]
 
 
+@contextlib.asynccontextmanager
+async def _paced(services: Services) -> AsyncIterator[None]:
+    """A throttled attempt is answered after the hashing queue's refusal delay, outside its
+    place in the queue (a refusal of the queue itself is paced already): a client that
+    ignores Retry-After and asks again at once then costs two requests a second per
+    connection, not hundreds of throttle transactions."""
+    try:
+        yield
+    except HashingBusy:
+        raise
+    except RateLimited:
+        await services.passwords.pause_refusal()
+        raise
+
+
+async def _verify(
+    services: Services, reservation: Reservation, stored_hash: str | None, password: str
+) -> bool:
+    """The password check of a counted attempt; when no hash thread comes in time
+    (HashingBusy) the attempt is uncounted, as if never made."""
+    try:
+        return await services.passwords.verify(stored_hash, password)
+    except HashingBusy:
+        await services.throttle.cancel(reservation)
+        raise
+
+
 async def check_password(
     *, services: Services, account: str, stored_hash: str | None, password: str, ip: str | None
 ) -> None:
@@ -37,9 +67,9 @@ async def check_password(
     a place in the hashing queue is taken before that, so HashingBusy (RATE_LIMITED) when
     the queue is full leaves nothing counted."""
     key = account_key(account)
-    async with services.passwords.check_place():
+    async with _paced(services), services.passwords.check_place():
         reservation = await services.throttle.reserve(account=key, ip=ip)
-        matches = await services.passwords.verify(stored_hash, password)
+        matches = await _verify(services, reservation, stored_hash, password)
     if not matches:
         await services.throttle.failed()
         raise InvalidCredentials()
@@ -81,7 +111,7 @@ async def authenticate(
     # A place in the hashing queue first: when it is full (HashingBusy, a RATE_LIMITED) the
     # attempt is refused before anything is read, counted or logged, as if it had not been
     # made, at next to no cost to the server.
-    async with services.passwords.check_place():
+    async with _paced(services), services.passwords.check_place():
         account = await model.filter(email=key, **conditions).first()
         stored = getattr(account, "password_hash", None)
         try:
@@ -89,7 +119,7 @@ async def authenticate(
         except RateLimited:
             audit("deny", "rate limited")
             raise
-        matches = await services.passwords.verify(stored, password)
+        matches = await _verify(services, reservation, stored, password)
     # The attempt was counted in a short transaction of its own, and the hash is checked
     # outside any: a transaction held open during hashing would hold a database connection
     # (on SQLite, the database) for its length, and a flood of sign-ins would stall every

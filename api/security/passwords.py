@@ -86,8 +86,11 @@ class PasswordService:
     `max_wait_seconds`. Otherwise it is refused with HashingBusy (RATE_LIMITED, with
     Retry-After) after REFUSAL_DELAY_SECONDS, instead of waiting many seconds. An operation
     is always admitted when a thread is free for it, so the recent duration, which grows
-    while the CPU is saturated, is measured again. A sign-in takes its place (`check_place`)
-    before its attempt is counted, so a refusal leaves nothing behind.
+    while the CPU is saturated, is measured again. The estimate lags when the CPU suddenly
+    gets busy; the wait for a thread does not: an admitted operation that finds none within
+    `max_wait_seconds` is refused too (HashingBusy from `verify` or `hash`, before any
+    work). A sign-in takes its place (`check_place`) before its attempt is counted, and
+    undoes the count when `verify` refuses, so a refusal leaves nothing behind.
     """
 
     def __init__(
@@ -153,21 +156,14 @@ class PasswordService:
 
     @contextlib.asynccontextmanager
     async def _admit(self, kind: Kind) -> AsyncIterator[None]:
-        """A place, with a hash thread held for it from the start (see the class)."""
         if self._full(kind):
             retry_after = self.retry_after(kind)
-            await asyncio.sleep(self._refusal_delay)
+            await self.pause_refusal()
             raise HashingBusy(retry_after)
         self._admitted[kind] += 1
-        try:
-            await self._take_slot(kind)
-        except BaseException:
-            self._admitted[kind] -= 1
-            raise
 
         def release() -> None:
             self._admitted[kind] -= 1
-            self._slots.give(kind)
 
         place = Place(release)
         token = _current_place.set(place)
@@ -188,26 +184,30 @@ class PasswordService:
         except TimeoutError:
             raise HashingBusy(self.retry_after(kind)) from None
 
+    async def pause_refusal(self) -> None:
+        """Wait REFUSAL_DELAY_SECONDS before answering a refused sign-in (the queue full,
+        or the account or IP throttled: api/security/authn.py)."""
+        await asyncio.sleep(self._refusal_delay)
+
     def check_place(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Admission of one password check, with its hash thread: `verify` inside it is
-        bounded (see the class). Raises HashingBusy when the queue is full (after
-        REFUSAL_DELAY_SECONDS) or no thread is free in time; enter it before counting the
-        attempt."""
+        """Admission of one password check: `verify` inside it is bounded (see the class).
+        Raises HashingBusy when the queue is full (after REFUSAL_DELAY_SECONDS); enter it
+        before counting the attempt, and undo the count if `verify` raises HashingBusy (no
+        hash thread came in time)."""
         return self._admit("check")
 
     async def _run(self, kind: Kind, fn: Callable[..., T], *args: str) -> T:
-        """`fn(*args)` on a hash thread: the one the caller's place holds, else one of
-        `kind` once free. The thread (and the caller's place) is held until the hash ends,
-        even if the caller stops waiting."""
+        """`fn(*args)` on a hash thread once one is free for `kind`: within
+        `max_wait_seconds` for an admitted operation, else HashingBusy before any work. The
+        thread (and the caller's place) is held until the hash ends, even if the caller
+        stops waiting."""
         loop = asyncio.get_running_loop()
         place = _current_place.get()
-        release: Callable[[], None]
-        if place is None:  # outside a place (the dummy hash at start-up): a slot of its own
+        if place is None:  # not admitted (the dummy hash at start-up): no bound
             await self._slots.take(kind)
-            release = functools.partial(self._slots.give, kind)
         else:
+            await self._take_slot(kind)
             place.hold()
-            release = place.drop
 
         def timed() -> T:
             thread = threading.get_ident()
@@ -218,15 +218,20 @@ class PasswordService:
                 del self._running_since[thread]
                 self._observe(time.perf_counter() - start)
 
+        def finished() -> None:
+            self._slots.give(kind)
+            if place is not None:
+                place.drop()
+
         try:
             job: Future[T] = self._pool.submit(timed)
         except BaseException:
-            release()
+            finished()
             raise
 
         def done(_: Future[T]) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits
-                loop.call_soon_threadsafe(release)
+                loop.call_soon_threadsafe(finished)
 
         job.add_done_callback(done)
         return await asyncio.wrap_future(job)

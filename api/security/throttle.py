@@ -101,6 +101,11 @@ class LoginThrottle:
         await LoginFailure.filter(id__in=list(reservation.row_ids)).delete()
         await LoginFailure.filter(scope="account", key=reservation.account_digest).delete()
 
+    async def cancel(self, reservation: Reservation) -> None:
+        """The password was never checked (no hash thread came in time): the attempt does
+        not count."""
+        await LoginFailure.filter(id__in=list(reservation.row_ids)).delete()
+
     async def record_failure(self, *, account: str, ip: str | None) -> None:
         """Count one failure outright, without checking the limits (to seed data)."""
         now = self._clock.now()
