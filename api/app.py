@@ -92,7 +92,9 @@ class CustosGraphQL(GraphQL[Context, None]):
         return response
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        viewer = await self.services.sessions.resolve(session_token(request))
+        viewer = await self.services.sessions.resolve(
+            session_token(request), policy_version=self.services.authorizer.version
+        )
         request_id = request.scope.get("custos.request_id", "-")
         context = Context(
             request=request,

@@ -294,6 +294,9 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite://"):
         expanded = expand_db_url(database_url)
         connection = {**expanded, "engine": __name__}
+    elif database_url.startswith(("postgres://", "asyncpg://")):
+        expanded = expand_db_url(database_url)
+        connection = {**expanded, "engine": "api.db_postgres"}
     return {
         "connections": {"default": connection},
         "apps": {

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Access policy: how often each process compares its policy version with the database
     # (the fallback behind PostgreSQL LISTEN/NOTIFY, and the only signal on SQLite).
     policy_poll_seconds: float = Field(default=1.0, gt=0)
+    # How long a process reuses a resolved session (api/security/sessions.py): a logout or
+    # deactivation in another process reaches this one within it; 0 looks up every time.
+    viewer_cache_seconds: float = Field(default=1.0, ge=0, le=2)
 
     # Sessions: absolute lifetime and idle timeout, per kind of account.
     customer_session_hours: float = 24 * 30

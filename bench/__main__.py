@@ -1,6 +1,6 @@
 """Benchmarks, each printing ratios measured side by side in one run.
 
-    python -m bench [all|light|guards|collect|rights|campaign|retention|oracle|hostile|what-if
+    python -m bench [all|light|guards|page|collect|rights|campaign|retention|oracle|hostile|what-if
                      |login]
                     [--seconds 5] [--connections 32] [--rows 1000000] [--log-rows 100000]
 
@@ -30,6 +30,11 @@
 
 10. Sign-in under load: login p50/p99 with the server saturated by reads against quiet, and
     reads' p99 during a login flood against quiet (target: within 2x); see bench/login_load.py.
+
+11. Where the time goes: the guarded page allowed, denied and unguarded, the light query
+    and plain `{ hello }` side by side: requests/s, SQL statements, server CPU and
+    PostgreSQL CPU per request (targets: the ratios above, the guarded page in at most 4
+    statements and 8 ms of server CPU); see bench/page.py.
 
 Each run uses a fresh SQLite file, or BENCH_DATABASE_URL (an empty PostgreSQL database).
 
@@ -71,7 +76,8 @@ def _pinned(cmd: list[str], core: int) -> list[str]:
 
 
 @contextmanager
-def server(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
+def server(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """The server process, once it answers (bench/page.py reads its CPU time)."""
     proc = subprocess.Popen(_pinned(cmd, 0), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -83,7 +89,7 @@ def server(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
                 if getattr(exc, "code", None):  # an HTTP error means it is up
                     break
                 time.sleep(0.2)
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -124,6 +130,7 @@ def main() -> int:
             "all",
             "light",
             "guards",
+            "page",
             "collect",
             "rights",
             "campaign",
@@ -160,6 +167,21 @@ def main() -> int:
         from bench import guards
 
         guards.measure(server=server, login=_login, port_of=_free_port, env=env, args=args)
+    if args.which in ("all", "page"):
+        from bench import guards, page
+
+        # `all` seeded in `guards`; this runs before `light`, whose demo customers (no open
+        # support case) would join the page
+        if args.which == "page":
+            asyncio.run(guards.seed(env["DATABASE_URL"]))
+        page.measure(
+            server=server,
+            login=_login,
+            graphql=_graphql,
+            port_of=_free_port,
+            env=env,
+            args=args,
+        )
     if args.which in ("all", "light"):
         light(args, env, custos)
     if args.which in ("all", "login"):

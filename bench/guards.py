@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +22,13 @@ PAGE = (
     "{ customers(purpose: %s, first: 100) { edges { node { id email phone address { city } } } } }"
 )
 AGENT = "agent@bench.example.com"
+CUSTOMER = "bench0@example.com"  # signs in with PASSWORD too
 PASSWORD = "bench password that is long"  # noqa: S105 (a throwaway benchmark account)
 
 
 async def seed(database_url: str) -> None:
-    """100 customers, each with an open support case, and one customer-care agent."""
+    """100 customers, each with an open support case, and one customer-care agent. The
+    first customer (CUSTOMER) can sign in with PASSWORD, for bench/page.py's light query."""
     from api.db import close_db, init_db
     from api.services import build_services
     from api.settings import Settings
@@ -32,6 +36,7 @@ async def seed(database_url: str) -> None:
     from models import Customer, SupportCase
 
     await init_db(database_url)
+    services = build_services(Settings(database_url=database_url))
     try:
         now = datetime.now(UTC)
         customers = [
@@ -48,6 +53,8 @@ async def seed(database_url: str) -> None:
             )
             for n in range(100)
         ]
+        customers[0].password_hash = await services.passwords.hash(PASSWORD)
+        customers[0].email_verified_at = now
         await Customer.bulk_create(customers)
         await SupportCase.bulk_create(
             [
@@ -55,18 +62,15 @@ async def seed(database_url: str) -> None:
                 for c in customers
             ]
         )
-        services = build_services(Settings(database_url=database_url))
-        try:
-            await create_employee(
-                services=services,
-                email=AGENT,
-                name="Agent",
-                roles=["customer_care"],
-                password=PASSWORD,
-            )
-        finally:
-            services.close()
+        await create_employee(
+            services=services,
+            email=AGENT,
+            name="Agent",
+            roles=["customer_care"],
+            password=PASSWORD,
+        )
     finally:
+        services.close()
         await close_db()
 
 
@@ -86,29 +90,50 @@ def _merge(into: Result, part: Result) -> None:
     into.seconds += part.seconds
 
 
-def measure(*, server: Any, login: Any, port_of: Any, env: dict[str, str], args: Any) -> None:
-    """Both servers run at once (only one is loaded at a time, both pinned to the same
-    core); the three cases take turns in ROUNDS rounds, so a drift over the run (the log
-    growing, the database's background work) falls on all of them alike."""
-    asyncio.run(seed(env["DATABASE_URL"]))
+Case = tuple[int, str, str, bool]  # port, purpose, token, errors_ok
+
+
+def page_request(port: int, purpose: str, token: str) -> bytes:
+    return post_request(port, {"query": PAGE % purpose}, token)
+
+
+@contextmanager
+def staff_servers(
+    *, server: Any, login: Any, port_of: Any, env: dict[str, str]
+) -> Iterator[tuple[dict[str, Case], dict[str, Any]]]:
+    """Custos and the unguarded baseline running at once (both pinned to the same core),
+    the agent signed in on each: the three cases (name -> port, purpose, token, errors_ok)
+    and the server process of each ("on", "off")."""
     custos = [sys.executable, "-m", "api", "serve", "--log-level", "warning"]
     uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--factory"]
-
-    def load(port: int, purpose: str, token: str, errors_ok: bool, seconds: float) -> Result:
-        request = post_request(port, {"query": PAGE % purpose}, token)
-        return asyncio.run(
-            run(port, request, connections=args.connections, seconds=seconds, errors_ok=errors_ok)
-        )
-
     on_port, off_port = port_of(), port_of()
     off_server = [*uvicorn, "bench.unguarded_app:create", "--port", str(off_port)]
-    with server([*custos, "--port", str(on_port)], on_port, env), server(off_server, off_port, env):
+    with (
+        server([*custos, "--port", str(on_port)], on_port, env) as on_proc,
+        server(off_server, off_port, env) as off_proc,
+    ):
         on_token, off_token = login(on_port, AGENT, PASSWORD), login(off_port, AGENT, PASSWORD)
         cases = {
             "off": (off_port, "SUPPORT", off_token, False),
             "allowed": (on_port, "SUPPORT", on_token, False),
             "denied": (on_port, "LEGAL", on_token, True),
         }
+        yield cases, {"on": on_proc, "off": off_proc}
+
+
+def measure(*, server: Any, login: Any, port_of: Any, env: dict[str, str], args: Any) -> None:
+    """Both servers run at once (only one is loaded at a time, both pinned to the same
+    core); the three cases take turns in ROUNDS rounds, so a drift over the run (the log
+    growing, the database's background work) falls on all of them alike."""
+    asyncio.run(seed(env["DATABASE_URL"]))
+
+    def load(port: int, purpose: str, token: str, errors_ok: bool, seconds: float) -> Result:
+        request = page_request(port, purpose, token)
+        return asyncio.run(
+            run(port, request, connections=args.connections, seconds=seconds, errors_ok=errors_ok)
+        )
+
+    with staff_servers(server=server, login=login, port_of=port_of, env=env) as (cases, _):
         for case in cases.values():
             load(*case, 1.0)  # warm up
         results = {name: Result() for name in cases}

@@ -129,7 +129,7 @@ async def logins(
 
 def measure(
     *,
-    server: Callable[[list[str], int, dict[str, str]], AbstractContextManager[None]],
+    server: Callable[[list[str], int, dict[str, str]], AbstractContextManager[object]],
     graphql: Callable[[int, str], dict[str, Any]],
     port_of: Callable[[], int],
     env: dict[str, str],

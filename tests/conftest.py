@@ -75,6 +75,10 @@ def settings(database_url: str) -> Settings:
         # Only the count bounds the hashing queue: a machine loaded by other suites must not
         # turn the estimated wait into refusals (tests/test_hash_queue.py tests the bound).
         hash_queue_seconds=0,
+        # Every request looks its viewer up: tests that compare the statements of two
+        # requests must not depend on whether a 1 s cache entry is still fresh
+        # (tests/test_viewer_cache.py tests the cache; real servers keep the default).
+        viewer_cache_seconds=0,
         mail_poll_seconds=0,
         public_url="https://shop.example.test",
     )

@@ -5,7 +5,16 @@
 Starts a cluster in a temporary directory (as the `postgres` user when run as root,
 since PostgreSQL refuses root), listening on 127.0.0.1 and a socket in that directory,
 creates a database, runs the command with TEST_DATABASE_URL set, then stops the cluster
-and removes the directory, whatever the command's outcome."""
+and removes the directory, whatever the command's outcome.
+
+With PGCLUSTER_STAT_STATEMENTS=1 in the environment the server also starts with
+`shared_preload_libraries=pg_stat_statements` and the database gets the extension
+(`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`), so a benchmark can count the SQL
+statements it causes (`python -m bench page`):
+
+    PGCLUSTER_STAT_STATEMENTS=1 python tests/pgcluster.py -- python -m bench page
+
+Without it (the default, what the test suite uses) neither is done."""
 
 from __future__ import annotations
 
@@ -64,6 +73,7 @@ def main(argv: list[str]) -> int:
             pwd.getpwnam(owner)
         except KeyError:
             subprocess.run(["useradd", "--system", "--no-create-home", owner], check=True)
+    stat_statements = os.environ.get("PGCLUSTER_STAT_STATEMENTS", "") not in ("", "0")
     workdir = Path(tempfile.mkdtemp(prefix="custos-pg-"))
     data = workdir / "data"
     port = _free_port()
@@ -93,6 +103,8 @@ def main(argv: list[str]) -> int:
             f"-k {workdir} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
+        if stat_statements:
+            options += " -c shared_preload_libraries=pg_stat_statements"
         subprocess.run(
             _as_owner(
                 [
@@ -124,9 +136,21 @@ def main(argv: list[str]) -> int:
             ],
             check=True,
         )
+        if stat_statements:
+            subprocess.run(
+                [
+                    str(bindir / "psql"),
+                    *("-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "custos_test"),
+                    *("-q", "-v", "ON_ERROR_STOP=1"),
+                    *("-c", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         env = dict(os.environ)
         env["TEST_DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{port}/custos_test"
-        print(f"pgcluster: PostgreSQL on 127.0.0.1:{port} ({bindir})", flush=True)
+        extra = ", pg_stat_statements" if stat_statements else ""
+        print(f"pgcluster: PostgreSQL on 127.0.0.1:{port} ({bindir}{extra})", flush=True)
         return subprocess.run(argv, env=env, check=False).returncode
     finally:
         subprocess.run(

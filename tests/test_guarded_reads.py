@@ -24,6 +24,7 @@ from models import (
     SupportCase,
 )
 from tests.conftest import GQL, ME, login, register, signed_in_employee, stored_customer
+from tests.test_no_oracle import statements
 
 FIELDS = (
     "id email phone address { line1 city postalCode country } "
@@ -423,3 +424,23 @@ async def test_grouped_rows_never_claim_a_read_that_was_not_decided(
     assert edge["node"]["categories"] == ["contact.email", "contact.phone"]
     assert edge["node"]["category"] == "contact.email,contact.phone"
     assert edge["node"]["subjectIds"] == [str(first.id)]
+
+
+async def test_staff_reads_never_load_the_password_hash(
+    gql: GQL, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given customers and a care agent
+    customer = await make_customer(0, open_case=True)
+    await make_customer(1, open_case=True)
+    token, _ = await staff_token(gql, services, "customer_care")
+    page = "{ customers(purpose: SUPPORT, first: 10) { edges { node { id email phone } } } }"
+    # when the agent reads a page and one customer
+    with statements(caplog) as sql:
+        listed = await gql(page, token=token)
+        one = await gql(ONE, {"id": str(customer.id), "purpose": "SUPPORT"}, token=token)
+    # then both are answered, and no statement read the password hash
+    assert len(listed["data"]["customers"]["edges"]) == 2
+    assert one["data"]["customer"]["email"]
+    customer_reads = [s for s in sql if 'FROM "customer"' in s]
+    assert len(customer_reads) == 2, sql
+    assert not [s for s in customer_reads if "password_hash" in s]

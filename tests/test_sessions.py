@@ -8,12 +8,24 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 from api.clock import FakeClock
 from api.services import Services
 from api.staff.service import create_employee
 from models import Customer, Employee, Session
-from tests.conftest import GQL, LOGIN, ME, PASSWORD, STAFF_LOGIN, login, mails, register
+from tests.conftest import (
+    GQL,
+    LOGIN,
+    ME,
+    PASSWORD,
+    STAFF_LOGIN,
+    login,
+    mails,
+    register,
+    signed_in_employee,
+)
+from tests.test_no_oracle import statements
 
 COOKIE = "__Host-custos_session"
 STAFF_PASSWORD = "staff password of some length"
@@ -359,3 +371,30 @@ async def test_customer_and_staff_tokens_do_not_cross(gql: GQL, services: Servic
     # while each works on its own side
     assert await me_works(gql, customer)
     assert await staff_me_works(gql, employee)
+
+
+async def test_a_viewer_is_resolved_in_one_statement(
+    gql: GQL, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a customer and an employee with two roles, both signed in a moment ago
+    await register(gql)
+    customer_token = await login(gql)
+    staff_token, staff_id = await signed_in_employee(
+        gql, services, "customer_care", "marketing", name="two-roles"
+    )
+    # when each token is resolved (within the minute, so the idle expiry does not move)
+    with statements(caplog) as customer_sql:
+        customer = await services.sessions.resolve(customer_token)
+    with statements(caplog) as staff_sql:
+        staff = await services.sessions.resolve(staff_token)
+    # then each is one statement: the session, the employee's state and roles together
+    assert (customer.kind, len(customer_sql)) == ("customer", 1)
+    assert (staff.kind, str(staff.subject_id), len(staff_sql)) == ("employee", staff_id, 1)
+    assert staff.roles == {"customer_care", "marketing"}
+    # and a deactivated employee's token, in the same one statement, is nobody (written
+    # straight to the database, as by another process, once this one's cache is empty)
+    await Employee.filter(id=staff_id).update(active=False)
+    services.sessions.forget_viewers()
+    with statements(caplog) as inactive_sql:
+        assert (await services.sessions.resolve(staff_token)).kind == "anonymous"
+    assert len(inactive_sql) == 1

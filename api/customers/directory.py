@@ -84,11 +84,29 @@ def _search_filter(term: str) -> Q:
     return match | Q(phone=e164)
 
 
+# The columns a staff read shows (api/customers/types.py, Customer.from_model): never the
+# password hash, nor bookkeeping the page does not show.
+SHOWN = (
+    "id",
+    "email",
+    "email_verified_at",
+    "pending_email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "address_city",
+    "address_postal_code",
+    "address_country",
+    "created_at",
+)
+
+
 async def customer_page(
     *, first: int, after: UUID | None, search: str | None
 ) -> tuple[list[Customer], bool]:
-    """A page of customers in id order (keyset), and whether there is another page."""
-    query = Customer.all()
+    """A page of customers in id order (keyset), and whether there is another page; only
+    the columns shown (SHOWN)."""
+    query = Customer.all().only(*SHOWN)
     if after is not None:
         query = query.filter(id__gt=after)
     if search:
@@ -98,4 +116,4 @@ async def customer_page(
 
 
 async def find_customer(*, customer_id: UUID) -> Customer | None:
-    return await Customer.get_or_none(id=customer_id)
+    return await Customer.filter(id=customer_id).only(*SHOWN).first()

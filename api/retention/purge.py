@@ -324,8 +324,12 @@ async def _exclusive() -> AsyncIterator[bool]:
             yield mine
         finally:
             if mine:
-                with contextlib.suppress(Exception):  # a lost session has released it
+                try:
                     await raw.execute("SELECT pg_advisory_unlock($1)", RUN_LOCK)
+                except Exception:  # a lost session has released it already
+                    # The pool does not reset session state (api/db_postgres.py): close
+                    # the session, and its lock with it, rather than pool it still held.
+                    raw.terminate()
 
 
 async def _audit(services: Services, summary: TargetSummary, run_id: str) -> None:

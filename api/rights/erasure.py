@@ -134,6 +134,7 @@ async def erase_customer(
     held = await held_categories(customer_id=customer_id, now=now, using_db=using_db)
     erasure = _Erasure(using_db, customer, now, services.secret, held)
     await _end_sign_in(erasure)
+    services.sessions.forget_viewers()
     await _delete_mail(erasure)
     await _erase_visits(erasure)
     await _anonymise_consents(erasure)

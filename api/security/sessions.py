@@ -1,10 +1,20 @@
-"""Sessions: opaque random tokens, stored hashed, with an absolute and an idle expiry."""
+"""Sessions: opaque random tokens, stored hashed, with an absolute and an idle expiry.
+
+A process reuses a resolved viewer for CUSTOS_VIEWER_CACHE_SECONDS (issue 16, point 2), so
+a busy client costs one session lookup per that time, not one per request. A revocation
+made in this process (logout, deactivation, a password change, an erasure) clears the
+cache at once; one made in another process reaches this one when the cached viewer ages
+out, within the setting (1 s by default, under the 2 s in which policy changes reach every
+process). A role change moves the policy version, and a viewer cached under another
+version is looked up again, so roles follow the policy. A cached viewer never outlives its
+session's expiry, and its idle expiry is pushed forward as for a lookup."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -12,7 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from api.clock import Clock
 from api.security.tokens import new_token, token_hash
 from api.settings import Settings
-from models import EmployeeRole, Session
+from models import Session
 
 COOKIE_NAME = "__Host-custos_session"
 # Idle expiry is pushed forward at most this often, so light reads do not write every time.
@@ -40,6 +50,22 @@ class Viewer:
 ANONYMOUS = Viewer()
 
 
+@dataclass(slots=True)
+class _Cached:
+    viewer: Viewer
+    expires_at: datetime
+    idle_expires_at: datetime
+    last_seen_at: datetime
+    policy_version: int
+    until: float
+    """time.monotonic() after which it is looked up again."""
+
+
+# Viewers kept at most; past it the cache starts again empty (a flood of distinct tokens
+# costs lookups, never memory).
+_CACHE_MAX = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedSession:
     token: str
@@ -50,6 +76,8 @@ class IssuedSession:
 class SessionService:
     def __init__(self, *, settings: Settings, clock: Clock) -> None:
         self._clock = clock
+        self._cache_seconds = settings.viewer_cache_seconds
+        self._cache: dict[str, _Cached] = {}
         self._lifetimes = {
             "customer": (
                 timedelta(hours=settings.customer_session_hours),
@@ -84,35 +112,84 @@ class SessionService:
         )
         return IssuedSession(token, now + absolute, int(absolute.total_seconds()))
 
-    async def resolve(self, token: str | None) -> Viewer:
-        """The viewer a token stands for; anonymous if missing, unknown, revoked or expired."""
+    async def resolve(self, token: str | None, *, policy_version: int = 0) -> Viewer:
+        """The viewer a token stands for; anonymous if missing, unknown, revoked or expired.
+        From the cache when this process resolved it lately under the same policy version
+        (see the module), else one statement: the session, its employee's state and roles
+        (one row per role)."""
         if not token or len(token) > 128:
             return ANONYMOUS
-        session = await Session.get_or_none(token_hash=token_hash(token), revoked_at=None)
+        digest = token_hash(token)
         now = self._clock.now()
-        if session is None or session.expires_at <= now or session.idle_expires_at <= now:
+        cached = self._cache.get(digest)
+        if (
+            cached is not None
+            and time.monotonic() < cached.until
+            and cached.policy_version == policy_version
+            and now < cached.expires_at
+            and now < cached.idle_expires_at
+        ):
+            await self._touch(cached, now)
+            return cached.viewer
+        rows = await Session.filter(token_hash=digest, revoked_at=None).values(
+            "id",
+            "customer_id",
+            "employee_id",
+            "expires_at",
+            "idle_expires_at",
+            "last_seen_at",
+            active="employee__active",
+            role="employee__roles__role",
+        )
+        if not rows:
             return ANONYMOUS
-        if session.employee_id is not None:
-            viewer = await self._employee_viewer(session)
-        else:
-            viewer = Viewer("customer", UUID(str(session.customer_id)), session.id)
-        if viewer is not ANONYMOUS and now - session.last_seen_at >= _TOUCH_EVERY:
-            idle = self._lifetimes[viewer.kind][1]
-            await Session.filter(id=session.id).update(
-                last_seen_at=now, idle_expires_at=min(now + idle, session.expires_at)
-            )
+        session = rows[0]
+        if session["expires_at"] <= now or session["idle_expires_at"] <= now:
+            return ANONYMOUS
+        viewer = self._viewer_of(session, rows)
+        if viewer is ANONYMOUS:
+            return viewer
+        entry = _Cached(
+            viewer,
+            session["expires_at"],
+            session["idle_expires_at"],
+            session["last_seen_at"],
+            policy_version,
+            time.monotonic() + self._cache_seconds,
+        )
+        await self._touch(entry, now)
+        if self._cache_seconds > 0:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[digest] = entry
         return viewer
 
-    async def _employee_viewer(self, session: Session) -> Viewer:
-        await session.fetch_related("employee")
-        employee = session.employee
-        if employee is None or not employee.active:
+    async def _touch(self, entry: _Cached, now: datetime) -> None:
+        """Push the idle expiry forward, at most every _TOUCH_EVERY."""
+        if now - entry.last_seen_at < _TOUCH_EVERY:
+            return
+        idle = min(now + self._lifetimes[entry.viewer.kind][1], entry.expires_at)
+        await Session.filter(id=entry.viewer.session_id).update(
+            last_seen_at=now, idle_expires_at=idle
+        )
+        entry.last_seen_at, entry.idle_expires_at = now, idle
+
+    def forget_viewers(self) -> None:
+        """Drop every cached viewer: a session was revoked here."""
+        self._cache.clear()
+
+    @staticmethod
+    def _viewer_of(session: dict[str, Any], rows: list[dict[str, Any]]) -> Viewer:
+        if session["employee_id"] is None:
+            return Viewer("customer", UUID(str(session["customer_id"])), session["id"])
+        if not session["active"]:
             return ANONYMOUS
-        roles = await EmployeeRole.filter(employee_id=employee.id).values_list("role", flat=True)
-        return Viewer("employee", employee.id, session.id, frozenset(str(r) for r in roles))
+        roles = frozenset(str(row["role"]) for row in rows if row["role"] is not None)
+        return Viewer("employee", UUID(str(session["employee_id"])), session["id"], roles)
 
     async def revoke(self, *, session_id: int) -> None:
         await Session.filter(id=session_id, revoked_at=None).update(revoked_at=self._clock.now())
+        self.forget_viewers()
 
     async def revoke_all(
         self,
@@ -131,4 +208,6 @@ class SessionService:
             raise ValueError("revoke_all needs customer_id or employee_id")
         if except_session_id is not None:
             query = query.exclude(id=except_session_id)
-        return await query.using_db(using_db).update(revoked_at=self._clock.now())
+        revoked = await query.using_db(using_db).update(revoked_at=self._clock.now())
+        self.forget_viewers()
+        return revoked

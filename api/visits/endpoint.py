@@ -98,7 +98,9 @@ async def collect(request: Request) -> Response:
     except BeaconError as exc:
         return _error(400, "INVALID_BEACON", str(exc))
 
-    viewer = await services.sessions.resolve(session_token(request))
+    viewer = await services.sessions.resolve(
+        session_token(request), policy_version=services.authorizer.version
+    )
     customer_id = viewer.subject_id if viewer.is_customer else None
     visitor_id = service.valid_visitor_id(request.cookies.get(VISITOR_COOKIE))
     key = f"c:{customer_id}" if customer_id else f"v:{visitor_id}" if visitor_id else None
