@@ -444,3 +444,33 @@ async def test_staff_reads_never_load_the_password_hash(
     customer_reads = [s for s in sql if 'FROM "customer"' in s]
     assert len(customer_reads) == 2, sql
     assert not [s for s in customer_reads if "password_hash" in s]
+
+
+async def test_a_page_reads_its_customers_and_their_facts_in_two_statements(
+    gql: GQL, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given 100 customers, some with an open case, a running request or a consent
+    for n in range(100):
+        await make_customer(n, open_case=n % 2 == 0, marketing_consent=n % 3 == 0)
+    token, _ = await staff_token(gql, services, "customer_care")
+    query = """query($first: Int!) { customers(purpose: SUPPORT, first: $first) {
+        edges { node { id email phone address { city } } } } }"""
+
+    async def reads(first: int) -> list[str]:
+        with statements(caplog) as sql:
+            body = await gql(query, {"first": first}, token=token)
+        assert len(body["data"]["customers"]["edges"]) == first
+        # the page's own reads: of customers and of the facts about them
+        tables = ('"customer"', '"consent_record"', '"support_case"', '"rights_request"')
+        return [s for s in sql if s.startswith("SELECT") and any(t in s for t in tables)]
+
+    await reads(1)  # warm: the session's idle expiry may slide once
+    # when pages of 1, 10 and 100 are read
+    one, ten, hundred = await reads(1), await reads(10), await reads(100)
+    # then each is two statements: the customers with their conditions (EXISTS columns),
+    # and their consents
+    for sql in (one, ten, hundred):
+        assert len(sql) == 2, sql
+        assert 'FROM "customer"' in sql[0]
+        assert "EXISTS" in sql[0]
+        assert 'FROM "consent_record"' in sql[1]

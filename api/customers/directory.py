@@ -1,7 +1,8 @@
 """Staff reads of customers: pages, search, and the conditions the guards decide on.
 
-Everything here loads whole pages in a fixed number of queries (one for the customers, one
-for open support cases, one for consents), whatever the page size."""
+Everything here loads whole pages in a fixed number of queries whatever the page size: one
+for the customers with their conditions (`open_case` and `fulfilling_request` as EXISTS
+columns of the same statement), one for their consents."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from datetime import datetime
 from uuid import UUID
 
 import phonenumbers
-from tortoise.expressions import Q
+from tortoise.expressions import Q, RawSQL
 
 from api.consent.state import ConsentState, consent_states
 from api.rights.rules import RUNNING
-from api.support.service import customers_with_open_cases
-from models import ConsentRecord, Customer, RightsRequest
+from api.support.service import OPEN
+from models import ConsentRecord, Customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,37 +39,42 @@ async def latest_consents(customer_ids: Sequence[UUID]) -> list[dict[str, Consen
     return [latest[i] for i in customer_ids]
 
 
+def _exists(table: str, condition: str) -> RawSQL:
+    """Whether the customer of the row has a row of `table` meeting `condition` (SQL over
+    code constants only, the same on SQLite and PostgreSQL)."""
+    return RawSQL(
+        f'EXISTS (SELECT 1 FROM "{table}" f '  # noqa: S608 (code constants, no input)
+        f'WHERE f."customer_id" = "customer"."id" AND {condition})'
+    )
+
+
+_RUNNING = ", ".join(f"'{status.value}'" for status in sorted(RUNNING))
+# The conditions a staff read decides on, as columns of the customers' own statement.
+CONDITIONS = {
+    "open_case": _exists("support_case", f"f.\"status\" = '{OPEN}'"),
+    "fulfilling_request": _exists("rights_request", f'f."status" IN ({_RUNNING})'),
+}
+
+
 async def facts_of(
     customers: Sequence[Customer], *, ask_again_since: Mapping[str, datetime]
 ) -> list[CustomerFacts]:
     """Conditions per customer: `open_case` (an open support case),
-    `fulfilling_request` (a rights request received and not yet answered), and
-    `consent:PURPOSE` for each purpose currently consented to (`ConsentState.GRANTED`: a
-    grant to be asked again after a material policy change does not count)."""
+    `fulfilling_request` (a rights request received and not yet answered), both read with
+    the customers (CONDITIONS), and `consent:PURPOSE` for each purpose currently consented
+    to (`ConsentState.GRANTED`: a grant to be asked again after a material policy change
+    does not count), in one more query."""
     ids = [c.id for c in customers]
     if not ids:
         return []
-    with_case = await customers_with_open_cases(customer_ids=ids)
-    requesting = await customers_with_running_requests(customer_ids=ids)
     consents = await latest_consents(ids)
     facts = []
     for customer, latest in zip(customers, consents, strict=True):
         states = consent_states(latest, ask_again_since=ask_again_since)
         conditions = [f"consent:{p}" for p, s in states.items() if s is ConsentState.GRANTED]
-        if customer.id in with_case:
-            conditions.append("open_case")
-        if customer.id in requesting:
-            conditions.append("fulfilling_request")
+        conditions += [name for name in CONDITIONS if getattr(customer, name)]
         facts.append(CustomerFacts(customer, tuple(sorted(conditions)), latest))
     return facts
-
-
-async def customers_with_running_requests(*, customer_ids: list[UUID]) -> set[UUID]:
-    """The condition under which a privacy officer reads a requester's data."""
-    rows = await RightsRequest.filter(
-        customer_id__in=customer_ids, status__in=list(RUNNING)
-    ).values_list("customer_id", flat=True)
-    return {UUID(str(r)) for r in rows}
 
 
 def _search_filter(term: str) -> Q:
@@ -105,8 +111,8 @@ async def customer_page(
     *, first: int, after: UUID | None, search: str | None
 ) -> tuple[list[Customer], bool]:
     """A page of customers in id order (keyset), and whether there is another page; only
-    the columns shown (SHOWN)."""
-    query = Customer.all().only(*SHOWN)
+    the columns shown (SHOWN), with their CONDITIONS."""
+    query = Customer.all().only(*SHOWN).annotate(**CONDITIONS)
     if after is not None:
         query = query.filter(id__gt=after)
     if search:
@@ -116,4 +122,4 @@ async def customer_page(
 
 
 async def find_customer(*, customer_id: UUID) -> Customer | None:
-    return await Customer.filter(id=customer_id).only(*SHOWN).first()
+    return await Customer.filter(id=customer_id).only(*SHOWN).annotate(**CONDITIONS).first()

@@ -93,11 +93,3 @@ async def close(*, services: Services, case_id: UUID) -> SupportCase:
         )
         case = await _case(case_id)
     return case
-
-
-async def customers_with_open_cases(*, customer_ids: list[UUID]) -> set[UUID]:
-    """One query for a whole page: the condition under which care reads contact data."""
-    rows = await SupportCase.filter(customer_id__in=customer_ids, status=OPEN).values_list(
-        "customer_id", flat=True
-    )
-    return {UUID(str(r)) for r in rows}
