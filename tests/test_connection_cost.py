@@ -4,6 +4,7 @@ takes (retention's run lock) is still released."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -48,3 +49,26 @@ async def test_retentions_session_lock_is_released_for_the_next_run(postgres: An
         [purge.RUN_LOCK & 0xFFFFFFFF],
     )
     assert held[0]["n"] == 0
+
+
+async def test_a_run_cancelled_while_holding_the_lock_leaves_it_free(postgres: Any) -> None:
+    # given a purge run holding the run lock
+    async def holding() -> None:
+        async with purge._exclusive() as mine:
+            assert mine
+            await asyncio.sleep(30)
+
+    run = asyncio.create_task(holding())
+    await asyncio.sleep(0.2)
+    # when it is cancelled (a shutdown)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    # then no pooled session still holds the lock, and the next run gets it
+    held = await postgres.execute_query_dict(
+        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted",
+        [purge.RUN_LOCK & 0xFFFFFFFF],
+    )
+    assert held[0]["n"] == 0
+    async with purge._exclusive() as mine_again:
+        assert mine_again

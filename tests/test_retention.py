@@ -816,9 +816,12 @@ async def test_the_background_schedule_purges(services: Services) -> None:
     fresh = await visit(at=days_ago(1))
     task = asyncio.create_task(run_retention_loop(services=services, interval_seconds=0.05))
     try:
-        # when it has had time to run
+        # when it has had time to run (its purge commits before its summary row is written)
         for _ in range(200):
-            if await visit_ids() == [fresh]:
+            logged = await AuditEvent.filter(
+                event="retention", category="behavior.browsing"
+            ).exists()
+            if logged and await visit_ids() == [fresh]:
                 break
             await asyncio.sleep(0.05)
     finally:

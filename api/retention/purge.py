@@ -324,12 +324,21 @@ async def _exclusive() -> AsyncIterator[bool]:
             yield mine
         finally:
             if mine:
-                try:
-                    await raw.execute("SELECT pg_advisory_unlock($1)", RUN_LOCK)
-                except Exception:  # a lost session has released it already
-                    # The pool does not reset session state (api/db_postgres.py): close
-                    # the session, and its lock with it, rather than pool it still held.
-                    raw.terminate()
+                await _unlock(raw)
+
+
+async def _unlock(raw: Any) -> None:
+    """Give the run lock back. The pool does not reset session state (api/db_postgres.py),
+    so when the unlock does not happen (the connection lost, or the run cancelled again
+    while unlocking) the session is closed, and its lock with it, rather than pooled with
+    the lock still held."""
+    try:
+        await raw.execute("SELECT pg_advisory_unlock($1)", RUN_LOCK)
+    except Exception:  # the session is lost (which released the lock) or cannot unlock
+        raw.terminate()
+    except BaseException:  # cancelled while unlocking
+        raw.terminate()
+        raise
 
 
 async def _audit(services: Services, summary: TargetSummary, run_id: str) -> None:
