@@ -220,18 +220,27 @@ async def test_a_password_change_past_a_full_queue_is_refused_and_changes_nothin
     assert body["data"]["changePassword"]["__typename"] == "PasswordChanged"
 
 
-async def test_the_expected_wait_bounds_the_queue_too() -> None:
-    # given two workers, room for many to wait, and hashes that recently took 1 s each
+def floor_service(
+    *, workers: int, max_wait_seconds: float, recent_hash_seconds: float, queue_max: int = 0
+) -> PasswordService:
+    """A password service at argon2's floor whose refusals come at once, and whose recent
+    hashes took `recent_hash_seconds`."""
     service = PasswordService(
         time_cost=2,
         memory_kib=19 * 1024,
         parallelism=1,
-        workers=2,
-        queue_max=100,
-        max_wait_seconds=2.5,
+        workers=workers,
+        queue_max=queue_max,
+        max_wait_seconds=max_wait_seconds,
         refusal_delay_seconds=0,
     )
-    service._observe(1.0)
+    service._observe(recent_hash_seconds)
+    return service
+
+
+async def test_the_expected_wait_bounds_the_queue_too() -> None:
+    # given two workers, room for many to wait, and hashes that recently took 1 s each
+    service = floor_service(workers=2, queue_max=100, max_wait_seconds=2.5, recent_hash_seconds=1.0)
     leave = asyncio.Event()
 
     async def sign_in() -> None:

@@ -24,6 +24,7 @@ from api.services import Services
 from api.settings import Settings
 from models import AuditEvent, LoginFailure, Session
 from tests.conftest import GQL, LOGIN, PASSWORD, register
+from tests.test_hash_queue import floor_service
 from tests.test_login import assert_rate_limited
 
 
@@ -151,15 +152,7 @@ async def test_hash_threads_run_at_a_moderate_priority() -> None:
 async def test_a_hash_running_long_makes_the_estimate_refuse_at_once() -> None:
     # given one worker, hashes that recently took 0.1 s, at most 1 s to be done, and a
     # hash that has now run for 1.2 s (the CPU just got busy)
-    service = PasswordService(
-        time_cost=2,
-        memory_kib=19 * 1024,
-        parallelism=1,
-        workers=1,
-        max_wait_seconds=1.0,
-        refusal_delay_seconds=0,
-    )
-    service._observe(0.1)
+    service = floor_service(workers=1, max_wait_seconds=1.0, recent_hash_seconds=0.1)
     release = threading.Event()
 
     async def running() -> None:

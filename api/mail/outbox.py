@@ -13,6 +13,7 @@ from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 
 from api.clock import Clock
 from api.security.mail_limits import MailLimits
@@ -132,15 +133,20 @@ async def counts_by_state(**filters: object) -> dict[tuple[str, str], int]:
     return counts
 
 
-async def requeue_dead(*, clock: Clock, kind: str | None = None, row_id: int | None = None) -> int:
-    """Dead messages (optionally of one kind, or one row id) go back to the queue with a fresh
-    retry budget; content that has expired meanwhile is dropped by the sender, not sent."""
+def _dead(kind: str | None, row_id: int | None) -> QuerySet[OutboxMessage]:
+    """Dead messages, of one kind or one row id when given."""
     query = OutboxMessage.filter(status="dead")
     if kind is not None:
         query = query.filter(kind=kind)
     if row_id is not None:
         query = query.filter(id=row_id)
-    return await query.update(
+    return query
+
+
+async def requeue_dead(*, clock: Clock, kind: str | None = None, row_id: int | None = None) -> int:
+    """Dead messages (optionally of one kind, or one row id) go back to the queue with a fresh
+    retry budget; content that has expired meanwhile is dropped by the sender, not sent."""
+    return await _dead(kind, row_id).update(
         status="pending",
         attempts=0,
         next_attempt_at=clock.now(),
@@ -152,11 +158,6 @@ async def requeue_dead(*, clock: Clock, kind: str | None = None, row_id: int | N
 
 async def purge_dead(*, kind: str | None = None, row_id: int | None = None) -> int:
     """Dead messages lose their content and address for good (status `purged`)."""
-    query = OutboxMessage.filter(status="dead")
-    if kind is not None:
-        query = query.filter(kind=kind)
-    if row_id is not None:
-        query = query.filter(id=row_id)
-    return await query.update(
+    return await _dead(kind, row_id).update(
         status="purged", recipient="", body_text="", body_html="", headers={}, claimed_by=None
     )
