@@ -53,16 +53,18 @@ def _event(row: PolicyProposal, now: datetime) -> AuditRecord:
 
 
 async def expire_due(*, now: datetime) -> int:
-    """Mark every pending proposal past its expiry expired, each with a log row."""
+    """Mark every pending proposal past its expiry expired, each with a log row: the same
+    statements however many expire at once."""
     async with in_transaction():
-        expired = []
-        for row in await PolicyProposal.filter(status=PENDING, expires_at__lte=now):
-            # Conditional: of two processes sweeping at once, one expires (and logs) it.
-            pending = PolicyProposal.filter(id=row.id, status=PENDING)
-            if await pending.update(status=EXPIRED, pending_key=None, decided_at=now):
-                expired.append(row)
-        await append([_event(row, now) for row in expired])
-    return len(expired)
+        # Locked: of two processes sweeping at once, one expires (and logs) a proposal;
+        # the other, let through once the first commits, no longer finds it pending.
+        due = await PolicyProposal.filter(status=PENDING, expires_at__lte=now).select_for_update()
+        if due:
+            await PolicyProposal.filter(id__in=[row.id for row in due], status=PENDING).update(
+                status=EXPIRED, pending_key=None, decided_at=now
+            )
+        await append([_event(row, now) for row in due])
+    return len(due)
 
 
 async def open_proposal(

@@ -3,7 +3,6 @@ Marketing staff see counts, never the recipients or their addresses."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -52,32 +51,29 @@ class Campaign:
             campaign_id=m.id,
         )
 
-    counts: strawberry.Private[asyncio.Task[dict[str, int]] | None] = None
-
-    async def _count(self, state: str) -> int:
-        """One grouped query per campaign for all four statistics."""
-        if self.counts is None:
-            self.counts = asyncio.ensure_future(campaigns.delivery_counts(self.campaign_id))
-        return (await asyncio.shield(self.counts))[state]
+    async def _count(self, info: Info, state: str) -> int:
+        """The four statistics of every campaign listed come from one grouped query."""
+        counts = await info.context.load(campaigns.delivery_counts_of, self.campaign_id)
+        return counts[state]
 
     @strawberry.field(description="Messages delivered so far.")
-    async def delivered(self) -> int:
-        return await self._count("delivered")
+    async def delivered(self, info: Info) -> int:
+        return await self._count(info, "delivered")
 
     @strawberry.field(description="Messages waiting for their first attempt, or in flight.")
-    async def queued(self) -> int:
-        return await self._count("queued")
+    async def queued(self, info: Info) -> int:
+        return await self._count(info, "queued")
 
     @strawberry.field(description="Messages that failed at least once and are still retried.")
-    async def failed(self) -> int:
-        return await self._count("failed")
+    async def failed(self, info: Info) -> int:
+        return await self._count(info, "failed")
 
     @strawberry.field(
         description="Messages whose retry budget ran out: kept until an operator requeues "
         "or purges them (custos mail requeue)."
     )
-    async def dead(self) -> int:
-        return await self._count("dead")
+    async def dead(self, info: Info) -> int:
+        return await self._count(info, "dead")
 
 
 CampaignPayload = Annotated[Campaign | InputError, strawberry.union("CampaignPayload")]

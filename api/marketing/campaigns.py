@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from uuid import UUID
 
 from tortoise.expressions import F
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from api.customers import validation as v
 from api.errors import FieldProblem, InputInvalid
-from api.mail.outbox import counts_by_state
+from api.mail.outbox import state_of
 from api.marketing.audience import Recipient, email_audience
 from api.marketing.unsubscribe_tokens import unsubscribe_token, unsubscribe_url
 from api.services import Services
@@ -254,9 +256,23 @@ async def run_campaign_loop(*, services: Services, poll_seconds: float) -> None:
 async def delivery_counts(campaign_id: UUID) -> dict[str, int]:
     """A campaign's messages by delivery state: queued, delivered, failed (still retried),
     dead (retry budget spent, purged ones included)."""
-    counts = dict.fromkeys(("queued", "delivered", "failed", "dead"), 0)
-    for (state, _), n in (await counts_by_state(campaign_id=campaign_id)).items():
+    return (await delivery_counts_of([campaign_id]))[0]
+
+
+async def delivery_counts_of(campaign_ids: Sequence[UUID]) -> list[dict[str, int]]:
+    """Each campaign's `delivery_counts`, in one grouped query whatever the number of
+    campaigns (a batch loader: results in the order of the ids)."""
+    counts = {i: dict.fromkeys(("queued", "delivered", "failed", "dead"), 0) for i in campaign_ids}
+    rows = await (
+        OutboxMessage.filter(campaign_id__in=list(campaign_ids))
+        .annotate(n=Count("id"))
+        .group_by("campaign_id", "status", "last_error")
+        .values("campaign_id", "status", "last_error", "n")
+    )
+    for row in rows:
+        state = state_of(row["status"], row["last_error"])
         key = "dead" if state == "purged" else state
-        if key in counts:
-            counts[key] += n
-    return counts
+        of_campaign = counts[UUID(str(row["campaign_id"]))]
+        if key in of_campaign:
+            of_campaign[key] += row["n"]
+    return [counts[i] for i in campaign_ids]
