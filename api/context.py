@@ -272,14 +272,14 @@ class Context:
         self._last_denial = denial
         return outcome
 
-    def deny_field(self, info: _Info[Any, Any], *, category: str, purpose: str) -> None:
+    def deny_field(self, info: Any, *, category: str, purpose: str) -> None:
         """A denied field: null in `data`, a FORBIDDEN error at its path. No exception, no
         traceback, no GraphQLError: a page may deny hundreds of fields, and a denial must
         cost no more than an allowed read, so the error is kept as its parts (message,
         location and extensions worked out once per field of the query and decision) and
         written straight into the response (`denied_errors`). The guard calls this right
         after read_access (no await between), so the decision explained is that read's."""
-        raw = info._raw_info
+        raw = getattr(info, "_raw_info", info)  # strawberry's Info, or graphql-core's
         node = raw.field_nodes[0]
         decision = self._last_denial or _MASK_ONLY
         key = (id(node), category, purpose, decision)

@@ -1,23 +1,29 @@
-"""The schema extensions that refuse a costly document before anything expands it.
+"""The document limits, checked before anything expands a document (api/pipeline.py calls
+`refusal` before validation: the standard rules walk fragments, so they never see a
+document that was refused).
 
-`DocumentLimits` measures every request's document with its variables (api/query_cost.py,
-linear in the text) and refuses one over a limit with `QUERY_TOO_COMPLEX`. It runs before
-validation, and `CachedValidation` validates only documents it let through: the standard
-rules (overlapping fields, for one) walk fragments, so they never see a document that was
-refused. Validation results are cached per document, but the limits are not: `first` can
-come from a variable, so a document that was cheap once is measured again every time."""
+A document is measured with its variables (api/query_cost.py, linear in the text) and one
+over a limit gets `QUERY_TOO_COMPLEX`. The figures depend on the document and on the
+values of its integer variables (`first` can come from one), so they are remembered per
+parsed document and those values: the same document sent again with the same page size is
+not measured again. Only integers and the variables' names enter the key, never a text
+value (which may be a password)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension, ValidationCache
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
 
-from api.query_cost import DocumentRefused, Limits, check_limits, measure_document
+from api.query_cost import DocumentRefused, Figures, Limits, check_limits, measure_document
 from api.settings import Settings
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+MEASURES_KEPT = 512
+
+_Key = tuple[int, tuple[tuple[str, int | None], ...]]
+_measures: dict[_Key, tuple[DocumentNode, Figures | DocumentRefused]] = {}
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -29,33 +35,46 @@ def limits_of(settings: Settings) -> Limits:
     )
 
 
-class DocumentLimits(SchemaExtension):
-    def __init__(self, *, limits: Limits) -> None:
-        super().__init__()
-        self.limits = limits
+def _measure(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
+) -> Figures | DocumentRefused:
+    """The document's figures, or why it cannot be measured; remembered while the
+    document is (it is held here, so its id cannot be reused meanwhile)."""
+    if len(variables) > 64:  # not worth a key: measure it (linear in the text anyway)
+        try:
+            return measure_document(schema, document, variables)
+        except DocumentRefused as refused:
+            return refused
+    ints = tuple(sorted((k, v if isinstance(v, int) else None) for k, v in variables.items()))
+    key = (id(document), ints)
+    kept = _measures.get(key)
+    if kept is not None and kept[0] is document:
+        return kept[1]
+    figures: Figures | DocumentRefused
+    try:
+        figures = measure_document(schema, document, variables)
+    except DocumentRefused as refused:
+        figures = refused.with_traceback(None)  # kept: without the frames it came from
+    if len(_measures) >= MEASURES_KEPT:
+        del _measures[next(iter(_measures))]  # the oldest
+    _measures[key] = (document, figures)
+    return figures
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        variables = context.variables if isinstance(context.variables, Mapping) else {}
-        if context.graphql_document is not None and context.pre_execution_errors is None:
-            try:
-                figures = measure_document(
-                    context.schema._schema, context.graphql_document, variables
-                )
-                check_limits(figures, self.limits)
-            except DocumentRefused as refused:
-                extensions: dict[str, object] = {"code": TOO_COMPLEX, "limit": refused.limit}
-                if refused.maximum is not None:
-                    extensions["maximum"] = refused.maximum
-                context.pre_execution_errors = [GraphQLError(str(refused), extensions=extensions)]
-        yield
 
-
-class CachedValidation(ValidationCache):
-    """strawberry's validation cache, skipped for a document already refused."""
-
-    def on_validate(self) -> Iterator[None]:
-        if self.execution_context.pre_execution_errors is None:
-            yield from super().on_validate()
-        else:
-            yield
+def refusal(
+    schema: GraphQLSchema, document: DocumentNode, variables: object, limits: Limits
+) -> GraphQLError | None:
+    """The QUERY_TOO_COMPLEX error for a document over a limit, else None."""
+    figures = _measure(schema, document, variables if isinstance(variables, Mapping) else {})
+    refused = figures if isinstance(figures, DocumentRefused) else None
+    if not isinstance(figures, DocumentRefused):
+        try:
+            check_limits(figures, limits)
+        except DocumentRefused as over:
+            refused = over
+    if refused is None:
+        return None
+    extensions: dict[str, object] = {"code": TOO_COMPLEX, "limit": refused.limit}
+    if refused.maximum is not None:
+        extensions["maximum"] = refused.maximum
+    return GraphQLError(str(refused), extensions=extensions)

@@ -13,7 +13,7 @@ against another. `NO KEY` lets other transactions keep inserting rows that refer
 customer (their foreign-key check takes `FOR KEY SHARE`, which this does not block).
 
 SQLite: nothing to take. In one process tortoise-orm runs one transaction at a time on its
-single connection (every mutation is one transaction, api/schema.py `AuditFlush`); across
+single connection (every mutation is one transaction, api/pipeline.py); across
 processes SQLite's transactions are serialisable: each begins `BEGIN IMMEDIATE` (api/db.py),
 so a second writer waits for the first's commit before it reads; and were a transaction to
 read under a deferred `BEGIN`, its write after another's commit would fail ("database is

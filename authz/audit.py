@@ -396,6 +396,8 @@ class AuditTrail:
     async def flush(self, writer: GroupCommit | None = None) -> None:
         """Write the request's records: with `writer` grouped with other requests' (reads),
         without it in the caller's transaction (a mutation's)."""
+        if not (self.records or self._groups):
+            return
         records = self.pending()
         self.records, self._groups = [], {}
         if writer is None:

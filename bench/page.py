@@ -11,6 +11,9 @@ guarded page at most 4 SQL statements and at most 8 ms of server CPU per page of
 As in bench/guards.py the servers run at once, pinned to core 0 (the load on core 1), and
 the workloads take turns in ROUNDS rounds, `--seconds` in all for each.
 
+- CPU per field: the page's server CPU less the light query's (the fixed cost of a
+  request), over the PAGE_FIELDS fields it resolves: what strawberry, graphql-core and the
+  guards cost per field.
 - Server CPU: utime+stime (and cutime+cstime) of the server process and its children from
   /proc/<pid>/stat, before and after each turn.
 - Database CPU (PostgreSQL on this machine only): the same sums over the postmaster (the
@@ -39,6 +42,9 @@ from bench.guards import CUSTOMER, PASSWORD, ROUNDS, _merge, page_request, staff
 from bench.load import Result, post_request, run
 
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+PAGE_FIELDS = 2 + 100 * 7
+"""Fields the page resolves: customers and edges, then per customer the edge, node, id,
+email, phone, address and city."""
 OWN = "%pg_stat_statements%"  # the bench's own reset and read
 POOL_RESET = ["SELECT pg_advisory_unlock_all()", "CLOSE ALL", "UNLISTEN *", "RESET ALL"]
 
@@ -258,6 +264,12 @@ def _report(tallies: dict[str, Tally], db: Postgres, args: Any) -> None:
         print("  guarded page SQL statements: n/a (target <= 4)")
     cpu = _ms(allowed.server_ticks, allowed.answered)
     print(f"  guarded page server CPU: {cpu:.2f} ms (target <= 8 ms) {_ok(cpu <= 8)}")
+    for label, page in (("guarded", allowed), ("unguarded", off)):
+        fields = _ms(page.server_ticks, page.answered) - _ms(light.server_ticks, light.answered)
+        print(
+            f"  CPU per field, {label} (page minus light, {PAGE_FIELDS} fields): "
+            f"{fields * 1000 / PAGE_FIELDS:.1f} us"
+        )
     for note in db.notes:
         print(f"  {note}")
 

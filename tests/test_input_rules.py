@@ -13,7 +13,7 @@ from graphql import GraphQLInputObjectType, GraphQLObjectType, get_named_type
 from tortoise import Tortoise, connections
 from tortoise.fields import CharField
 
-from api.hygiene.extension import MAX_ERRORS
+from api.hygiene.check import MAX_ERRORS
 from api.hygiene.registry import ID, LINE, RULES, SECRET, TEXT, rule_for
 from api.hygiene.rules import Rule, problem
 from api.schema import build_schema

@@ -1,14 +1,17 @@
 """Staff reads of customers: pages, search, and the conditions the guards decide on.
 
 Everything here loads whole pages in a fixed number of queries whatever the page size: one
-for the customers with their conditions (`open_case` and `fulfilling_request` as EXISTS
-columns of the same statement), one for their consents."""
+for the customers, as plain rows of only the columns the query shows, with their
+conditions (`open_case` and `fulfilling_request` as EXISTS columns of the same statement),
+one for their consents. A page whose fields no guard decides (ids only) loads neither
+conditions nor consents."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import phonenumbers
@@ -22,9 +25,9 @@ from models import ConsentRecord, Customer
 
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
-    """A customer with the facts the guards need: conditions and current consents."""
+    """A customer's row with the facts the guards need: conditions and current consents."""
 
-    customer: Customer
+    row: Mapping[str, Any]
     conditions: tuple[str, ...]
     consents: dict[str, ConsentRecord]
 
@@ -57,24 +60,29 @@ CONDITIONS = {
 
 
 async def facts_of(
-    customers: Sequence[Customer], *, ask_again_since: Mapping[str, datetime]
+    rows: Sequence[Mapping[str, Any]], *, ask_again_since: Mapping[str, datetime]
 ) -> list[CustomerFacts]:
     """Conditions per customer: `open_case` (an open support case),
     `fulfilling_request` (a rights request received and not yet answered), both read with
     the customers (CONDITIONS), and `consent:PURPOSE` for each purpose currently consented
     to (`ConsentState.GRANTED`: a grant to be asked again after a material policy change
     does not count), in one more query."""
-    ids = [c.id for c in customers]
+    ids = [row["id"] for row in rows]
     if not ids:
         return []
     consents = await latest_consents(ids)
     facts = []
-    for customer, latest in zip(customers, consents, strict=True):
+    for row, latest in zip(rows, consents, strict=True):
         states = consent_states(latest, ask_again_since=ask_again_since)
         conditions = [f"consent:{p}" for p, s in states.items() if s is ConsentState.GRANTED]
-        conditions += [name for name in CONDITIONS if getattr(customer, name)]
-        facts.append(CustomerFacts(customer, tuple(sorted(conditions)), latest))
+        conditions += [name for name in CONDITIONS if row[name]]
+        facts.append(CustomerFacts(row, tuple(sorted(conditions)), latest))
     return facts
+
+
+def without_facts(rows: Sequence[Mapping[str, Any]]) -> list[CustomerFacts]:
+    """For a page whose fields no guard decides: nothing to read."""
+    return [CustomerFacts(row, (), {}) for row in rows]
 
 
 def _search_filter(term: str) -> Q:
@@ -90,36 +98,25 @@ def _search_filter(term: str) -> Q:
     return match | Q(phone=e164)
 
 
-# The columns a staff read shows (api/customers/types.py, Customer.from_model): never the
-# password hash, nor bookkeeping the page does not show.
-SHOWN = (
-    "id",
-    "email",
-    "email_verified_at",
-    "pending_email",
-    "phone",
-    "address_line1",
-    "address_line2",
-    "address_city",
-    "address_postal_code",
-    "address_country",
-    "created_at",
-)
-
-
 async def customer_page(
-    *, first: int, after: UUID | None, search: str | None
-) -> tuple[list[Customer], bool]:
-    """A page of customers in id order (keyset), and whether there is another page; only
-    the columns shown (SHOWN), with their CONDITIONS."""
-    query = Customer.all().only(*SHOWN).annotate(**CONDITIONS)
+    *, first: int, after: UUID | None, search: str | None, columns: Sequence[str], facts: bool
+) -> tuple[list[dict[str, Any]], bool]:
+    """A page of customers in id order (keyset), and whether there is another page."""
+    query = Customer.all()
     if after is not None:
         query = query.filter(id__gt=after)
     if search:
         query = query.filter(_search_filter(search))
-    rows = await query.order_by("id").limit(first + 1)
+    query = query.order_by("id").limit(first + 1)
+    if facts:
+        rows = await query.annotate(**CONDITIONS).values(*columns, *CONDITIONS)
+    else:
+        rows = await query.values(*columns)
     return rows[:first], len(rows) > first
 
 
-async def find_customer(*, customer_id: UUID) -> Customer | None:
-    return await Customer.filter(id=customer_id).only(*SHOWN).annotate(**CONDITIONS).first()
+async def find_customer(*, customer_id: UUID, columns: Sequence[str]) -> dict[str, Any] | None:
+    rows = (
+        await Customer.filter(id=customer_id).annotate(**CONDITIONS).values(*columns, *CONDITIONS)
+    )
+    return rows[0] if rows else None

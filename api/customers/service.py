@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import DoesNotExist, IntegrityError
 from tortoise.transactions import in_transaction
 
 from api.consent.records import consent_record
@@ -459,3 +461,11 @@ async def current_consents(*, customer_id: UUID) -> dict[str, ConsentRecord]:
 
 async def get_customer(*, customer_id: UUID) -> Customer:
     return await Customer.get(id=customer_id)
+
+
+async def customer_row(customer_id: UUID, columns: Sequence[str]) -> dict[str, Any]:
+    """The customer's `columns` only (a view names what its fields show)."""
+    rows = await Customer.filter(id=customer_id).values(*columns)
+    if not rows:
+        raise DoesNotExist(Customer)
+    return rows[0]

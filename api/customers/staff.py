@@ -9,11 +9,12 @@ import strawberry
 
 from api.context import Info
 from api.customers import directory
-from api.customers.types import Customer
+from api.customers.types import FACT_FREE, Customer, columns_for
 from api.errors import NotFound, parse_id
 from api.guards import Access
 from api.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from api.permissions import IsEmployee
+from api.selection import selected_names
 from authz.registry import Category, PurposeKey
 
 # The registry's purposes, as the GraphQL enum `Purpose` (an unknown purpose fails validation).
@@ -35,9 +36,16 @@ class CustomerConnection:
 
 
 def _view(facts: directory.CustomerFacts, purpose: str) -> Customer:
-    return Customer.from_model(
-        facts.customer, purpose=purpose, conditions=facts.conditions, consents=facts.consents
+    return Customer.from_row(
+        facts.row, purpose=purpose, conditions=facts.conditions, consents=facts.consents
     )
+
+
+def _reading(info: Info, *path: str) -> tuple[tuple[str, ...], bool]:
+    """The columns the query's customer fields show, and whether any of them is decided
+    by a guard (then the conditions and consents are loaded with the rows)."""
+    selected = selected_names(info, *path)
+    return columns_for(selected), not selected <= FACT_FREE
 
 
 def _search_category(search: str) -> str:
@@ -88,13 +96,16 @@ async def _search_page(
     Matches are read a page at a time until a page of visible ones (exact matches are
     few: one email, the accounts sharing a phone number)."""
     since = await info.context.services.policies.ask_again_since()
+    columns, _ = _reading(info, "edges", "node")
     visible: list[Customer] = []
     more = True
     while more and len(visible) <= first:
-        rows, more = await directory.customer_page(first=first, after=after, search=search)
+        rows, more = await directory.customer_page(
+            first=first, after=after, search=search, columns=columns, facts=True
+        )
         facts = await directory.facts_of(rows, ask_again_since=since)
         visible += _searched_visible(info, [_view(f, purpose) for f in facts], search)
-        after = rows[-1].id if rows else after
+        after = rows[-1]["id"] if rows else after
     return visible[:first], len(visible) > first
 
 
@@ -120,9 +131,15 @@ class CustomerDirectoryQuery:
             )
             _log_search(info, search=search, shown=len(views))
         else:
-            rows, more = await directory.customer_page(first=size, after=start, search=None)
-            since = await info.context.services.policies.ask_again_since()
-            facts = await directory.facts_of(rows, ask_again_since=since)
+            columns, guarded = _reading(info, "edges", "node")
+            rows, more = await directory.customer_page(
+                first=size, after=start, search=None, columns=columns, facts=guarded
+            )
+            if guarded:
+                since = await info.context.services.policies.ask_again_since()
+                facts = await directory.facts_of(rows, ask_again_since=since)
+            else:
+                facts = directory.without_facts(rows)
             views = [_view(f, purpose.value) for f in facts]
         edges = [CustomerEdge(cursor=encode_cursor(_CURSOR, v.customer_id), node=v) for v in views]
         end = edges[-1].cursor if edges else None
@@ -137,7 +154,10 @@ class CustomerDirectoryQuery:
         id: strawberry.ID,
         purpose: PurposeKey,
     ) -> Customer | None:
-        found = await directory.find_customer(customer_id=parse_id(id, what="customer"))
+        columns, _ = _reading(info)
+        found = await directory.find_customer(
+            customer_id=parse_id(id, what="customer"), columns=columns
+        )
         if found is None:
             raise NotFound("No such customer.")
         since = await info.context.services.policies.ask_again_since()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -118,23 +120,57 @@ class Customer:
         conditions: tuple[str, ...] = (),
         consents: dict[str, ConsentRecord] | None = None,
     ) -> Customer:
+        row = {column: getattr(m, column) for column in ROW_COLUMNS}
+        return cls.from_row(row, purpose=purpose, conditions=conditions, consents=consents)
+
+    @classmethod
+    def from_row(
+        cls,
+        row: Mapping[str, Any],
+        *,
+        purpose: str = "service",
+        conditions: tuple[str, ...] = (),
+        consents: dict[str, ConsentRecord] | None = None,
+    ) -> Customer:
+        """From a row holding `id` and the columns of the fields a query selects
+        (`columns_for`); the fields of columns it lacks are never resolved."""
+        customer_id = row["id"] if isinstance(row["id"], UUID) else UUID(str(row["id"]))
+        address = None
+        if "address_line1" in row:
+            address = Address(
+                line1=row["address_line1"],
+                line2=row["address_line2"] or None,
+                city=row["address_city"],
+                postal_code=row["address_postal_code"],
+                country=row["address_country"],
+            )
         return cls(
-            id=strawberry.ID(str(m.id)),
-            email=m.email,
-            email_verified=m.email_verified_at is not None,
-            pending_email=m.pending_email,
-            phone=m.phone,
-            address=Address(
-                line1=m.address_line1,
-                line2=m.address_line2 or None,
-                city=m.address_city,
-                postal_code=m.address_postal_code,
-                country=m.address_country,
-            ),
-            created_at=m.created_at,
-            customer_id=m.id,
-            access=Access(subject_id=m.id, purpose=purpose, conditions=conditions),
+            id=strawberry.ID(str(customer_id)),
+            email=row.get("email"),
+            email_verified=row.get("email_verified_at") is not None,
+            pending_email=row.get("pending_email"),
+            phone=row.get("phone"),
+            address=address,
+            created_at=row.get("created_at") or datetime.min,
+            customer_id=customer_id,
+            access=Access(subject_id=customer_id, purpose=purpose, conditions=conditions),
             preloaded_consents=consents,
+        )
+
+    @classmethod
+    def of_id(cls, customer_id: UUID) -> Customer:
+        """The account holder's own view before its row is read: enough for the fields in
+        ROW_FREE, each of which reads what it needs by the customer's id."""
+        return cls(
+            id=strawberry.ID(str(customer_id)),
+            email=None,
+            email_verified=False,
+            pending_email=None,
+            phone=None,
+            address=None,
+            created_at=datetime.min,
+            customer_id=customer_id,
+            access=Access(subject_id=customer_id, purpose="service"),
         )
 
     @personal(Category.CONSENT_HISTORY, description="Every purpose that needs consent.")
@@ -230,6 +266,54 @@ class Customer:
         )
         events = await info.context.load(visit_pages, key)
         return visit_connection(events, first=key.first, access=self.access)
+
+
+COLUMNS_OF_FIELD: dict[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "emailVerified": ("email_verified_at",),
+    "pendingEmail": ("pending_email",),
+    "phone": ("phone",),
+    "address": (
+        "address_line1",
+        "address_line2",
+        "address_city",
+        "address_postal_code",
+        "address_country",
+    ),
+    "createdAt": ("created_at",),
+    "pendingPolicy": ("created_at",),
+}
+"""The stored columns each field of `Customer` shows; the other fields read by id."""
+ROW_COLUMNS = ("id", *dict.fromkeys(c for cs in COLUMNS_OF_FIELD.values() for c in cs))
+"""Every column `Customer` shows: never the password hash, nor bookkeeping."""
+
+
+def columns_for(selected: frozenset[str]) -> tuple[str, ...]:
+    """The columns a selection of `Customer` fields needs (always the id)."""
+    return ("id", *dict.fromkeys(c for f in selected for c in COLUMNS_OF_FIELD.get(f, ())))
+
+
+ROW_FREE = frozenset(
+    {
+        "__typename",
+        "id",
+        "consents",
+        "consentHistory",
+        "supportCases",
+        "accessLog",
+        "disclosures",
+        "rightsRequests",
+        "recentlyViewed",
+        "visits",
+    }
+)
+"""The fields of `Customer` that need only whose account it is (`Customer.of_id`): a
+selection of these alone reads no customer row. A field not named here is read from the
+row (`from_model`), so a new field is right by default, at the cost of one read."""
+
+FACT_FREE = frozenset({"__typename", "id", "emailVerified", "createdAt"})
+"""The fields of `Customer` that no guard decides: a staff page selecting only these
+loads no conditions or consents (the facts the guards decide on)."""
 
 
 @strawberry.input

@@ -11,6 +11,7 @@ session's expiry, and its idle expiry is pushed forward as for a lookup."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,6 +79,9 @@ class SessionService:
         self._clock = clock
         self._cache_seconds = settings.viewer_cache_seconds
         self._cache: dict[str, _Cached] = {}
+        self._loading: dict[str, asyncio.Future[Viewer]] = {}
+        self._cache_epoch = 0
+        """Moved by every revocation here: a lookup begun before one is not cached."""
         self._lifetimes = {
             "customer": (
                 timedelta(hours=settings.customer_session_hours),
@@ -131,6 +135,20 @@ class SessionService:
         ):
             await self._touch(cached, now)
             return cached.viewer
+        if self._cache_seconds <= 0:
+            return await self._look_up(digest, now, policy_version)
+        # One lookup per token at a time: the requests that find its entry aged out
+        # together (a client's burst) share the first one's lookup.
+        loading = self._loading.get(digest)
+        if loading is None:
+            loading = asyncio.ensure_future(self._look_up(digest, now, policy_version))
+            self._loading[digest] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(digest, None))
+        return await asyncio.shield(loading)
+
+    async def _look_up(self, digest: str, now: datetime, policy_version: int) -> Viewer:
+        """The session, its employee's state and roles in one statement; cached."""
+        epoch = self._cache_epoch
         rows = await Session.filter(token_hash=digest, revoked_at=None).values(
             "id",
             "customer_id",
@@ -158,7 +176,7 @@ class SessionService:
             time.monotonic() + self._cache_seconds,
         )
         await self._touch(entry, now)
-        if self._cache_seconds > 0:
+        if self._cache_seconds > 0 and self._cache_epoch == epoch:
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[digest] = entry
@@ -175,8 +193,11 @@ class SessionService:
         entry.last_seen_at, entry.idle_expires_at = now, idle
 
     def forget_viewers(self) -> None:
-        """Drop every cached viewer: a session was revoked here."""
+        """Drop every cached viewer and every lookup in flight: a session was revoked
+        here (the next request looks it up again, after the revocation)."""
         self._cache.clear()
+        self._loading.clear()
+        self._cache_epoch += 1
 
     @staticmethod
     def _viewer_of(session: dict[str, Any], rows: list[dict[str, Any]]) -> Viewer:
