@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,8 +28,8 @@ from authz.enforcer import CUSTOMER_SUBJECT, Decision, Denial
 K = TypeVar("K")
 V = TypeVar("V")
 
-_Denied = tuple[str, list[Any], dict[str, Any]]
-"""A denied field's error parts: message, locations and extensions."""
+_Denied = tuple[str, str]
+"""A denied field's error as JSON, before and after its path (the same for every path)."""
 _Known = tuple["Read", dict[object, set[str]], Decision | None]
 """A read decided in this request: outcome, subjects logged, and the denial if any."""
 _MASK_ONLY = Decision(False, "", "only a masked read is allowed", Denial.NO_RULE)
@@ -288,21 +289,18 @@ class Context:
             locations = GraphQLError("", nodes=raw.field_nodes).locations or []
             message = f"Not allowed to read {category} for purpose {purpose}."
             extensions = forbidden_extensions(decision, self.services.authorizer.version)
-            shared = (message, [loc.formatted for loc in locations], extensions)
+            head = {"message": message, "locations": [loc.formatted for loc in locations]}
+            shared = (
+                _json(head)[:-1] + ',"path":',
+                ',"extensions":' + _json(extensions) + "}",
+            )
             self._denied_at[key] = shared
         self.denials.append((shared, raw.path))
 
-    def denied_errors(self) -> list[dict[str, Any]]:
-        """The FORBIDDEN errors of denied fields, as they appear in the response."""
-        return [
-            {
-                "message": message,
-                "locations": locations,
-                "path": path.as_list(),
-                "extensions": extensions,
-            }
-            for (message, locations, extensions), path in self.denials
-        ]
+    def denied_errors(self) -> list[str]:
+        """The FORBIDDEN errors of denied fields, each as the JSON of its entry in the
+        response's `errors` (api/app.py writes them in as they are)."""
+        return [head + _json(_keys(path)) + tail for (head, tail), path in self.denials]
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(
@@ -319,6 +317,21 @@ class Context:
         self.response.delete_cookie(
             COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax"
         )
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _keys(path: Path) -> list[str | int]:
+    """A response path as a list, root first."""
+    keys: list[str | int] = []
+    at: Path | None = path
+    while at is not None:
+        keys.append(at.key)
+        at = at.prev
+    keys.reverse()
+    return keys
 
 
 def session_token(request: Request) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import phonenumbers
 import strawberry
-from graphql import GraphQLSchema
+from graphql import GraphQLObjectType, GraphQLSchema
 from strawberry.extensions.field_extension import FieldExtension
 
 from api.context import Read
@@ -131,6 +131,30 @@ def install_plain_guards(schema: GraphQLSchema) -> list[str]:
             field.resolve = _plain_resolver(guard, definition.python_name)
             installed.append(f"{type_.name}.{name}")
     return installed
+
+
+def _attribute(name: str) -> Callable[..., Any]:
+    def resolve(source: Any, info: Any) -> Any:
+        return getattr(source, name)
+
+    return resolve
+
+
+def install_plain_attributes(schema: GraphQLSchema) -> int:
+    """Give every field that only shows an attribute (no resolver, no extension: no guard,
+    no permission) a plain getattr as graphql-core's resolver, as strawberry's default
+    does through two more calls. Returns how many it set."""
+    count = 0
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType):
+            continue
+        for field in type_.fields.values():
+            definition = field.extensions.get("strawberry-definition")
+            if definition is None or definition.base_resolver or definition.extensions:
+                continue
+            field.resolve = _attribute(definition.python_name)
+            count += 1
+    return count
 
 
 def personal(

@@ -22,7 +22,7 @@ from api.customers.staff import CustomerDirectoryQuery
 from api.db import unavailable_reason
 from api.document_limits import limits_of
 from api.errors import is_client_error
-from api.guards import install_plain_guards
+from api.guards import install_plain_attributes, install_plain_guards
 from api.insights.schema import InsightQuery
 from api.marketing.campaign_schema import CampaignMutation, CampaignQuery
 from api.marketing.schema import UnsubscribeMutation
@@ -112,6 +112,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions.append(DisableIntrospection)
     schema = CustosSchema(query=Query, mutation=Mutation, extensions=extensions)
     install_plain_guards(schema._schema)
+    install_plain_attributes(schema._schema)
     return schema
 
 
