@@ -302,12 +302,14 @@ async def verification_token(recipient: str) -> str:
     return match.group(1)
 
 
-async def stored_customer(n: int = 0, *, at: datetime) -> Customer:
-    """Customer number `n`, written straight to the database (verified, at time `at`)."""
-    return await Customer.create(
-        email=f"jane{n}@example.com",
+def unsaved_customer(
+    n: int, *, at: datetime, email: str | None = None, phone: str | None = None
+) -> Customer:
+    """Customer number `n` (verified, at time `at`), not yet saved: for bulk_create."""
+    return Customer(
+        email=email or f"jane{n}@example.com",
         password_hash="x",
-        phone=f"+4420794601{n:02d}",
+        phone=phone or f"+4420794601{n:02d}",
         address_line1=f"{n} Baker Street",
         address_city="London",
         address_postal_code="NW1 6XE",
@@ -316,3 +318,10 @@ async def stored_customer(n: int = 0, *, at: datetime) -> Customer:
         created_at=at,
         updated_at=at,
     )
+
+
+async def stored_customer(n: int = 0, *, at: datetime) -> Customer:
+    """Customer number `n`, written straight to the database (verified, at time `at`)."""
+    customer = unsaved_customer(n, at=at)
+    await customer.save()
+    return customer

@@ -38,7 +38,7 @@ from models import (
     SupportCase,
     VisitEvent,
 )
-from tests.conftest import GQL, login, register, signed_in_employee
+from tests.conftest import GQL, login, register, signed_in_employee, unsaved_customer
 from tests.test_no_oracle import statements
 
 SIZES = (1, 10, 100)
@@ -89,18 +89,7 @@ class Listing:
 
 async def customers(world: World, numbers: range) -> list[Customer]:
     rows = [
-        Customer(
-            email=f"list{n}@example.com",
-            password_hash="x",
-            phone=f"+44207946{n:04d}",
-            address_line1=f"{n} Baker Street",
-            address_city="London",
-            address_postal_code="NW1 6XE",
-            address_country="GB",
-            email_verified_at=world.at(n),
-            created_at=world.at(n),
-            updated_at=world.at(n),
-        )
+        unsaved_customer(n, at=world.at(n), email=f"list{n}@example.com", phone=f"+44207946{n:04d}")
         for n in numbers
     ]
     await Customer.bulk_create(rows)

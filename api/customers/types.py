@@ -161,17 +161,7 @@ class Customer:
     def of_id(cls, customer_id: UUID) -> Customer:
         """The account holder's own view before its row is read: enough for the fields in
         ROW_FREE, each of which reads what it needs by the customer's id."""
-        return cls(
-            id=strawberry.ID(str(customer_id)),
-            email=None,
-            email_verified=False,
-            pending_email=None,
-            phone=None,
-            address=None,
-            created_at=datetime.min,
-            customer_id=customer_id,
-            access=Access(subject_id=customer_id, purpose="service"),
-        )
+        return cls.from_row({"id": customer_id})
 
     @personal(Category.CONSENT_HISTORY, description="Every purpose that needs consent.")
     async def consents(self, info: Info) -> list[Consent] | None:
