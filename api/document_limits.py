@@ -35,26 +35,28 @@ def limits_of(settings: Settings) -> Limits:
     )
 
 
+def _figures(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
+) -> Figures | DocumentRefused:
+    try:
+        return measure_document(schema, document, variables)
+    except DocumentRefused as refused:
+        return refused.with_traceback(None)  # may be kept: without the frames it came from
+
+
 def _measure(
     schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
 ) -> Figures | DocumentRefused:
     """The document's figures, or why it cannot be measured; remembered while the
     document is (it is held here, so its id cannot be reused meanwhile)."""
     if len(variables) > 64:  # not worth a key: measure it (linear in the text anyway)
-        try:
-            return measure_document(schema, document, variables)
-        except DocumentRefused as refused:
-            return refused
+        return _figures(schema, document, variables)
     ints = tuple(sorted((k, v if isinstance(v, int) else None) for k, v in variables.items()))
     key = (id(document), ints)
     kept = _measures.get(key)
     if kept is not None and kept[0] is document:
         return kept[1]
-    figures: Figures | DocumentRefused
-    try:
-        figures = measure_document(schema, document, variables)
-    except DocumentRefused as refused:
-        figures = refused.with_traceback(None)  # kept: without the frames it came from
+    figures = _figures(schema, document, variables)
     if len(_measures) >= MEASURES_KEPT:
         del _measures[next(iter(_measures))]  # the oldest
     _measures[key] = (document, figures)
