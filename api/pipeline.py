@@ -1,27 +1,33 @@
-"""What every GraphQL operation passes through, in one schema extension.
+"""What every GraphQL operation passes through, in order, in one function.
 
-In order: the token limit and a cached parse (`on_parse`); the document limits, then a
-cached validation of what they let through (`on_validate`, api/document_limits.py); the
-text arguments held to their rules, then execution, inside one transaction with the
-decision log for a mutation (`on_execute`, api/hygiene/); and at the end, a RATE_LIMITED or
-DATABASE_UNAVAILABLE error carried to HTTP (`on_operation`).
+The token limit and a cached parse; the operation type the transport allows; the document
+limits, then a cached validation of what they let through (api/document_limits.py); the
+text arguments held to their rules (api/hygiene/); execution, inside one transaction with
+the decision log for a mutation; unexpected errors logged (the schema's `process_errors`);
+and at the end, a RATE_LIMITED or DATABASE_UNAVAILABLE error carried to HTTP.
 
-One extension, not one per concern: strawberry enters every extension's hook for every
+It replaces strawberry's `Schema.execute` (api/schema.py), keeping its contract (the same
+exceptions for a missing query or a refused operation type, errors logged once, the same
+result), without its extension runner: strawberry enters every extension's hook for every
 phase of every request (it inspects each hook and builds a context manager for it), which
-cost more CPU than a light query's own work when each concern was its own extension. The
-concerns stay in their modules as plain functions; this class only calls them in order."""
+cost more CPU than a light query's own work. The concerns stay in their modules as plain
+functions; this module only calls them in order."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
+from inspect import isawaitable
 from typing import Any
 
-from graphql import ExecutionResult, FieldNode, get_operation_ast
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import FieldNode, GraphQLError, execute, get_operation_ast, specified_rules
 from graphql.language.parser import parse
-from strawberry.extensions import SchemaExtension
+from graphql.validation import ASTValidationRule
+from strawberry.exceptions import MissingQueryError
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import validate_document
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 from tortoise.transactions import in_transaction
 
@@ -72,52 +78,102 @@ def _http_signal(execution_context: ExecutionContext) -> None:
             return
 
 
-class RequestPipeline(SchemaExtension):
-    def __init__(self, *, max_tokens: int, limits: Limits) -> None:
-        super().__init__()
+class RequestPipeline:
+    def __init__(
+        self,
+        *,
+        max_tokens: int,
+        limits: Limits,
+        rules: tuple[type[ASTValidationRule], ...] = tuple(specified_rules),
+    ) -> None:
         self.max_tokens = max_tokens
         self.limits = limits
+        self.rules = rules
+        """The validation rules: graphql-core's own, and in production no introspection."""
 
-    def on_operation(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = self.max_tokens
-        yield
-        _http_signal(self.execution_context)
+    async def run(self, schema: Any, context: ExecutionContext) -> ExecutionResult:
+        """`schema` is the strawberry schema: its `process_errors` logs what is unexpected."""
+        if not context.query:
+            raise MissingQueryError
+        try:
+            document = cached_parse(context.query, max_tokens=self.max_tokens)
+        except Exception as error:  # a syntax error or the token limit
+            return _finish(schema, context, [_as_graphql_error(error)])
+        context.graphql_document = document
+        try:
+            operation_type = context.operation_type
+        except RuntimeError as error:
+            raise CannotGetOperationTypeError(context.operation_name) from error
+        if operation_type not in context.allowed_operations:
+            raise InvalidOperationTypeError(operation_type)
+        try:
+            # the limits first: the standard rules (overlapping fields, for one) walk
+            # fragments, so they never see a document the limits refused
+            core = schema._schema
+            refused = refusal(core, document, context.variables, self.limits)
+            errors = [refused] if refused else cached_validation(core, document, self.rules)
+            if errors:
+                return _finish(schema, context, errors)
+            result = await self._execute(schema, context, operation_type)
+        except Exception as error:  # an outage beginning a transaction, for one
+            return _finish(schema, context, [_as_graphql_error(error)])
+        return _finish(schema, context, result.errors, result.data)
 
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        context.graphql_document = cached_parse(context.query, **context.parse_options)
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        """The limits first: the standard rules (overlapping fields, for one) walk
-        fragments, so they never see a document the limits refused."""
-        context = self.execution_context
-        document = context.graphql_document
-        if document is not None and context.pre_execution_errors is None:
-            refused = refusal(context.schema._schema, document, context.variables, self.limits)
-            if refused is not None:
-                context.pre_execution_errors = [refused]
-            elif context.validation_rules:
-                context.pre_execution_errors = cached_validation(
-                    context.schema._schema, document, context.validation_rules
-                )
-        yield
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        """A refused text argument becomes the result, which strawberry returns without
-        executing anything; the decision log is written in one batch at the end, for a
-        mutation inside one transaction with its writes, so no write goes unlogged."""
-        context = self.execution_context
+    async def _execute(
+        self, schema: Any, context: ExecutionContext, operation_type: OperationType
+    ) -> GraphQLExecutionResult:
+        """A refused text argument is the result, and nothing runs; the decision log is
+        written in one batch at the end, for a mutation inside one transaction with its
+        writes, so no write goes unlogged."""
         errors = input_errors(context)
         if errors:
-            context.result = ExecutionResult(data=None, errors=errors)
+            return GraphQLExecutionResult(data=None, errors=errors)
         trail: Any = context.context.audit
-        mutation = context.operation_type is OperationType.MUTATION
-        roots = _root_fields(context) if mutation else set()
-        if mutation and not (roots and roots <= OWN_TRANSACTION):
-            async with in_transaction():
-                yield
-                await trail.flush()
-        else:
-            yield
-            await trail.flush(context.context.services.audit_writer)
+        if operation_type is OperationType.MUTATION:
+            roots = _root_fields(context)
+            if not (roots and roots <= OWN_TRANSACTION):
+                async with in_transaction():
+                    result = await _graphql_execute(schema, context)
+                    await trail.flush()
+                return result
+        result = await _graphql_execute(schema, context)
+        await trail.flush(context.context.services.audit_writer)
+        return result
+
+
+async def _graphql_execute(schema: Any, context: ExecutionContext) -> GraphQLExecutionResult:
+    result = execute(
+        schema._schema,
+        context.graphql_document,  # type: ignore[arg-type]  # parsed by now
+        root_value=context.root_value,
+        context_value=context.context,
+        variable_values=context.variables,
+        operation_name=context.operation_name,
+        is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+        executor_class=schema.execution_context_class,
+        operation_extensions=context.operation_extensions,
+    )
+    return await result if isawaitable(result) else result
+
+
+def _as_graphql_error(error: Exception) -> GraphQLError:
+    if isinstance(error, GraphQLError):
+        return error
+    return GraphQLError(str(error), original_error=error)
+
+
+def _finish(
+    schema: Any,
+    context: ExecutionContext,
+    errors: list[GraphQLError] | None,
+    data: dict[str, Any] | None = None,
+) -> ExecutionResult:
+    """Errors logged once (the schema's `process_errors`), the result kept on the context
+    and a 429 or 503 signalled to HTTP."""
+    if errors:
+        context.pre_execution_errors = errors
+        schema._process_errors(errors, context)
+    result = ExecutionResult(data=data, errors=errors or None)
+    context.result = result
+    _http_signal(context)
+    return result

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection
+from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from api.access.schema import AccessMutation, AccessQuery
 from api.audit.schema import AuditQuery
@@ -79,6 +82,32 @@ Mutation = merge_types(
 
 
 class CustosSchema(strawberry.Schema):
+    pipeline: RequestPipeline
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """strawberry's contract, run through the request pipeline (api/pipeline.py)."""
+        context = self._create_execution_context(
+            query=query,
+            allowed_operation_types=DEFAULT_ALLOWED_OPERATION_TYPES
+            if allowed_operation_types is None
+            else allowed_operation_types,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            operation_extensions=operation_extensions,
+        )
+        return await self.pipeline.run(self, context)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -105,12 +134,13 @@ class CustosSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[Any] = [
-        lambda: RequestPipeline(max_tokens=settings.max_tokens, limits=limits_of(settings))
-    ]
+    rules = tuple(specified_rules)
     if settings.production:
-        extensions.append(DisableIntrospection)
-    schema = CustosSchema(query=Query, mutation=Mutation, extensions=extensions)
+        rules += (NoSchemaIntrospectionCustomRule,)
+    schema = CustosSchema(query=Query, mutation=Mutation)
+    schema.pipeline = RequestPipeline(
+        max_tokens=settings.max_tokens, limits=limits_of(settings), rules=rules
+    )
     install_plain_guards(schema._schema)
     install_plain_attributes(schema._schema)
     return schema

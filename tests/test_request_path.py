@@ -7,9 +7,12 @@ for other variables; a burst of requests with one token shares one session looku
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import httpx
 import pytest
 
+from api.app import CustosGraphQL
 from api.guards import PersonalData, install_plain_guards
 from api.schema import build_schema
 from api.security.sessions import SessionService
@@ -162,3 +165,111 @@ def test_plain_guards_replace_only_fields_that_are_nothing_but_their_guard() -> 
     # and a field with a resolver of its own keeps strawberry's path
     consents = schema.type_map["Customer"].fields["consents"]
     assert getattr(consents.resolve, "guard", None) is None
+
+
+# --- one JSON operation over POST: answered without strawberry's view, the same -------
+
+SHAPES: dict[str, tuple[str, bytes]] = {
+    "plain": ("application/json", b'{"query": "{ __typename }"}'),
+    "charset": ("application/json; charset=utf-8", b'{"query": "{ __typename }"}'),
+    "null variables": ("application/json", b'{"query": "{ __typename }", "variables": null}'),
+    "syntax error": ("application/json", b'{"query": "{ me { "}'),
+    "unknown field": ("application/json", b'{"query": "{ nothing }"}'),
+    "unknown operation": (
+        "application/json",
+        b'{"query": "query A { __typename }", "operationName": "B"}',
+    ),
+    "two operations, no name": (
+        "application/json",
+        b'{"query": "query A { __typename } query B { __typename }"}',
+    ),
+    "subscription": ("application/json", b'{"query": "subscription { x }"}'),
+    "no query": ("application/json", b'{"variables": {}}'),
+    "empty query": ("application/json", b'{"query": ""}'),
+    "query not text": ("application/json", b'{"query": 7}'),
+    "variables not an object": (
+        "application/json",
+        b'{"query": "{ __typename }", "variables": []}',
+    ),
+    "name not text": ("application/json", b'{"query": "{ __typename }", "operationName": 3}'),
+    "extensions not an object": (
+        "application/json",
+        b'{"query": "{ __typename }", "extensions": "x"}',
+    ),
+    "batch": ("application/json", b'[{"query": "{ __typename }"}]'),
+    "batch of numbers": ("application/json", b"[1, 2]"),
+    "body null": ("application/json", b"null"),
+    "not JSON": ("application/json", b'{"query": '),
+    "JSON text": ("application/json", b'"{ __typename }"'),
+    "other media type": ("text/plain", b'{"query": "{ __typename }"}'),
+    "no media type": ("", b'{"query": "{ __typename }"}'),
+}
+
+
+VIEWED = {
+    "no query",
+    "query not text",
+    "variables not an object",
+    "name not text",
+    "extensions not an object",
+    "batch",
+    "batch of numbers",
+    "not JSON",
+    "other media type",
+    "no media type",
+}
+"""Shapes the fast path leaves to strawberry's view."""
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+async def test_a_json_post_is_answered_as_strawberrys_view_answers_it(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    # given a request of one shape, sent once as it comes and once with the view's own path
+    media_type, body = SHAPES[shape]
+    headers = {"content-type": media_type} if media_type else {}
+    views: list[str] = []
+    run = CustosGraphQL.run
+
+    async def counted_run(self: CustosGraphQL, request: Any) -> Any:
+        views.append(shape)
+        return await run(self, request)
+
+    monkeypatch.setattr(CustosGraphQL, "run", counted_run)
+    fast = await client.post("/graphql", content=body, headers=headers)
+    fast_views = len(views)
+    one_operation = CustosGraphQL._one_operation
+
+    async def only_objects(self: CustosGraphQL, request: Any) -> None:
+        await one_operation(self, request)  # its refusal of a body that is not an object
+        return
+
+    monkeypatch.setattr(CustosGraphQL, "_one_operation", only_objects)
+    viewed = await client.post("/graphql", content=body, headers=headers)
+    # then both answer alike, and never with an internal error
+    assert fast.status_code < 500
+    assert (fast.status_code, fast.text) == (viewed.status_code, viewed.text)
+    assert fast.headers["content-type"] == viewed.headers["content-type"]
+    # and only the shapes the fast path does not take entered strawberry's view
+    assert fast_views == (shape in VIEWED), fast.text
+
+
+async def test_a_media_type_in_capitals_is_json_too(client: httpx.AsyncClient) -> None:
+    # strawberry's view answers "Unsupported content type"; media types ignore case
+    body = b'{"query": "{ __typename }"}'
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "Application/JSON"}
+    )
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize("body", [b"null", b"7", b"true", b'"{ __typename }"'])
+async def test_a_body_that_is_not_an_object_is_a_bad_request(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    # strawberry's view raised AttributeError on these: an internal error (HTTP 500)
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.text == "The request body must be a JSON object."
