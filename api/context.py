@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError
 from graphql.pyutils import Path
 from starlette.requests import Request
 from starlette.responses import Response
@@ -72,7 +72,7 @@ class Context:
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
     denials: list[tuple[_Denied, Path]] = field(default_factory=list)
     """Denied fields: (message, locations, extensions) and the field's path (deny_field)."""
-    _denied_at: dict[tuple[int, str, str, Decision], _Denied] = field(default_factory=dict)
+    _denied_at: dict[tuple[int, str, str, int], _Denied] = field(default_factory=dict)
     _last_denial: Decision | None = None
     """The denied read decision read_access answered last (deny_field explains it)."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
@@ -273,20 +273,22 @@ class Context:
         self._last_denial = denial
         return outcome
 
-    def deny_field(self, info: Any, *, category: str, purpose: str) -> None:
-        """A denied field: null in `data`, a FORBIDDEN error at its path. No exception, no
+    def deny_field(
+        self, nodes: list[FieldNode], path: Path, *, category: str, purpose: str
+    ) -> None:
+        """A denied field (its nodes in the query, its path in the response): null in
+        `data`, a FORBIDDEN error at its path. No exception, no
         traceback, no GraphQLError: a page may deny hundreds of fields, and a denial must
         cost no more than an allowed read, so the error is kept as its parts (message,
         location and extensions worked out once per field of the query and decision) and
         written straight into the response (`denied_errors`). The guard calls this right
         after read_access (no await between), so the decision explained is that read's."""
-        raw = getattr(info, "_raw_info", info)  # strawberry's Info, or graphql-core's
-        node = raw.field_nodes[0]
+        node = nodes[0]
         decision = self._last_denial or _MASK_ONLY
-        key = (id(node), category, purpose, decision)
+        key = (id(node), category, purpose, id(decision))  # a decision lives all request
         shared = self._denied_at.get(key)
         if shared is None:
-            locations = GraphQLError("", nodes=raw.field_nodes).locations or []
+            locations = GraphQLError("", nodes=nodes).locations or []
             message = f"Not allowed to read {category} for purpose {purpose}."
             extensions = forbidden_extensions(decision, self.services.authorizer.version)
             head = {"message": message, "locations": [loc.formatted for loc in locations]}
@@ -295,12 +297,15 @@ class Context:
                 ',"extensions":' + _json(extensions) + "}",
             )
             self._denied_at[key] = shared
-        self.denials.append((shared, raw.path))
+        self.denials.append((shared, path))
 
     def denied_errors(self) -> list[str]:
         """The FORBIDDEN errors of denied fields, each as the JSON of its entry in the
         response's `errors` (api/app.py writes them in as they are)."""
-        return [head + _json(_keys(path)) + tail for (head, tail), path in self.denials]
+        prefixes: dict[int, str] = {}
+        return [
+            f"{head}[{_path_json(path, prefixes)}]{tail}" for (head, tail), path in self.denials
+        ]
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(
@@ -323,15 +328,19 @@ def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _keys(path: Path) -> list[str | int]:
-    """A response path as a list, root first."""
-    keys: list[str | int] = []
-    at: Path | None = path
-    while at is not None:
-        keys.append(at.key)
-        at = at.prev
-    keys.reverse()
-    return keys
+def _path_json(path: Path, prefixes: dict[int, str]) -> str:
+    """A response path as the items of its JSON list, root first. Keys are GraphQL names
+    (letters, digits, underscores: nothing to escape) or list indexes. Sibling fields share
+    their parent's path object, so each prefix is written once per response (`prefixes`,
+    by the id of a path object that the denials keep alive until the response is built)."""
+    known = prefixes.get(id(path))
+    if known is not None:
+        return known
+    key = path.key
+    item = f'"{key}"' if isinstance(key, str) else str(key)
+    text = item if path.prev is None else f"{_path_json(path.prev, prefixes)},{item}"
+    prefixes[id(path)] = text
+    return text
 
 
 def session_token(request: Request) -> str | None:

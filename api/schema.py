@@ -25,6 +25,7 @@ from api.customers.staff import CustomerDirectoryQuery
 from api.db import unavailable_reason
 from api.document_limits import limits_of
 from api.errors import is_client_error
+from api.executor import CustosExecutor
 from api.guards import install_plain_attributes, install_plain_guards
 from api.insights.schema import InsightQuery
 from api.marketing.campaign_schema import CampaignMutation, CampaignQuery
@@ -137,7 +138,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     rules = tuple(specified_rules)
     if settings.production:
         rules += (NoSchemaIntrospectionCustomRule,)
-    schema = CustosSchema(query=Query, mutation=Mutation)
+    schema = CustosSchema(query=Query, mutation=Mutation, execution_context_class=CustosExecutor)
     schema.pipeline = RequestPipeline(
         max_tokens=settings.max_tokens, limits=limits_of(settings), rules=rules
     )

@@ -11,14 +11,18 @@ from typing import Any
 
 import httpx
 import pytest
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.app import CustosGraphQL
+from api.executor import CustosExecutor
 from api.guards import PersonalData, install_plain_guards
 from api.schema import build_schema
 from api.security.sessions import SessionService
 from api.services import Services
 from api.settings import Settings
+from models import AuditEvent
 from tests.conftest import GQL, login, register
+from tests.test_guarded_reads import PAGE as FULL_PAGE
 from tests.test_guarded_reads import make_customer, staff_token
 from tests.test_no_oracle import statements
 
@@ -273,3 +277,71 @@ async def test_a_body_that_is_not_an_object_is_a_bad_request(
     )
     assert response.status_code == 400
     assert response.text == "The request body must be a JSON object."
+
+
+# --- scalars that show an attribute: no resolve info built (api/executor.py) ---------
+
+
+def _count_infos(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    built: list[str] = []
+    original = StrawberryGraphQLCoreExecutionContext.build_resolve_info
+
+    def counting(self: Any, field_def: Any, nodes: Any, parent_type: Any, path: Any) -> Any:
+        built.append(f"{parent_type.name}.{nodes[0].name.value}")
+        return original(self, field_def, nodes, parent_type, path)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "build_resolve_info", counting)
+    return built
+
+
+async def test_a_page_builds_no_resolve_info_for_its_scalars(
+    gql: GQL, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given ten customers with open cases and a customer-care agent
+    for n in range(10):
+        await make_customer(n, open_case=True)
+    token, _ = await staff_token(gql, services, "customer_care")
+    built = _count_infos(monkeypatch)
+    # when the agent reads a page of them
+    body = await gql(FULL_PAGE, {"purpose": "SUPPORT", "first": 10}, token=token)
+    # then every value is there, and an info was built for the objects only
+    nodes = [edge["node"] for edge in body["data"]["customers"]["edges"]]
+    assert len(nodes) == 10
+    assert all(n["email"] and n["phone"] and n["address"]["city"] for n in nodes)
+    assert built
+    assert not [b for b in built if b.split(".")[1] in {"id", "email", "phone", "city"}]
+
+
+@pytest.mark.parametrize(
+    ("role", "purpose"),
+    [("customer_care", "SUPPORT"), ("fraud_analyst", "SECURITY"), ("legal", "SUPPORT")],
+    ids=["full", "masked", "denied"],
+)
+async def test_scalars_answer_and_log_as_the_generic_path_does(
+    gql: GQL, services: Services, monkeypatch: pytest.MonkeyPatch, role: str, purpose: str
+) -> None:
+    # given customers, one with an open case, and an employee of the role
+    for n in range(3):
+        await make_customer(n, open_case=n == 0)
+    token, _ = await staff_token(gql, services, role)
+    query = (
+        "query($p: Purpose!) { customers(purpose: $p, first: 5) { edges { node "
+        "{ id mail: email email phone createdAt address { line1 city country } } } } }"
+    )
+
+    async def answer() -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
+        before = await AuditEvent.filter(event="access").count()
+        body = await gql(query, {"p": purpose}, token=token)
+        rows = await AuditEvent.filter(event="access").order_by("id").offset(before)
+        return body, sorted((r.category, r.action, r.decision, r.subject_id) for r in rows)
+
+    # when the page is read through the shortcut, and again through graphql-core's path
+    fast = await answer()
+    monkeypatch.setattr(
+        CustosExecutor, "execute_field", StrawberryGraphQLCoreExecutionContext.execute_field
+    )
+    built = _count_infos(monkeypatch)
+    generic = await answer()
+    # then both answer the same data and errors, and log the same decisions
+    assert [b for b in built if b.endswith(".email")]  # the generic path did run
+    assert fast == generic
