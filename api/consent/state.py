@@ -14,6 +14,8 @@ from enum import StrEnum
 from authz.registry import CONSENT_PURPOSES
 from models import ConsentRecord
 
+_IN_ORDER = tuple(sorted(CONSENT_PURPOSES))
+
 
 class ConsentState(StrEnum):
     GRANTED = "GRANTED"
@@ -42,5 +44,5 @@ def consent_states(
     """The state of every purpose that needs consent, from its latest records."""
     return {
         purpose: consent_state(latest.get(purpose), ask_again_since=ask_again_since.get(purpose))
-        for purpose in sorted(CONSENT_PURPOSES)
+        for purpose in _IN_ORDER
     }

@@ -23,9 +23,18 @@ strawberry.enum(PurposeKey, name="Purpose", description="Why personal data is us
 _CURSOR = "customer"
 
 
+def _cursor_of(customer: Customer) -> str:
+    return encode_cursor(_CURSOR, customer.customer_id)
+
+
+def _edge_cursor(root: CustomerEdge) -> str:
+    return _cursor_of(root.node)
+
+
 @strawberry.type
 class CustomerEdge:
-    cursor: str
+    # written only when asked for: most pages show the nodes alone
+    cursor: str = strawberry.field(resolver=_edge_cursor)
     node: Customer
 
 
@@ -141,8 +150,8 @@ class CustomerDirectoryQuery:
             else:
                 facts = directory.without_facts(rows)
             views = [_view(f, purpose.value) for f in facts]
-        edges = [CustomerEdge(cursor=encode_cursor(_CURSOR, v.customer_id), node=v) for v in views]
-        end = edges[-1].cursor if edges else None
+        edges = [CustomerEdge(node=v) for v in views]
+        end = _cursor_of(views[-1]) if views else None
         return CustomerConnection(
             edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end)
         )
