@@ -18,6 +18,7 @@ import phonenumbers
 from tortoise.expressions import Q, RawSQL
 
 from api.consent.state import ConsentState, consent_states
+from api.db_select import select_in
 from api.rights.rules import RUNNING
 from api.support.service import OPEN
 from models import ConsentRecord, Customer
@@ -36,7 +37,7 @@ async def latest_consents(customer_ids: Sequence[UUID]) -> list[dict[str, Consen
     """The latest consent record per purpose, per customer, in one query (a batch loader:
     results in the order of the ids)."""
     latest: dict[UUID, dict[str, ConsentRecord]] = {i: {} for i in customer_ids}
-    records = await ConsentRecord.filter(customer_id__in=list(customer_ids)).order_by("at", "id")
+    records = await select_in(ConsentRecord, "customer_id", customer_ids, order_by=("at", "id"))
     for record in records:
         latest[UUID(str(record.customer_id))][record.purpose] = record  # type: ignore[attr-defined]
     return [latest[i] for i in customer_ids]
