@@ -70,9 +70,11 @@ class Context:
         default_factory=dict
     )
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
-    denials: list[tuple[_Denied, Path]] = field(default_factory=list)
-    """Denied fields: (message, locations, extensions) and the field's path (deny_field)."""
+    denials: list[str] = field(default_factory=list)
+    """Denied fields' errors, each the JSON of its entry in `errors` (deny_field)."""
     _denied_at: dict[tuple[int, str, str, int], _Denied] = field(default_factory=dict)
+    _parents: dict[int, tuple[Path | None, str]] = field(default_factory=dict)
+    """Denied fields' parent paths, by id, with their JSON list items (deny_field)."""
     _last_denial: Decision | None = None
     """The denied read decision read_access answered last (deny_field explains it)."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
@@ -277,10 +279,10 @@ class Context:
         self, nodes: list[FieldNode], path: Path, *, category: str, purpose: str
     ) -> None:
         """A denied field (its nodes in the query, its path in the response): null in
-        `data`, a FORBIDDEN error at its path. No exception, no
-        traceback, no GraphQLError: a page may deny hundreds of fields, and a denial must
-        cost no more than an allowed read, so the error is kept as its parts (message,
-        location and extensions worked out once per field of the query and decision) and
+        `data`, a FORBIDDEN error at its path. No exception, no traceback, no GraphQLError:
+        a page may deny hundreds of fields, and a denial must cost no more than an allowed
+        read, so the error is kept as the JSON of its entry (message, location and
+        extensions worked out once per field of the query and decision, then its path) and
         written straight into the response (`denied_errors`). The guard calls this right
         after read_access (no await between), so the decision explained is that read's."""
         node = nodes[0]
@@ -291,21 +293,29 @@ class Context:
             locations = GraphQLError("", nodes=nodes).locations or []
             message = f"Not allowed to read {category} for purpose {purpose}."
             extensions = forbidden_extensions(decision, self.services.authorizer.version)
-            head = {"message": message, "locations": [loc.formatted for loc in locations]}
+            start = {"message": message, "locations": [loc.formatted for loc in locations]}
             shared = (
-                _json(head)[:-1] + ',"path":',
+                _json(start)[:-1] + ',"path":',
                 ',"extensions":' + _json(extensions) + "}",
             )
             self._denied_at[key] = shared
-        self.denials.append((shared, path))
+        head, tail = shared
+        # Sibling fields share their parent's path object: its items are written once.
+        # The entry holds the object, so its id cannot be reused while the entry lives.
+        # Only strings are kept per denial, nothing the cyclic collector must scan.
+        parent = path.prev
+        known = self._parents.get(id(parent))
+        if known is None or known[0] is not parent:
+            known = (parent, _items(parent))
+            self._parents[id(parent)] = known
+        item = _item(path.key)
+        items = f"{known[1]},{item}" if known[1] else item
+        self.denials.append(f"{head}[{items}]{tail}")
 
     def denied_errors(self) -> list[str]:
         """The FORBIDDEN errors of denied fields, each as the JSON of its entry in the
         response's `errors` (api/app.py writes them in as they are)."""
-        prefixes: dict[int, str] = {}
-        return [
-            f"{head}[{_path_json(path, prefixes)}]{tail}" for (head, tail), path in self.denials
-        ]
+        return self.denials
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(
@@ -328,19 +338,15 @@ def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _path_json(path: Path, prefixes: dict[int, str]) -> str:
-    """A response path as the items of its JSON list, root first. Keys are GraphQL names
-    (letters, digits, underscores: nothing to escape) or list indexes. Sibling fields share
-    their parent's path object, so each prefix is written once per response (`prefixes`,
-    by the id of a path object that the denials keep alive until the response is built)."""
-    known = prefixes.get(id(path))
-    if known is not None:
-        return known
-    key = path.key
-    item = f'"{key}"' if isinstance(key, str) else str(key)
-    text = item if path.prev is None else f"{_path_json(path.prev, prefixes)},{item}"
-    prefixes[id(path)] = text
-    return text
+def _item(key: str | int) -> str:
+    """A response path's key as JSON: a GraphQL name (letters, digits, underscores: nothing
+    to escape) or a list index."""
+    return f'"{key}"' if isinstance(key, str) else str(key)
+
+
+def _items(path: Path | None) -> str:
+    """A response path as the items of its JSON list, root first."""
+    return ",".join(_item(key) for key in path.as_list()) if path is not None else ""
 
 
 def session_token(request: Request) -> str | None:
