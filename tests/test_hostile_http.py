@@ -84,3 +84,15 @@ async def test_a_graphql_body_json_cannot_parse_is_400(
     )
     assert response.status_code == 400
     assert response.text == "Unable to parse request body as JSON"
+
+
+@pytest.mark.parametrize("body", [b"null", b"7", b"true", b'"{ __typename }"'])
+async def test_a_body_that_is_not_an_object_is_a_bad_request(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    # strawberry's view raised AttributeError on these: an internal error (HTTP 500)
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.text == "The request body must be a JSON object."

@@ -267,18 +267,6 @@ async def test_a_media_type_in_capitals_is_json_too(client: httpx.AsyncClient) -
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
-@pytest.mark.parametrize("body", [b"null", b"7", b"true", b'"{ __typename }"'])
-async def test_a_body_that_is_not_an_object_is_a_bad_request(
-    client: httpx.AsyncClient, body: bytes
-) -> None:
-    # strawberry's view raised AttributeError on these: an internal error (HTTP 500)
-    response = await client.post(
-        "/graphql", content=body, headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 400
-    assert response.text == "The request body must be a JSON object."
-
-
 # --- scalars that show an attribute: no resolve info built (api/executor.py) ---------
 
 
