@@ -2,7 +2,9 @@
 change between requests (issue 16): `me` reads no row for fields that need none, and only
 the selected columns otherwise; a staff page of ids loads no facts for the guards; the
 document limits and the input rules are remembered per document without ever answering
-for other variables; a burst of requests with one token shares one session lookup."""
+for other variables; a burst of requests with one token shares one session lookup; one JSON
+operation over POST is answered as strawberry's view answers it; scalars that show an
+attribute build no resolve info and answer and log as graphql-core's own path does."""
 
 from __future__ import annotations
 
