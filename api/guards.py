@@ -1,4 +1,4 @@
-"""Field-level guards for personal data (DESIGN section 3).
+"""Field-level guards for personal data (docs/ARCHITECTURE.md: authorization).
 
 Every personal-data field declares its category with `personal(category)`. The object it
 belongs to says whose data it is, for which purpose it is read and which conditions hold

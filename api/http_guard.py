@@ -1,4 +1,4 @@
-"""The ASGI middleware every request passes first (DESIGN section 7).
+"""The ASGI middleware every request passes first (docs/ARCHITECTURE.md: security floor).
 
 - A request id, in `X-Request-Id` and in every log line about the request.
 - The body: at most `max_body_bytes` (413), sent within `body_timeout_seconds` of the first

@@ -1,4 +1,5 @@
-"""One typed settings object, read from the environment (DESIGN section 9, principle 6)."""
+"""One typed settings object, read from the environment (docs/ARCHITECTURE.md: configuration,
+principle 6)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from api.security.origins import origin_of
 DEVELOPMENT_SECRET = "development-only-insecure-secret-key-change-me"  # noqa: S105
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", DEVELOPMENT_SECRET}
 
-# DESIGN section 7: argon2id with at least m=19 MiB, t=2, p=1.
+# docs/ARCHITECTURE.md: security floor: argon2id with at least m=19 MiB, t=2, p=1.
 ARGON2_MIN_MEMORY_KIB = 19 * 1024
 ARGON2_MIN_TIME_COST = 2
 
@@ -45,7 +46,7 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     database_url: str = Field(
-        default="sqlite://custos.sqlite3",
+        default="sqlite://data/custos.sqlite3",
         validation_alias=AliasChoices("DATABASE_URL", "CUSTOS_DATABASE_URL"),
     )
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)

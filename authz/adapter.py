@@ -1,4 +1,4 @@
-"""Casbin's async adapter over Tortoise (DESIGN section 10: our own, not casbin-tortoise).
+"""Casbin's async adapter over Tortoise (docs/ARCHITECTURE.md: stack: our own, not casbin-tortoise).
 
 Policy rules live in `policy_rule`. Employee role grants live in `employee_role` (with
 who and when) and are presented to Casbin as `g, employee:<id>, <role>` rules, so one

@@ -1,5 +1,5 @@
-"""The decision log (DESIGN section 4): records collected during a request, appended in
-one batch, hash-chained, verifiable.
+"""The decision log (docs/ARCHITECTURE.md: decision log): records collected during a request,
+appended in one batch, hash-chained, verifiable.
 
 A row's hash is SHA-256(prev_hash || canonical row). The canonical row is a compact JSON
 array of the original fields (every field of AuditRecord but the decision inputs) in the

@@ -1,4 +1,5 @@
-"""The one registry of data categories, purposes, actions and roles (DESIGN section 2)."""
+"""The one registry of data categories, purposes, actions and roles (docs/ARCHITECTURE.md:
+vocabulary)."""
 
 from __future__ import annotations
 
@@ -103,8 +104,8 @@ VALUE_ACTIONS = frozenset(
 """The actions that show or hand over a personal-data value (or decide its fate)."""
 
 VALUE_BLIND_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
-"""Separation of duties (DESIGN section 2): the roles that run the system and check it
-never see a personal-data value. The engine enforces it (authz/enforcer.py) and no policy
+"""Separation of duties (docs/ARCHITECTURE.md: vocabulary): the roles that run the system and check
+it never see a personal-data value. The engine enforces it (authz/enforcer.py) and no policy
 change may undo it (authz/separation.py)."""
 
 PERSONAL_DATA_ROLES = frozenset(Role) - VALUE_BLIND_ROLES

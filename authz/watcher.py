@@ -1,4 +1,4 @@
-"""Keeps this process's enforcer in step with the database (DESIGN section 3): on
+"""Keeps this process's enforcer in step with the database (docs/ARCHITECTURE.md: authorization): on
 PostgreSQL a LISTEN on `custos_policy` wakes it as soon as another process commits a change;
 a version poll (CUSTOS_POLICY_POLL_SECONDS) covers SQLite and a lost LISTEN connection."""
 

@@ -1,4 +1,4 @@
-"""Guard benchmark (issue 3, DESIGN section 8): a staff page of 100 customers with 3
+"""Guard benchmark (issue 3, docs/ARCHITECTURE.md: numbers): a staff page of 100 customers with 3
 guarded fields (email, phone, address), measured side by side in one run:
 
 - guards and audit on, every field allowed (customer care, purpose support, open cases);

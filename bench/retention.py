@@ -1,5 +1,5 @@
-"""Retention benchmark (issue 7, DESIGN section 8: "retention purge of 1,000,000 expired
-events in batches without blocking readers").
+"""Retention benchmark (issue 7, docs/ARCHITECTURE.md: numbers: "retention purge of 1,000,000
+expired events in batches without blocking readers").
 
 Seeds `--rows` visit events older than 13 months (1 in 20 a security event with a full IP,
 1 in 10 anonymous) over 1,000 customers, and a tenth as many fresh ones. A reader in a

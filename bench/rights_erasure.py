@@ -1,4 +1,4 @@
-"""Erasure benchmark (issue 5, DESIGN section 8: "erasure likewise", under 1 s for a
+"""Erasure benchmark (issue 5, docs/ARCHITECTURE.md: numbers: "erasure likewise", under 1 s for a
 customer with 10,000 visit events).
 
 Each of 5 fresh customers gets 10,000 visits (and 200 anonymous visits linked by their

@@ -1,8 +1,8 @@
 """Access export benchmark (issue 5): building the export of a customer with 10,000 visit
 events and issuing its download link (`build_export` + `issue_download` in one transaction,
-as fulfilling an access request does), median of 5 runs. Target: under 1 s (DESIGN
-section 8). Runs in this process against the database given; the customer it seeds is
-deleted afterwards."""
+as fulfilling an access request does), median of 5 runs. Target: under 1 s
+(docs/ARCHITECTURE.md: numbers). Runs in this process against the database given; the
+customer it seeds is deleted afterwards."""
 
 from __future__ import annotations
 

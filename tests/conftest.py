@@ -64,7 +64,8 @@ def database_url() -> str:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    """Test settings: argon2 at the floor of DESIGN section 7 so the suite stays fast."""
+    """Test settings: argon2 at the floor of docs/ARCHITECTURE.md: security floor so the suite
+    stays fast."""
     return Settings(
         env="development",
         database_url=database_url,

@@ -6,6 +6,7 @@ never see an address, and each address read is in the decision log."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -18,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from api.clock import FakeClock
-from api.mail.sender import SmtpBackend, deliver_pending
+from api.mail.sender import ConsoleBackend, SmtpBackend, deliver_pending
 from api.marketing import campaigns
 from api.marketing.campaigns import queue_campaigns
 from api.services import Services
@@ -154,6 +155,31 @@ async def test_each_message_carries_one_click_unsubscribe(
     assert urls[0] in message.body_text
     assert urls[0] in message.body_html
     assert str(jane.id) not in urls[0]  # an opaque token, not the customer id
+
+
+async def test_the_console_backend_prints_both_bodies_of_a_campaign(
+    gql: GQL, services: Services, settings: Settings, clock: FakeClock
+) -> None:
+    # given a queued campaign (plain text and HTML) for two consenting customers
+    await audience(clock, consenting=2)
+    await sending(gql, services)
+    await queue_campaigns(services=services)
+    stream = io.StringIO()
+    # when the development backend delivers it
+    delivered = 0
+    for _ in range(4):  # marketing mail is spread out: a round may send one
+        delivered += await deliver_pending(
+            backend=ConsoleBackend(stream), settings=settings, clock=clock
+        )
+        clock.advance(minutes=1)
+    # then both messages are printed with both bodies and marked sent, none left pending
+    printed = stream.getvalue()
+    assert delivered == 2
+    assert printed.count("----- mail -----") == 2
+    assert printed.count("--- text/plain\nOur spring collection is here.") == 2
+    assert printed.count("--- text/html\n<p>Our <b>spring</b> collection is here.</p>") == 2
+    rows = await OutboxMessage.filter(kind="marketing")
+    assert sorted(r.status for r in rows) == ["sent", "sent"]
 
 
 async def test_delivered_over_smtp_with_headers_and_both_bodies(

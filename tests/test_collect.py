@@ -1,4 +1,5 @@
-"""`POST /collect`: the visit beacon (policy section 1, DESIGN sections 1 and 11).
+"""`POST /collect`: the visit beacon (policy section 1, docs/ARCHITECTURE.md: promises and HTTP
+API).
 
 Strictly necessary events are kept whatever the consent, for security, with the full IP;
 everything else only with analytics consent, with a truncated IP and a visitor id cookie set
@@ -209,7 +210,7 @@ async def test_necessary_events_are_kept_for_security_whatever_the_consent(
 async def test_a_necessary_event_with_analytics_consent_keeps_no_visitor_id_nor_referrer(
     gql: GQL,
 ) -> None:
-    """DESIGN / issue: strictly necessary events are kept with the full IP, without the
+    """By design: strictly necessary events are kept with the full IP, without the
     visitor id or the referrer, whatever the consent (also when analytics is accepted)."""
     # given a visitor who accepted analytics
     # when they check out

@@ -1,5 +1,5 @@
-"""GraphQL and HTTP hygiene (DESIGN section 7): limits on depth, aliases, tokens and body
-size; masked unexpected errors; a code on every error; no introspection, IDE, GET or
+"""GraphQL and HTTP hygiene (docs/ARCHITECTURE.md: security floor): limits on depth, aliases,
+tokens and body size; masked unexpected errors; a code on every error; no introspection, IDE, GET or
 batching where they are off; health endpoints and security headers; no schema drift."""
 
 from __future__ import annotations

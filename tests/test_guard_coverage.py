@@ -1,4 +1,4 @@
-"""Every personal-data field in the schema is guarded (DESIGN section 3).
+"""Every personal-data field in the schema is guarded (docs/ARCHITECTURE.md: authorization).
 
 The test walks every path from Query and Mutation. A field counts as personal data when its
 name is one we know to carry it, or when it belongs to a type about a customer and is not

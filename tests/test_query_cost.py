@@ -1,4 +1,5 @@
-"""Query cost before execution (DESIGN section 7): fragments measured once, lists multiplied
+"""Query cost before execution (docs/ARCHITECTURE.md: security floor): fragments measured once,
+lists multiplied
 by `first`, cycles and unused fragments refused, and no cache that skips a limit."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Settings: one typed object read from the environment, strict outside development
-(DESIGN sections 7 and 9). Pure unit tests of api.settings.Settings."""
+(docs/ARCHITECTURE.md: security floor and configuration). Pure unit tests of
+api.settings.Settings."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def test_database_url_is_read_from_database_url(monkeypatch: pytest.MonkeyPatch)
 def test_database_url_defaults_to_a_local_sqlite_file() -> None:
     # given no DATABASE_URL
     # then the default is used (and differs from the value the previous test sets)
-    assert Settings().database_url == "sqlite://custos.sqlite3"
+    assert Settings().database_url == "sqlite://data/custos.sqlite3"
 
 
 def test_unknown_custos_env_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""One-click unsubscribe (policy section 5.2, DESIGN section 6, RFC 8058): signed links,
+"""One-click unsubscribe (policy section 5.2, docs/ARCHITECTURE.md: mail, RFC 8058): signed links,
 `GET` and `POST /unsubscribe/{token}`, and the `unsubscribe` mutation. Every refusal is
 asserted to change nothing and to be audited."""
 

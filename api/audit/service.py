@@ -1,5 +1,5 @@
-"""Reading the decision log (DESIGN section 4): auditors filter and page through every
-decision; a customer sees who accessed their data, by role and purpose."""
+"""Reading the decision log (docs/ARCHITECTURE.md: decision log): auditors filter and page through
+every decision; a customer sees who accessed their data, by role and purpose."""
 
 from __future__ import annotations
 

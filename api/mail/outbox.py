@@ -1,4 +1,5 @@
-"""Enqueue mail in the caller's transaction; a sender delivers it later (DESIGN section 6).
+"""Enqueue mail in the caller's transaction; a sender delivers it later (docs/ARCHITECTURE.md:
+mail).
 
 `enqueue` is the one path of transactional mail, so the per-recipient limit is decided
 here, for every operation at once (api/security/mail_limits.py); campaigns and policy

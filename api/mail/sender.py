@@ -27,7 +27,7 @@ import time
 import uuid
 from datetime import timedelta
 from email.message import EmailMessage
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 import aiosmtplib
 from tortoise.expressions import F
@@ -60,9 +60,32 @@ class ConsoleBackend:
         head = "".join(
             f"{k}: {v}\n" for k, v in message.items() if k.lower() != "content-transfer-encoding"
         )
-        body = message.get_content()
-        stream.write(f"\n----- mail -----\n{head}\n{body}----- end of mail -----\n")
+        stream.write(f"\n----- mail -----\n{head}\n{_readable_body(message)}----- end of mail -----\n")
         stream.flush()
+
+
+def _readable_body(message: EmailMessage) -> str:
+    """The message's text as a developer reads it: a single part as it is; each part of a
+    multipart message (a campaign's plain text and HTML, an attachment) under a line naming
+    its type, an attachment by its name and size only."""
+    if not message.is_multipart():
+        return _text(message)
+    shown = []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        kind = part.get_content_type()
+        if part.is_attachment() or part.get_content_maintype() not in ("text",):
+            size = len(part.get_payload(decode=True) or b"")
+            shown.append(f"--- {kind} attachment {part.get_filename() or ''} ({size} bytes)\n")
+        else:
+            shown.append(f"--- {kind}\n{_text(part)}")
+    return "".join(shown)
+
+
+def _text(part: Any) -> str:
+    text = str(part.get_content())
+    return text if text.endswith("\n") else text + "\n"
 
 
 class SmtpBackend:

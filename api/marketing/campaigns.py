@@ -1,4 +1,4 @@
-"""Marketing campaigns (policy sections 2 and 5.2; DESIGN section 6).
+"""Marketing campaigns (policy sections 2 and 5.2; docs/ARCHITECTURE.md: mail).
 
 The marketing role writes a campaign and sends it. Sending queues one message per customer
 for whom `may_process(marketing.email)` holds at that moment and whose address is

@@ -1,4 +1,4 @@
-"""`GET` and `POST /unsubscribe/{token}` (DESIGN sections 6 and 11, RFC 8058).
+"""`GET` and `POST /unsubscribe/{token}` (docs/ARCHITECTURE.md: mail and HTTP API, RFC 8058).
 
 POST with the body `List-Unsubscribe=One-Click` (form-urlencoded or multipart) is the
 one-click unsubscribe a mail client sends: no cookie or sign-in, effective at once, 200 with

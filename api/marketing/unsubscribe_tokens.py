@@ -1,5 +1,5 @@
-"""Signed unsubscribe tokens (policy section 5.2, DESIGN section 6): the opaque part of the
-`List-Unsubscribe` link in every marketing message.
+"""Signed unsubscribe tokens (policy section 5.2, docs/ARCHITECTURE.md: mail): the opaque part of
+the `List-Unsubscribe` link in every marketing message.
 
 A token is stateless: nothing is stored when a message is sent, so a link in a mail from
 months ago keeps working until it expires. It is URL-safe base64 (no padding) of

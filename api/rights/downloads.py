@@ -1,4 +1,4 @@
-"""`/exports/{token}` (DESIGN section 11): the customer downloads the answer to their
+"""`/exports/{token}` (docs/ARCHITECTURE.md: HTTP API): the customer downloads the answer to their
 access request, once, deliberately, before the link expires.
 
 GET (and HEAD) shows a page with a "Download your data" button (`download_page`) and uses

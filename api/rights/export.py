@@ -1,5 +1,5 @@
-"""The answer to an access request (policy section 5.1, DESIGN section 5): one JSON document
-with everything we hold about one customer and nothing about anyone else, described by
+"""The answer to an access request (policy section 5.1, docs/ARCHITECTURE.md: rights requests): one
+JSON document with everything we hold about one customer and nothing about anyone else, described by
 `docs/export.schema.json`, and a single-use, expiring link to it mailed to the customer.
 
 Each section belongs to a data category; the officer's `include` decides each category once,

@@ -1,4 +1,4 @@
-"""The life of a rights request (DESIGN section 5):
+"""The life of a rights request (docs/ARCHITECTURE.md: rights requests):
 
     unverified -> pending -> approved | refused -> in_progress -> completed
     plus extended (once, before the due date) and cancelled (by the customer)

@@ -1,4 +1,5 @@
-"""Password policy and argon2id hashing off the event loop (DESIGN section 7)."""
+"""Password policy and argon2id hashing off the event loop (docs/ARCHITECTURE.md: security
+floor)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`POST /collect`: the visit beacon (DESIGN section 11).
+"""`POST /collect`: the visit beacon (docs/ARCHITECTURE.md: HTTP API).
 
 Answers 202 `{"stored": true|false, "purpose": ...}`; 403 `FORBIDDEN_ORIGIN` for a beacon
 from a page not of the shop (`Settings.public_url`'s origin, or one of `collect_origins`),

@@ -1,4 +1,4 @@
-"""Which visit events are stored, and how (policy section 1; DESIGN section 1).
+"""Which visit events are stored, and how (policy section 1; docs/ARCHITECTURE.md: promises).
 
 Strictly necessary events (`NECESSARY_ACTIONS`: signing in and out, registering, checking
 out, paying, changing a password) are kept whatever the consent, for `security` (fraud and
