@@ -332,6 +332,18 @@ def _quiet_outage_tracebacks() -> None:
         pool_log.addFilter(_OneLineOutage())
 
 
+def sqlite_file(database_url: str) -> Path | None:
+    """The file a `sqlite://` URL names, as written (relative to the current directory
+    when relative); None for other databases and for in-memory ones. Opening a missing
+    file creates it: the CLI asks this first, so that only `custos migrate` makes one."""
+    if not database_url.startswith("sqlite://"):
+        return None
+    path = str(expand_db_url(database_url)["credentials"]["file_path"])
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
 async def init_db(database_url: str) -> None:
     """Connect Tortoise globally (visible from every task of this process)."""
     _quiet_outage_tracebacks()

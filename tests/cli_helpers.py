@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,19 @@ def migrated_file(tmp_path: Path, name: str, script: str) -> tuple[Path, dict[st
         )
         assert done.returncode == 0, done.stderr
     return path, env
+
+
+def pipeline(env: dict[str, str], command: str) -> subprocess.CompletedProcess[str]:
+    """`command`, a shell line where `custos` is this checkout's `python -m api`, run by
+    bash with pipefail: the status is the first failing part's (so that `custos ... |
+    head -1` fails when custos does, not only when head does)."""
+    custos_fn = f'custos() {{ {shlex.quote(sys.executable)} -m api "$@"; }}'
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {custos_fn}; {command}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -178,6 +178,17 @@ def test_migrate_applies_every_migration_once(cli: Cli) -> None:
     assert second.stdout.strip() == "applied 0 migration(s)"
 
 
+def test_migrate_creates_a_missing_directory(cli: Cli) -> None:
+    # given a database URL in a directory that does not exist yet
+    file = cli.tmp_path / "new" / "data" / "custos.sqlite3"
+    # when it is migrated
+    done = cli("migrate", DATABASE_URL=f"sqlite://{file}")
+    # then the directory and the database are made
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("applied ")
+    assert file.is_file()
+
+
 # --- create-employee ----------------------------------------------------------------
 
 CREATED = re.compile(r"^created employee ([0-9a-f-]{36}) with role\(s\) (.+)$")
@@ -264,9 +275,13 @@ def test_create_employee_has_no_password_argument(cli: Cli) -> None:
         "--password",
         PASSWORD,
     )
-    # then argparse refuses it and nobody is created
+    # then it is refused as a usage error, on one line, and nobody is created
     assert done.returncode == 2
-    assert "unrecognized arguments: --password" in done.stderr
+    assert done.stderr.splitlines() == [
+        "custos create-employee: No such option '--password' "
+        '(see "custos create-employee --help")'
+    ]
+    assert PASSWORD not in done.stderr
     assert cli.employees() == []
 
 
@@ -305,10 +320,80 @@ def test_create_employee_refuses_an_unknown_role(cli: Cli) -> None:
         "wizard",
         input=PASSWORD + "\n",
     )
-    # then argparse refuses it and nobody is created
+    # then it is refused as a usage error naming the roles, and nobody is created
     assert done.returncode == 2
-    assert "argument --role: invalid choice: 'wizard'" in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("custos create-employee: Invalid value for '--role': 'wizard' is not")
+    assert "'privacy_officer'" in line
     assert cli.employees() == []
+
+
+# --- employees list -----------------------------------------------------------------
+
+SIGNED_IN = """
+import asyncio, sys
+from datetime import UTC, datetime
+from api.db import close_db, init_db
+from models import Employee
+
+async def main():
+    await init_db(sys.argv[1])
+    try:
+        await Employee.filter(email="ann@example.com").update(
+            last_sign_in_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
+    finally:
+        await close_db()
+
+asyncio.run(main())
+"""
+
+
+def test_employees_list_shows_ids_roles_activity_and_last_sign_in_only(cli: Cli) -> None:
+    # given two employees, one signed in once, the other deactivated
+    cli.migrate()
+    for email, name, roles in (
+        ("ann@example.com", "Ann Admin", ["admin", "auditor"]),
+        ("bob@example.com", "Bob Legal", ["legal"]),
+    ):
+        args = [a for role in roles for a in ("--role", role)]
+        made = cli("create-employee", "--email", email, "--name", name, *args, input=PASSWORD)
+        assert made.returncode == 0, made.stderr
+    assert cli.script(SIGNED_IN).returncode == 0
+    assert cli("deactivate-employee", "--email", "bob@example.com").returncode == 0
+    ids = {e["email"]: e["id"] for e in cli.employees()}
+    # when an admin lists them, for reading
+    table = cli("employees", "list")
+    # then one line each by email, under a header, and nothing else about them
+    assert table.returncode == 0, table.stderr
+    lines = [line.split() for line in table.stdout.splitlines()]
+    assert lines == [
+        ["id", "email", "roles", "active", "last", "sign-in"],
+        [ids["ann@example.com"], "ann@example.com", "admin,auditor", "yes",
+         "2026-03-01T09:30:00.000000+00:00"],
+        [ids["bob@example.com"], "bob@example.com", "legal", "no", "never"],
+    ]  # fmt: skip
+    assert table.stderr == "2 employee(s)\n"
+    # and for programs: JSON Lines with exactly these fields, CSV with plain cells
+    rows = [
+        json.loads(line)
+        for line in cli("employees", "list", "--format", "jsonl").stdout.splitlines()
+    ]
+    assert rows[0] == {
+        "id": ids["ann@example.com"],
+        "email": "ann@example.com",
+        "roles": ["admin", "auditor"],
+        "active": True,
+        "last_sign_in_at": "2026-03-01T09:30:00.000000+00:00",
+    }
+    assert rows[1]["last_sign_in_at"] is None
+    csv_out = cli("employees", "list", "--format", "csv").stdout.splitlines()
+    assert csv_out[0] == "id,email,roles,active,last_sign_in_at"
+    assert csv_out[1].endswith(
+        ",ann@example.com,admin;auditor,true,2026-03-01T09:30:00.000000+00:00"
+    )
+    assert csv_out[2].endswith(",bob@example.com,legal,false,")
+    assert "Ann Admin" not in table.stdout + json.dumps(rows)
+    assert "Bob Legal" not in table.stdout + json.dumps(rows)
 
 
 # --- seed-demo ----------------------------------------------------------------------
@@ -352,19 +437,25 @@ def test_seed_demo_creates_one_employee_per_role_and_is_idempotent(cli: Cli) -> 
     assert [e["id"] for e in cli.employees()] == [e["id"] for e in employees]
     # and three demo processors, once
     for done in (first, second):
-        assert done.stdout.count("  Mailer EU (IE): marketing.email") == 1
+        assert done.stdout.count("  Northwind Mail (IE): marketing.email") == 1
         assert "  FraudShield (US): security" in done.stdout
 
 
-def test_seed_demo_is_refused_in_production(cli: Cli) -> None:
+def test_seed_demo_is_refused_in_production(cli: Cli, tmp_path: Path) -> None:
     # given a migrated database and valid production settings
     cli.migrate()
+    policy = tmp_path / "privacy-policy.txt"
+    policy.write_text("The shop's own policy.", "utf-8")
     # when demo data is seeded in production
     done = cli(
         "seed-demo",
         CUSTOS_ENV="production",
         CUSTOS_SECRET_KEY=secrets.token_urlsafe(48),
         CUSTOS_PUBLIC_URL="https://shop.example",
+        CUSTOS_POLICY_FILE=str(policy),
+        CUSTOS_CONTROLLER_NAME="Shop Ltd",
+        CUSTOS_CONTROLLER_CONTACT="privacy@shop.example",
+        CUSTOS_DPO_CONTACT="dpo@shop.example",
     )
     # then it is refused and nothing is written
     assert done.returncode != 0
@@ -429,7 +520,7 @@ def test_serve_answers_over_real_http(cli: Cli, tmp_path: Path) -> None:
         health = _wait_until_healthy(process, base_url, logs)
         # then it is healthy
         assert health.status_code == 200
-        assert health.json() == {"status": "ok"}
+        assert health.json()["status"] == "ok"  # and the version (tests/test_served.py)
         assert health.headers["x-content-type-options"] == "nosniff"
         with httpx.Client(base_url=base_url, timeout=30) as http:
             assert http.get("/readyz").json() == {"status": "ready"}

@@ -812,6 +812,8 @@ def test_cli_verifies_the_ledger_and_names_an_edited_row(
 
 
 def test_cli_export_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    # an empty file (a missing one is refused before: tests/test_cli_pipes_and_dates.py)
+    (tmp_path / "empty.sqlite3").touch()
     env = dict(
         os.environ,
         DATABASE_URL=f"sqlite://{tmp_path / 'empty.sqlite3'}",
