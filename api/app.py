@@ -41,6 +41,8 @@ from api.http_guard import DATABASE_UNAVAILABLE_MESSAGE, GuardMiddleware
 from api.mail.sender import run_sender_loop
 from api.marketing.campaigns import run_campaign_loop
 from api.marketing.unsubscribe_http import unsubscribe_page
+from api.observability import logging_setup, metrics, request_log
+from api.observability.endpoint import metrics_endpoint, run_policy_version_loop
 from api.policy.notices import run_notice_loop
 from api.retention.purge import run_retention_loop
 from api.rights.downloads import download_export
@@ -48,6 +50,7 @@ from api.rights.intake import run_intake_loop
 from api.schema import build_schema
 from api.services import Services, build_services
 from api.settings import Settings, get_settings
+from api.version import VERSION
 from api.visits.endpoint import collect
 from authz.audit import AuditTrail
 from authz.watcher import run_policy_watcher
@@ -122,6 +125,9 @@ class CustosGraphQL(GraphQL[Context, None]):
         except MissingQueryError as exc:
             raise HTTPException(400, "No GraphQL query found in the request") from exc
         response_data = await self.process_result(request, result)
+        request_log.note_graphql(
+            request.scope, self.schema, query, operation_name, result.errors, context
+        )
         return self.create_response(response_data, sub_response)
 
     async def _one_operation(self, request: Request) -> _Operation | None:
@@ -209,7 +215,7 @@ class CustosGraphQL(GraphQL[Context, None]):
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok", "version": VERSION})
 
 
 async def readyz(request: Request) -> Response:
@@ -239,6 +245,7 @@ def create_app(
     settings = settings or get_settings()
     services = services or build_services(settings)
     logs.install()
+    logging_setup.install(settings)
     graphql = CustosGraphQL(
         services=services,
         suggestions=not settings.production,
@@ -256,6 +263,7 @@ def create_app(
         watcher: asyncio.Task[None] | None = None
         retention: asyncio.Task[None] | None = None
         expiry: asyncio.Task[None] | None = None
+        versions: asyncio.Task[None] | None = None
         try:  # startup inside: a failed start still closes the database and exits
             if manage_db:
                 await init_db(settings.database_url)
@@ -269,6 +277,12 @@ def create_app(
                     )
                 )
                 expiry = asyncio.create_task(run_expiry_loop(clock=services.clock))
+                if settings.metrics_enabled:
+                    versions = asyncio.create_task(
+                        run_policy_version_loop(
+                            services=services, poll_seconds=settings.policy_poll_seconds
+                        )
+                    )
                 await services.passwords.warm_up()
                 if settings.mail_poll_seconds > 0:
                     sender = asyncio.create_task(
@@ -304,7 +318,8 @@ def create_app(
                 gc.freeze()
             yield
         finally:
-            for task in (sender, notices, campaigns, intake, watcher, retention, expiry):
+            tasks = (sender, notices, campaigns, intake, watcher, retention, expiry, versions)
+            for task in tasks:
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -315,18 +330,19 @@ def create_app(
             if manage_db:
                 await close_db()
             services.close()
+            metrics.process_exiting()
 
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/collect", collect, methods=["POST"]),
-            Route("/exports/{token}", download_export, methods=["GET", "POST"]),
-            Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/collect", collect, methods=["POST"]),
+        Route("/exports/{token}", download_export, methods=["GET", "POST"]),
+        Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    if settings.metrics_enabled:  # docs/OBSERVABILITY.md: token, else loopback only
+        routes.append(Route("/metrics", metrics_endpoint(settings, services), methods=["GET"]))
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(GuardMiddleware, settings=settings)
     app.state.services = services
     return app

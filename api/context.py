@@ -18,6 +18,7 @@ from strawberry.types import Info as _Info
 
 from api.customers.service import RequestMeta
 from api.errors import Unauthenticated
+from api.observability.metrics import ROLE_REQUIRED, count_decision, role_label
 from api.security.sessions import COOKIE_NAME, IssuedSession, Viewer
 from api.services import Services
 from api.visits.service import VISITOR_COOKIE
@@ -119,6 +120,8 @@ class Context:
     ) -> None:
         """An event done (or, with decision "deny", refused) for the signed-in viewer."""
         viewer = self.viewer
+        if event == "access" and decision == "deny":  # an operation refused for the role
+            count_decision(role_label(viewer.kind, self._roles), False, ROLE_REQUIRED)
         self.audit.event(
             at=self.services.clock.now(),
             event=event,
@@ -176,13 +179,16 @@ class Context:
         conditions: tuple[str, ...],
     ) -> dict[object, set[str]]:
         """Log a decision just made by _enforce (no await between: the policy version is
-        the one it was decided under); returns its subjects (see AuditTrail.access)."""
+        the one it was decided under); returns its subjects (see AuditTrail.access). Counted
+        in the metrics as logged: once per decision, not per field or subject."""
         viewer = self.viewer
+        roles = self._roles
+        count_decision(role_label(viewer.kind, roles), decision.allowed, decision.code)
         return self.audit.access(
             at=self.services.clock.now(),
             actor_kind=viewer.kind,
             actor_id=str(viewer.subject_id or ""),
-            roles=self._roles,
+            roles=roles,
             category=category,
             action=action,
             purpose=purpose,

@@ -1,6 +1,9 @@
 """The ASGI middleware every request passes first (docs/ARCHITECTURE.md: security floor).
 
-- A request id, in `X-Request-Id` and in every log line about the request.
+- A request id, in `X-Request-Id` and in every log line about the request (an incoming
+  `X-Request-Id` that is a short token is answered back and logged beside it, never used in
+  its place: the decision log groups a request's rows by the id the server drew).
+- When the answer is out, the request's line and metrics (api/observability/request_log.py).
 - The body: at most `max_body_bytes` (413), sent within `body_timeout_seconds` of the first
   byte asked for (408), so that a slow or stalled client cannot hold a worker.
 - The answer: within `request_deadline_seconds` once the body is in (or from the start for
@@ -21,11 +24,13 @@ import asyncio
 import itertools
 import logging
 import secrets
+from time import perf_counter
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db import RETRY_AFTER_SECONDS, unavailable_reason
+from api.observability import request_log
 from api.settings import Settings
 
 log = logging.getLogger("custos.http")
@@ -84,13 +89,19 @@ class GuardMiddleware:
         self.headers = security_headers(settings)
         # GraphiQL (development only) loads its scripts from a CDN: no CSP on that page.
         self.ide_without_csp = not settings.production
+        self.count = settings.metrics_enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        began = perf_counter()
         request_id = f"{_PROCESS_ID}{next(_serial):016x}"
         scope["custos.request_id"] = request_id
+        headers_in = dict(scope.get("headers") or [])
+        client_id = request_log.client_request_id(headers_in.get(b"x-request-id"))
+        answered_id = (client_id or request_id).encode()
+        status = 0
         received = 0
         reading = body_in = started = False
         skip_csp = self.ide_without_csp and scope["method"] == "GET" and scope["path"] == "/graphql"
@@ -113,12 +124,13 @@ class GuardMiddleware:
             return message
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
                 names = {k.lower() for k, _ in headers}
-                extra = [(b"x-request-id", request_id.encode())]
+                extra = [(b"x-request-id", answered_id)]
                 extra += [(k, v) for k, v in self.headers if k not in names]
                 if b"content-security-policy" not in names and not skip_csp:
                     extra.append((b"content-security-policy", STRICT_CSP.encode()))
@@ -129,26 +141,38 @@ class GuardMiddleware:
             if not started:
                 await response(scope, receive, send_with_headers)
 
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await refuse(_error(413, "PAYLOAD_TOO_LARGE", "Request body too large."))
-            return
         try:
-            async with asyncio.timeout(self.deadline + self.body_timeout) as timer:
-                await self.app(scope, guarded_receive, send_with_headers)
-        except _BodyTooLarge:
-            await refuse(_error(413, "PAYLOAD_TOO_LARGE", "Request body too large."))
-        except TimeoutError:
-            if reading:
-                await refuse(_error(408, "REQUEST_TIMEOUT", "The request body came too slowly."))
+            declared = headers_in.get(b"content-length")
+            limit = self.max_body_bytes
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await refuse(_error(413, "PAYLOAD_TOO_LARGE", "Request body too large."))
                 return
-            log.warning("request %s: deadline passed; cancelled", request_id)
-            await refuse(_error(503, "TIMEOUT", "The request took too long."))
-        except Exception as exc:  # the last resort: one line, no message, masked answer
-            reason = unavailable_reason(exc)
-            if reason is not None:
-                log.warning("request %s: database unavailable: %s", request_id, reason)
-                await refuse(database_unavailable())
-                return
-            log.error("request %s: unexpected %s", request_id, type(exc).__name__)
-            await refuse(_error(500, "INTERNAL_SERVER_ERROR", "Unexpected error."))
+            try:
+                async with asyncio.timeout(self.deadline + self.body_timeout) as timer:
+                    await self.app(scope, guarded_receive, send_with_headers)
+            except _BodyTooLarge:
+                await refuse(_error(413, "PAYLOAD_TOO_LARGE", "Request body too large."))
+            except TimeoutError:
+                if reading:
+                    slow = "The request body came too slowly."
+                    await refuse(_error(408, "REQUEST_TIMEOUT", slow))
+                    return
+                log.warning("request %s: deadline passed; cancelled", request_id)
+                await refuse(_error(503, "TIMEOUT", "The request took too long."))
+            except Exception as exc:  # the last resort: one line, no message, masked answer
+                reason = unavailable_reason(exc)
+                if reason is not None:
+                    log.warning("request %s: database unavailable: %s", request_id, reason)
+                    await refuse(database_unavailable())
+                    return
+                log.error("request %s: unexpected %s", request_id, type(exc).__name__)
+                await refuse(_error(500, "INTERNAL_SERVER_ERROR", "Unexpected error."))
+        finally:  # answered, refused or cut off: one line and one observation
+            request_log.finish(
+                scope,
+                status=status,
+                started=began,
+                request_id=request_id,
+                client_id=client_id,
+                count=self.count,
+            )

@@ -19,6 +19,7 @@ from api.app import create_app
 from api.schema import schema_sdl
 from api.services import Services
 from api.settings import Settings
+from api.version import VERSION
 from models import Customer, OutboxMessage, Session
 from tests.conftest import CLIENT_IP, GQL, ME, REGISTER, login, register, registration
 
@@ -374,7 +375,7 @@ def test_committed_schema_matches_the_code() -> None:
 async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "version": VERSION}
 
 
 async def test_readyz(client: httpx.AsyncClient) -> None:

@@ -49,12 +49,18 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("served")
+    policy = directory / "privacy-policy.txt"
+    policy.write_text("The shop's own privacy policy.", "utf-8")
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite://{directory / 'custos.sqlite3'}",
         "CUSTOS_ENV": "production",
         "CUSTOS_SECRET_KEY": secrets.token_urlsafe(48),
         "CUSTOS_PUBLIC_URL": "https://shop.example",
+        "CUSTOS_POLICY_FILE": str(policy),
+        "CUSTOS_CONTROLLER_NAME": "Shop Ltd",
+        "CUSTOS_CONTROLLER_CONTACT": "privacy@shop.example",
+        "CUSTOS_DPO_CONTACT": "dpo@shop.example",
         "CUSTOS_MAIL_POLL_SECONDS": "0",
         "CUSTOS_RETENTION_INTERVAL_SECONDS": "0",
         "CUSTOS_BODY_TIMEOUT_SECONDS": "1",

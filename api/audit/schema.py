@@ -15,6 +15,7 @@ from api.audit.types import (
     AuditVerification,
 )
 from api.context import Info
+from api.observability.metrics import note_audit_verified
 from api.permissions import only
 from authz import audit
 from authz.registry import Role
@@ -46,6 +47,7 @@ class AuditQuery:
     )
     async def verify_audit_log(self, info: Info) -> AuditVerification | None:
         result = await audit.verify()
+        note_audit_verified(result.ok)
         info.context.audit_event(event="audit", operation="verifyAuditLog")
         return AuditVerification.from_result(result)
 
