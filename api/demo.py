@@ -1,14 +1,30 @@
-"""Demo data for `make run` (development only): a few customers, one employee per role."""
+"""Demo data for `make run` (development only), shaped to fit the documented examples: a few
+customers (six with analytics consent and visits in each of the last four weeks, enough for
+`insights` to show a group at the default minimum group size of 5), one with an open support
+case, one employee per role, three processors whose names no documented `createProcessor`
+example uses, and a `publishPolicy` example dated relative to today."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from api.customers.service import RequestMeta, register_customer, validate_registration
 from api.errors import InputInvalid
+from api.security.network import truncate_ip
 from api.services import Services
 from api.sharing.processors import ProcessorDraft, create_processor
 from api.staff.service import create_employee
-from authz.registry import Role
-from models import Customer, EmailToken, Employee, OutboxMessage, Processor
+from api.support.service import open_case
+from authz.registry import PurposeKey, Role
+from models import (
+    Customer,
+    EmailToken,
+    Employee,
+    OutboxMessage,
+    Processor,
+    SupportCase,
+    VisitEvent,
+)
 
 DEMO_PASSWORD = "custos-demo-password"  # noqa: S105 (printed on purpose; development only)
 
@@ -32,7 +48,48 @@ _CUSTOMERS = [
         ("Unter den Linden 7", "Berlin", "10117", "DE"),
         [("personalization", True)],
     ),
+    # Five more with analytics consent: with Ada, six people visit each week.
+    (
+        "eve@example.com",
+        "+44 161 496 0123",
+        ("3 Deansgate", "Manchester", "M3 2BW", "GB"),
+        [("analytics", True)],
+    ),
+    (
+        "finn@example.com",
+        "+353 1 555 0134",
+        ("8 Grafton Street", "Dublin", "D02 X285", "IE"),
+        [("analytics", True)],
+    ),
+    (
+        "gita@example.com",
+        "+31 20 555 0145",
+        ("Damrak 12", "Amsterdam", "1012 LG", "NL"),
+        [("analytics", True), ("marketing.email", True)],
+    ),
+    (
+        "hugo@example.com",
+        "+34 91 555 0156",
+        ("Calle Mayor 4", "Madrid", "28013", "ES"),
+        [("analytics", True)],
+    ),
+    (
+        "ines@example.com",
+        "+351 21 555 0167",
+        ("Rua Augusta 20", "Lisbon", "1100-053", "PT"),
+        [("analytics", True)],
+    ),
 ]
+
+SUPPORT_CUSTOMER = "ben@example.com"
+"""The demo customer with an open support case (customer care may read their contact data)."""
+SUPPORT_CASE = ("Where is my order?", "My order has not arrived yet. Can you check, please?")
+
+VISITORS = [email for email, _, _, consents in _CUSTOMERS if ("analytics", True) in consents]
+"""The demo customers with analytics visits."""
+VISIT_WEEKS = 4
+VISIT_PAGES = ("/", "/products/rings")
+_DEVICE = {"browser": "Firefox", "os": "Windows", "device_type": "desktop", "language": "en-GB"}
 
 
 async def seed_demo(*, services: Services) -> list[str]:
@@ -74,13 +131,68 @@ async def seed_demo(*, services: Services) -> list[str]:
             except InputInvalid as exc:  # pragma: no cover - the demo data is valid
                 raise RuntimeError(exc.problems) from exc
         lines.append(f"  {email:40} role {role.value}")
+    await _seed_support_case(services=services)
+    lines.append(f"Open support case: {SUPPORT_CUSTOMER}")
+    visitors = await _seed_visits(services=services)
+    lines.append(f"Analytics visits, last {VISIT_WEEKS} weeks: {visitors} customers")
     lines.append("Processors:")
     lines += await _seed_processors(services=services)
+    lines.append(
+        "Publish a policy version (legal): a material change takes effect "
+        f"{services.settings.policy_notice_days} days ahead at the earliest, e.g. "
+        f'effectiveAt: "{publication_date(services)}"'
+    )
     return lines
 
 
+def publication_date(services: Services) -> str:
+    """An `effectiveAt` that a material `publishPolicy` accepts today: midnight UTC the day
+    after the notice period ends."""
+    days = services.settings.policy_notice_days + 1
+    day = (services.clock.now().astimezone(UTC) + timedelta(days=days)).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+async def _seed_support_case(*, services: Services) -> None:
+    """One open case, unless the demo customer already has a case (open or closed)."""
+    customer = await Customer.get(email=SUPPORT_CUSTOMER)
+    if not await SupportCase.exists(customer_id=customer.id):
+        subject, message = SUPPORT_CASE
+        await open_case(
+            services=services, customer_id=customer.id, subject=subject, message=message
+        )
+
+
+async def _seed_visits(*, services: Services) -> int:
+    """Each visiting customer views the demo pages once a week for the last weeks (only
+    customers without visits yet); returns how many customers have visits."""
+    now = services.clock.now()
+    customers = await Customer.filter(email__in=VISITORS)
+    ids = [c.id for c in customers]
+    seen = await VisitEvent.filter(customer_id__in=ids).values_list("customer_id", flat=True)
+    visited = {str(i) for i in seen}
+    events = [
+        VisitEvent(
+            customer_id=customer.id,
+            purpose=PurposeKey.ANALYTICS,
+            at=now - timedelta(days=7 * week, minutes=5 * n),
+            page=page,
+            action="view",
+            ip_truncated=truncate_ip("203.0.113.7"),
+            **_DEVICE,
+        )
+        for customer in customers
+        if str(customer.id) not in visited
+        for week in range(VISIT_WEEKS)
+        for n, page in enumerate(VISIT_PAGES)
+    ]
+    await VisitEvent.bulk_create(events)
+    return len(customers)
+
+
+# Names no documented `createProcessor` example uses (the examples create "Mailer EU").
 _PROCESSORS = [
-    ("Mailer EU", "IE", ["marketing.email"], ["contact.email"]),
+    ("Northwind Mail", "IE", ["marketing.email"], ["contact.email"]),
     ("Parcel Express", "DE", ["service"], ["contact.address", "contact.phone"]),
     ("FraudShield", "US", ["security"], ["device.ip", "device.browser", "behavior.browsing"]),
 ]

@@ -11,6 +11,7 @@ from api.mail.sender import MailBackend, backend_for
 from api.policy.book import PolicyBook
 from api.security.mail_limits import MailLimits
 from api.security.passwords import PasswordService
+from api.security.secret_keys import SigningKey
 from api.security.sessions import SessionService
 from api.security.throttle import LoginThrottle
 from api.settings import Settings
@@ -52,7 +53,13 @@ class Services:
 
     @property
     def secret(self) -> str:
-        return self.settings.secret_key.get_secret_value()
+        """The secret key: it signs and keys digests. As a `SigningKey` it also carries the
+        previous keys (CUSTOS_PREVIOUS_SECRET_KEYS) that verifiers of mailed links accept
+        (`api.security.secret_keys.verifying_keys`)."""
+        return SigningKey(
+            self.settings.secret_key.get_secret_value(),
+            previous=[k.get_secret_value() for k in self.settings.previous_secret_keys],
+        )
 
     def close(self) -> None:
         self.passwords.close()

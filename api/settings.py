@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 import zlib
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.security.origins import origin_of
@@ -36,6 +38,47 @@ def estimated_entropy_bits(secret: str) -> float:
     patterned = 8 * (len(zlib.compress(data, 9)) - len(zlib.compress(b"", 9)))
     return min(shannon, float(patterned))
 
+
+def secret_weakness(secret: str) -> str | None:
+    """Why a key is too weak for production (placeholder, short, patterned), or None."""
+    if secret.strip().lower() in _PLACEHOLDERS or len(secret) < 32:
+        return "is a placeholder or shorter than 32 characters"
+    if estimated_entropy_bits(secret) < MIN_SECRET_BITS:
+        return f"looks far from random (at least {MIN_SECRET_BITS} bits needed)"
+    return None
+
+
+def policy_file_text(path: Path) -> str:
+    """The text of the shop's policy file (CUSTOS_POLICY_FILE); ValueError naming the
+    problem when it is missing, unreadable, not UTF-8 or empty."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"CUSTOS_POLICY_FILE: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"CUSTOS_POLICY_FILE: {path} cannot be read ({exc})") from None
+    if not text.strip():
+        raise ValueError(f"CUSTOS_POLICY_FILE: {path} is empty")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Controller:
+    """The controller's name and contact, and its data protection officer's contact."""
+
+    name: str
+    contact: str
+    dpo: str
+
+
+# Development only: production requires CUSTOS_CONTROLLER_NAME, _CONTACT and CUSTOS_DPO_CONTACT.
+DEMO_CONTROLLER = Controller(
+    name="Custos Demo Shop Ltd", contact="privacy@shop.example", dpo="dpo@shop.example"
+)
+
+
+MIN_METRICS_TOKEN = 16
+"""The shortest `CUSTOS_METRICS_TOKEN` accepted: a scraper's bearer token is a secret."""
 
 # One plain mailbox (it goes into a mail header): no spaces, brackets, commas or quotes.
 _MAILBOX = r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+$"
@@ -185,6 +228,59 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     request_deadline_seconds: float = Field(default=30.0, gt=0)
 
+    # Going live (issue 17): the privacy policy text of the shop, seeded as version 1 by
+    # `custos migrate` (the bundled demo text is for development only; production refuses
+    # to start without a readable, non-empty file).
+    policy_file: Path | None = None
+    # The controller (GDPR Article 30: name and contact details, and the DPO's) shown in the
+    # processing record and on the policy; required in production, demo values otherwise.
+    controller_name: str | None = Field(default=None, max_length=200)
+    controller_contact: str | None = Field(default=None, max_length=320)
+    dpo_contact: str | None = Field(default=None, max_length=320)
+    # Secret-key rotation: keys used before `secret_key`, accepted for verifying what was
+    # signed with them (unsubscribe links in mail already sent), never for signing. In the
+    # environment a JSON list: CUSTOS_PREVIOUS_SECRET_KEYS='["old-key"]'.
+    previous_secret_keys: tuple[SecretStr, ...] = ()
+
+    @property
+    def controller(self) -> Controller:
+        """Who is responsible for the processing; demo values outside production."""
+        return Controller(
+            name=self.controller_name or DEMO_CONTROLLER.name,
+            contact=self.controller_contact or DEMO_CONTROLLER.contact,
+            dpo=self.dpo_contact or DEMO_CONTROLLER.dpo,
+        )
+
+    # Observability (docs/OBSERVABILITY.md). `GET /metrics` is served unless
+    # `metrics_enabled` is false; with `metrics_token` set it needs `Authorization: Bearer
+    # <token>`, without one it answers loopback clients only. Logs are JSON or text; unset,
+    # JSON in production and text in development.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    log_format: Literal["json", "text"] | None = None
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_metrics_token_is_none(cls, value: object) -> object:
+        """`CUSTOS_METRICS_TOKEN=` (as a compose file may leave it) means no token."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _metrics_token_is_long_enough(self) -> Settings:
+        token = self.metrics_token
+        if token is not None and len(token.get_secret_value().strip()) < MIN_METRICS_TOKEN:
+            raise ValueError(
+                f"CUSTOS_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} characters "
+                "(unset it to serve /metrics to loopback clients only)"
+            )
+        return self
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.production else "text"
+
     @property
     def production(self) -> bool:
         return self.env == "production"
@@ -219,6 +315,35 @@ class Settings(BaseSettings):
             )
         if self.demo:
             raise ValueError("CUSTOS_DEMO is only allowed in development")
+        return self
+
+    @model_validator(mode="after")
+    def _ready_to_go_live(self) -> Settings:
+        """Production needs the shop's own policy text, its controller and DPO, and previous
+        keys as strong as the secret key; a policy file that is set must be usable anywhere."""
+        if self.policy_file is not None:
+            policy_file_text(self.policy_file)  # raises ValueError with the reason
+        if not self.production:
+            return self
+        if self.policy_file is None:
+            raise ValueError(
+                "CUSTOS_POLICY_FILE must name the shop's privacy policy text (UTF-8) in "
+                "production: the bundled text is a demo"
+            )
+        missing = [
+            f"CUSTOS_{name.upper()}"
+            for name in ("controller_name", "controller_contact", "dpo_contact")
+            if not (getattr(self, name) or "").strip()
+        ]
+        if missing:
+            raise ValueError(
+                f"{', '.join(missing)} must be set in production: the controller and its data "
+                "protection officer are named in the processing record and on the policy"
+            )
+        for n, key in enumerate(self.previous_secret_keys):
+            weakness = secret_weakness(key.get_secret_value())
+            if weakness:
+                raise ValueError(f"CUSTOS_PREVIOUS_SECRET_KEYS[{n}] {weakness}")
         return self
 
 

@@ -12,6 +12,8 @@ class Employee(Model):
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField()
     deactivated_at = fields.DatetimeField(null=True)
+    # Set by each successful staff sign-in (api/staff/service.py); shown to admins.
+    last_sign_in_at = fields.DatetimeField(null=True)
 
     roles: fields.ReverseRelation[EmployeeRole]
 
@@ -26,6 +28,8 @@ class EmployeeRole(Model):
     )
     role = fields.CharField(max_length=32)
     granted_at = fields.DatetimeField()
+
+    employee_id: str
 
     class Meta:
         table = "employee_role"

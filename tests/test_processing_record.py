@@ -105,7 +105,7 @@ async def test_the_record_names_purposes_categories_recipients_and_retention(
     ]
     # and the active transfer outside the EEA is named
     assert record["transfersOutsideEea"] == ["Ads US"]
-    assert record["format"] == "custos.processing-record/1"
+    assert record["format"] == "custos.processing-record/2"
     assert record["securityMeasures"]
     # and nothing personal is in it
     text = json.dumps(record)
@@ -181,7 +181,7 @@ def test_cli_writes_the_record_and_exports_and_verifies_the_ledger(tmp_path: Pat
     # then it is the same JSON document, with the seeded retention defaults
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
-    assert record["format"] == "custos.processing-record/1"
+    assert record["format"] == "custos.processing-record/2"
     assert {"category": "rights.requests", "anchor": "request_completed", "period": "P3Y"} in [
         {k: r[k] for k in ("category", "anchor", "period")} for r in record["retention"]
     ]

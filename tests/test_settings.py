@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -14,6 +16,16 @@ from api.settings import DEVELOPMENT_SECRET, Settings
 
 RANDOM_KEY = secrets.token_urlsafe(36)  # 48 characters
 PUBLIC_URL = "https://shop.example"
+# What production needs besides the key and URL (issue 17): the shop's policy text and the
+# controller (tests/test_going_live.py tests each).
+POLICY_FILE = Path(tempfile.mkdtemp(prefix="custos-settings-")) / "privacy-policy.txt"
+POLICY_FILE.write_text("The shop's own privacy policy.\n", "utf-8")
+LIVE = {
+    "policy_file": POLICY_FILE,
+    "controller_name": "Shop Ltd",
+    "controller_contact": "privacy@shop.example",
+    "dpo_contact": "dpo@shop.example",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +80,9 @@ def test_production_with_a_placeholder_or_short_key_is_refused(key: str) -> None
 
 def test_production_with_a_random_48_char_key_works() -> None:
     # given production and a 48-character random key
-    settings = Settings(env="production", secret_key=SecretStr(RANDOM_KEY), public_url=PUBLIC_URL)
+    settings = Settings(
+        env="production", secret_key=SecretStr(RANDOM_KEY), public_url=PUBLIC_URL, **LIVE
+    )
     # then the settings are built as given
     assert settings.production
     assert settings.secret_key.get_secret_value() == RANDOM_KEY
@@ -81,6 +95,10 @@ def test_production_secret_key_is_read_from_the_environment(
     monkeypatch.setenv("CUSTOS_ENV", "production")
     monkeypatch.setenv("CUSTOS_SECRET_KEY", RANDOM_KEY)
     monkeypatch.setenv("CUSTOS_PUBLIC_URL", PUBLIC_URL)
+    monkeypatch.setenv("CUSTOS_POLICY_FILE", str(POLICY_FILE))
+    monkeypatch.setenv("CUSTOS_CONTROLLER_NAME", "Shop Ltd")
+    monkeypatch.setenv("CUSTOS_CONTROLLER_CONTACT", "privacy@shop.example")
+    monkeypatch.setenv("CUSTOS_DPO_CONTACT", "dpo@shop.example")
     # when settings are read
     settings = Settings()
     # then both are taken from there
@@ -171,7 +189,9 @@ def test_mail_backend_defaults_to_console_in_development() -> None:
 
 
 def test_mail_backend_defaults_to_smtp_in_production() -> None:
-    settings = Settings(env="production", secret_key=SecretStr(RANDOM_KEY), public_url=PUBLIC_URL)
+    settings = Settings(
+        env="production", secret_key=SecretStr(RANDOM_KEY), public_url=PUBLIC_URL, **LIVE
+    )
     assert settings.effective_mail_backend == "smtp"
 
 
@@ -191,6 +211,7 @@ def test_secrets_do_not_appear_in_repr_or_str(env: str) -> None:
         secret_key=SecretStr(RANDOM_KEY),
         smtp_password=SecretStr(smtp_password),
         public_url=PUBLIC_URL,
+        **LIVE,  # type: ignore[arg-type]
     )
     # when they are rendered (as a log line or a traceback would)
     rendered = [repr(settings), str(settings), f"{settings}", repr(settings.model_dump())]
@@ -229,7 +250,7 @@ def test_production_with_a_low_entropy_key_is_refused(key: str) -> None:
 def test_random_hex_keys_of_32_characters_pass_the_entropy_check() -> None:
     for _ in range(200):
         key = secrets.token_hex(16)
-        Settings(env="production", secret_key=SecretStr(key), public_url=PUBLIC_URL)
+        Settings(env="production", secret_key=SecretStr(key), public_url=PUBLIC_URL, **LIVE)
 
 
 @pytest.mark.parametrize("url", ["http://shop.example", "shop.example", ""])

@@ -17,6 +17,7 @@ from api.customers import validation as v
 from api.mail import templates
 from api.mail.outbox import enqueue
 from api.security.authn import authenticate, check_password
+from api.security.secret_keys import verifying_keys
 from api.security.sessions import IssuedSession
 from api.security.tokens import keyed_digest, new_token, token_hash
 from api.services import Services
@@ -262,7 +263,11 @@ async def verify_email(*, services: Services, token: str) -> Customer:
             (
                 a
                 for a in candidates
-                if a and keyed_digest(services.secret, "email", a) == row.email_digest
+                if a
+                and any(
+                    keyed_digest(key, "email", a) == row.email_digest
+                    for key in verifying_keys(services.secret)
+                )
             ),
             None,
         )

@@ -8,7 +8,9 @@ months ago keeps working until it expires. It is URL-safe base64 (no padding) of
     | purpose (ASCII, the rest) | tag (16)
 
 where the tag is HMAC-SHA256 of everything before it under the secret key, domain-separated
-from every other use of the key and truncated to 128 bits. A marketing.email token is 67
+from every other use of the key and truncated to 128 bits. After a key rotation, a token
+tagged under one of the previous keys (CUSTOS_PREVIOUS_SECRET_KEYS) still reads; new
+tokens are tagged under the current key only. A marketing.email token is 67
 characters. Nobody can make one without the key, or change the customer, purpose or day of
 one. Tokens are never logged."""
 
@@ -23,6 +25,7 @@ import struct
 from datetime import UTC, date, datetime
 from uuid import UUID
 
+from api.security.secret_keys import verifying_keys
 from authz.registry import CONSENT_PURPOSES
 
 VERSION = 1
@@ -76,7 +79,9 @@ def _decode(token: str) -> bytes:
 
 
 def _tag(secret: str, payload: bytes) -> bytes:
-    return hmac.new(secret.encode(), _DOMAIN + payload, hashlib.sha256).digest()[:_TAG_BYTES]
+    """The tag under `secret` itself (a SigningKey signs with its current key)."""
+    key = str.__str__(secret).encode()
+    return hmac.new(key, _DOMAIN + payload, hashlib.sha256).digest()[:_TAG_BYTES]
 
 
 def _day_number(moment: datetime) -> int:
@@ -99,11 +104,14 @@ def unsubscribe_token(*, secret: str, customer_id: UUID, purpose: str, issued_at
 
 
 def _check_signature(secret: str, raw: bytes) -> bytes:
-    """The payload of a token whose tag is ours (compared in constant time)."""
+    """The payload of a token whose tag is ours under the current key or one of the
+    previous keys `secret` carries (a link mailed before a key rotation), compared in
+    constant time with every key."""
     if len(raw) <= _HEADER + _TAG_BYTES or raw[0] != VERSION:
         raise InvalidUnsubscribeToken(MALFORMED)
     payload, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
-    if not hmac.compare_digest(tag, _tag(secret, payload)):
+    matches = [hmac.compare_digest(tag, _tag(key, payload)) for key in verifying_keys(secret)]
+    if not any(matches):
         raise InvalidUnsubscribeToken(TAMPERED)
     return payload
 

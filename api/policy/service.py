@@ -25,6 +25,7 @@ from api.policy.book import FIRST_VERSION, PolicyEntry
 from api.security.network import truncate_ip
 from api.serial import lock_customer
 from api.services import Services
+from api.settings import Settings, get_settings, policy_file_text
 from authz.registry import PURPOSES
 from models import PolicyAcceptance, PrivacyPolicy
 
@@ -57,14 +58,27 @@ class Acceptance:
     changed: bool
 
 
-def initial_text() -> str:
-    """The policy text the shop started with (the seeded first version)."""
+def demo_text() -> str:
+    """The bundled example policy (api/policy/privacy-policy.txt): development only."""
     return resources.files("api.policy").joinpath("privacy-policy.txt").read_text("utf-8")
 
 
-async def seed_first_version(*, now: datetime) -> bool:
+def initial_text(settings: Settings | None = None) -> str:
+    """The policy text the shop starts with (the seeded first version): its own file
+    (CUSTOS_POLICY_FILE) when set, which production requires; the bundled demo text only
+    in development. Never the demo text in production, even if validation was bypassed."""
+    settings = settings or get_settings()
+    if settings.policy_file is not None:
+        return policy_file_text(settings.policy_file)
+    if settings.production:
+        raise RuntimeError("CUSTOS_POLICY_FILE is required in production")
+    return demo_text()
+
+
+async def seed_first_version(*, now: datetime, settings: Settings | None = None) -> bool:
     """Version 1 (non-material, in effect from `now`) when no version exists yet; True when
-    it was written."""
+    it was written. Its text is `initial_text(settings)` (default: this process's settings,
+    as `custos migrate` reads them)."""
     if await PrivacyPolicy.exists():
         return False
     await PrivacyPolicy.bulk_create(
@@ -76,7 +90,7 @@ async def seed_first_version(*, now: datetime) -> bool:
                 published_by=None,
                 material=False,
                 summary="Initial policy",
-                text=initial_text(),
+                text=initial_text(settings),
                 changed_purposes=[],
                 notice_done=True,
             )

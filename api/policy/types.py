@@ -6,7 +6,18 @@ from datetime import datetime
 
 import strawberry
 
+from api.context import Info
 from api.policy.book import PolicyEntry
+
+
+@strawberry.type(
+    description="Who is responsible for the processing of your data (the controller), how to "
+    "reach it, and how to reach its data protection officer."
+)
+class Controller:
+    name: str
+    contact: str
+    dpo: str = strawberry.field(description="The data protection officer's contact.")
 
 
 @strawberry.type(description="A published version of the privacy policy (never edited).")
@@ -24,6 +35,11 @@ class PolicyVersion:
         description="The purposes whose scope this version changed."
     )
     in_effect: bool = strawberry.field(description="Whether it has taken effect.")
+
+    @strawberry.field(description="The controller and its DPO (the shop's settings, as now).")
+    def controller(self, info: Info) -> Controller:
+        named = info.context.services.settings.controller
+        return Controller(name=named.name, contact=named.contact, dpo=named.dpo)
 
     @classmethod
     def from_entry(cls, entry: PolicyEntry, *, now: datetime) -> PolicyVersion:

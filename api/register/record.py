@@ -22,7 +22,8 @@ from api.sharing.processors import is_active
 from authz.registry import PURPOSES, Action, Category
 from models import Disclosure, Processor, RetentionRule
 
-FORMAT = "custos.processing-record/1"
+FORMAT = "custos.processing-record/2"
+"""2 (issue 17): `controller` is an object (name, contact, dpo, url), no longer the URL."""
 _USES = frozenset({Action.READ, Action.READ_MASKED, Action.WRITE, Action.EXPORT, Action.DISCLOSE})
 
 SECURITY_MEASURES = (
@@ -132,8 +133,21 @@ def _categories(
     ]
 
 
+def _controller(services: Services) -> dict[str, str]:
+    """Article 30(1)(a): the controller's name and contact details and the DPO's, from
+    the settings (CUSTOS_CONTROLLER_NAME, CUSTOS_CONTROLLER_CONTACT, CUSTOS_DPO_CONTACT),
+    and the address where the service runs."""
+    named = services.settings.controller
+    return {
+        "name": named.name,
+        "contact": named.contact,
+        "dpo": named.dpo,
+        "url": services.settings.public_url,
+    }
+
+
 async def processing_record(*, services: Services) -> dict[str, Any]:
-    """The register as one JSON-ready document (format custos.processing-record/1)."""
+    """The register as one JSON-ready document (format custos.processing-record/2)."""
     now = services.clock.now()
     used = _category_purposes(services.authorizer.enforcer.get_policy())
     processors = list(await Processor.all().order_by("name"))
@@ -142,7 +156,7 @@ async def processing_record(*, services: Services) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "generatedAt": iso(now),
-        "controller": services.settings.public_url,
+        "controller": _controller(services),
         "purposes": _purposes(used),
         "categories": _categories(used, active, rules),
         "recipients": {

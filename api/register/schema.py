@@ -17,8 +17,8 @@ class RegisterQuery:
         extensions=only(Role.LEGAL, Role.PRIVACY_OFFICER, Role.AUDITOR),
         description="The record of processing activities (GDPR Article 30) generated from "
         "the purposes, access policy, processors, disclosure ledger and retention rules in "
-        'force: `{"format": "custos.processing-record/1", "purposes", "categories", '
-        '"recipients", "transfersOutsideEea", "retention", "securityMeasures"}`. '
+        'force: `{"format": "custos.processing-record/2", "purposes", "categories", '
+        '"controller", "recipients", "transfersOutsideEea", "retention", "securityMeasures"}`. '
         "Also `custos processing-record`.",
     )
     async def processing_record(self, info: Info) -> JSON | None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from api.security.secret_keys import verifying_keys
 from api.security.tokens import keyed_digest
 
 CODE_MINUTES = 15
@@ -69,6 +70,14 @@ def code_digest(*, secret: str, request_id: UUID, code: str) -> str:
 
 
 def code_matches(*, secret: str, request_id: UUID, code: str, digest: str | None) -> bool:
-    """Compared in constant time."""
-    expected = code_digest(secret=secret, request_id=request_id, code=code.strip())
-    return digest is not None and hmac.compare_digest(expected, digest)
+    """Compared in constant time, with the current key and each previous one (a code
+    mailed just before a key rotation still works)."""
+    if digest is None:
+        return False
+    matches = [
+        hmac.compare_digest(
+            code_digest(secret=key, request_id=request_id, code=code.strip()), digest
+        )
+        for key in verifying_keys(secret)
+    ]
+    return any(matches)

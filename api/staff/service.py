@@ -75,6 +75,10 @@ async def login_employee(
         trail=trail,
         active=True,
     )
+    # When an admin last saw this account in use (the `employees` list): one UPDATE, set
+    # only once the password matched.
+    employee.last_sign_in_at = services.clock.now()
+    await Employee.filter(id=employee.id).update(last_sign_in_at=employee.last_sign_in_at)
     session = await services.sessions.issue(employee_id=employee.id)
     return StaffSignIn(employee, session)
 
