@@ -28,7 +28,7 @@ PAGE = "{ customers(purpose: SUPPORT, first: 20) { edges { node { id email } } }
 ONE = "query($id: ID!) { customer(id: $id, purpose: SUPPORT) { email phone } }"
 DECISIONS = """query($s: ID!) { accessDecisions(filter: { subjectId: $s, event: "access" })
     { edges { node { category conditions policyVersion } } } }"""
-# The fields chained since the log began, in sorted order of their names (README).
+# The fields chained since the log began, in sorted order of their names (docs/AUDITING.md).
 ORIGINAL = [
     *("action", "actor_id", "actor_kind", "at", "category", "decision", "event"),
     *("operation", "purpose", "reason", "request_id", "roles", "rule", "subject_id"),
@@ -36,7 +36,7 @@ ORIGINAL = [
 
 
 def documented_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    """The hash as an auditor computes it from the README, from an exported row."""
+    """The hash as an auditor computes it from docs/AUDITING.md, from an exported row."""
     values = [row[name] for name in ORIGINAL]
     at = values[ORIGINAL.index("at")]
     if isinstance(at, datetime):

@@ -1,6 +1,7 @@
 """Deliver the outbox: a console sink for development, SMTP (aiosmtplib) otherwise.
 
-Delivery is once, or as close to once as SMTP allows (README "Mail: delivery guarantees"):
+Delivery is once, or as close to once as SMTP allows (docs/OPERATIONS.md, "Mail delivery
+guarantees"):
 
 - a round claims a few due rows with a conditional UPDATE under a short lease
   (`mail_lease_seconds`), which a task renews while the round lives, so a slow relay never
@@ -60,7 +61,8 @@ class ConsoleBackend:
         head = "".join(
             f"{k}: {v}\n" for k, v in message.items() if k.lower() != "content-transfer-encoding"
         )
-        stream.write(f"\n----- mail -----\n{head}\n{_readable_body(message)}----- end of mail -----\n")
+        body = _readable_body(message)
+        stream.write(f"\n----- mail -----\n{head}\n{body}----- end of mail -----\n")
         stream.flush()
 
 

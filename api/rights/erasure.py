@@ -1,5 +1,6 @@
 """Erasure (policy section 5.1, docs/ARCHITECTURE.md: rights requests): delete or irreversibly
-anonymise every row about one customer in every table, except the categories under an active legal hold.
+anonymise every row about one customer in every table, except the categories under an active
+legal hold.
 
 Called by the fulfilment of an approved erasure request, inside its transaction: a failure
 anywhere leaves nothing half-erased. Every step is one bulk statement (or two), whatever the
