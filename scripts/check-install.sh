@@ -13,9 +13,9 @@ mkdir "$work/src"
 # the same paths the Dockerfile's build stage copies
 (cd "$source_dir" && cp -r pyproject.toml README.md LICENSE api models authz scripts "$work/src/")
 if ! "$work/src/scripts/install.sh" "$work/prefix" >"$work/install.log" 2>&1; then
-    grep -v "^WARNING: Location" "$work/install.log" >&2  # (a local index's noise)
-    echo "check-install: scripts/install.sh failed" >&2
-    exit 1
+   grep -v "^WARNING: Location" "$work/install.log" >&2  # (a local index's noise)
+   echo "check-install: scripts/install.sh failed" >&2
+   exit 1
 fi
 
 cd "$work"
@@ -27,11 +27,11 @@ port="$("$work/prefix/bin/python" -c 'import socket; s=socket.socket(); s.bind((
 server=$!
 expected="$("$work/prefix/bin/custos" --version || true)"  # TEMP
 for _ in $(seq 1 50); do
-    if answer="$("$work/prefix/bin/python" -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=2).read().decode())" 2>/dev/null)"; then
-        echo "installed: $expected; /healthz: $answer"
-        exit 0
-    fi
-    sleep 0.2
+   if answer="$("$work/prefix/bin/python" -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=2).read().decode())" 2>/dev/null)"; then
+       echo "installed: $expected; /healthz: $answer"
+       exit 0
+   fi
+   sleep 0.2
 done
 echo "check-install: the installed server did not answer /healthz" >&2
 exit 1

@@ -14,4 +14,4 @@ python="${PYTHON:-python3}"
 "$python" -m venv "$prefix"
 "$prefix/bin/pip" install --quiet --no-cache-dir --upgrade pip
 "$prefix/bin/pip" install --quiet --no-cache-dir "$source_dir"
-"$prefix/bin/custos" --version || true  # TEMP
+"$prefix/bin/custos" --version

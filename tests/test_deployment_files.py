@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,10 @@ def _compose() -> dict[str, object]:
 def test_compose_starts_custos_after_its_migration_on_a_healthy_database() -> None:
     services = _compose()["services"]
     assert isinstance(services, dict)
+    # the policy file the example settings name is mounted where they say
+    mount = f"./deploy/privacy-policy.txt:{_example_environment()['CUSTOS_POLICY_FILE']}:ro"
+    assert mount in services["custos"]["volumes"]
+    assert mount in services["migrate"]["volumes"]
     assert {"db", "mail", "migrate", "custos"} <= set(services)
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["migrate"]["command"] == ["custos", "migrate"]
@@ -95,17 +101,21 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def test_the_example_settings_pass_production_checks_once_filled_in(
-    clean_environment: pytest.MonkeyPatch,
+    clean_environment: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # given the example with every CHANGE value replaced
+    # given the example with every CHANGE value replaced, and the policy file in place
     example = _example_environment()
     assert "CHANGE" in example.values()
     for name, value in example.items():
         clean_environment.setenv(name, secrets.token_urlsafe(48) if value == "CHANGE" else value)
+    policy = tmp_path / "privacy-policy.txt"
+    policy.write_text("The shop's own privacy policy.", "utf-8")
+    clean_environment.setenv("CUSTOS_POLICY_FILE", str(policy))
     clean_environment.setenv("DATABASE_URL", "postgres://custos:pw@db:5432/custos")
     # then production settings load from it
     settings = Settings()
     assert settings.production
+    assert settings.policy_file == policy
 
 
 def test_the_example_settings_are_refused_as_they_stand(
@@ -117,3 +127,30 @@ def test_the_example_settings_are_refused_as_they_stand(
     # then the server would refuse to start
     with pytest.raises(ValidationError):
         Settings()
+
+
+def _unit_commands() -> list[list[str]]:
+    """The custos command lines the systemd units run, without the program's path."""
+    commands = []
+    for unit in sorted((REPO / "deploy" / "systemd").glob("*.service")):
+        for line in unit.read_text("utf-8").splitlines():
+            name, _, value = line.partition("=")
+            if name in ("ExecStart", "ExecStartPre"):
+                program, *arguments = value.split()
+                assert program == "/opt/custos/bin/custos"  # where scripts/install.sh puts it
+                commands.append(arguments)
+    return commands
+
+
+@pytest.mark.parametrize("arguments", _unit_commands(), ids=" ".join)
+def test_the_systemd_units_run_commands_that_exist(arguments: list[str]) -> None:
+    # each command line of a unit is accepted by the CLI (its help, so nothing runs)
+    done = subprocess.run(
+        [sys.executable, "-m", "api", *arguments, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage" in done.stdout or "usage" in done.stdout
