@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     public_url: str = "http://127.0.0.1:8000"
+    # The privacy centre: the path its pages are served under, and the pages a shop serves
+    # itself (page name to absolute URL, a JSON object: '{"sign-in": "https://shop/login"}'),
+    # which mails then link to instead (api/mail/links.py).
+    privacy_centre_path: str = Field(default="/privacy", pattern=r"^/[a-z0-9/_-]*$")
+    page_urls: dict[str, str] = Field(default_factory=dict)
     demo: bool = False
 
     # Mail: "console" prints messages (development), "smtp" delivers them.
@@ -258,6 +263,14 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
     log_format: Literal["json", "text"] | None = None
+
+    @field_validator("page_urls")
+    @classmethod
+    def _page_urls_are_absolute(cls, value: dict[str, str]) -> dict[str, str]:
+        for page, url in value.items():
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"CUSTOS_PAGE_URLS: the address of {page!r} must be absolute")
+        return value
 
     @field_validator("metrics_token", mode="before")
     @classmethod
