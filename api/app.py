@@ -44,6 +44,7 @@ from api.marketing.unsubscribe_http import unsubscribe_page
 from api.observability import logging_setup, metrics, request_log
 from api.observability.endpoint import metrics_endpoint, run_policy_version_loop
 from api.policy.notices import run_notice_loop
+from api.privacy_centre.routes import centre_routes
 from api.retention.purge import run_retention_loop
 from api.rights.downloads import download_export
 from api.rights.intake import run_intake_loop
@@ -342,7 +343,8 @@ def create_app(
     ]
     if settings.metrics_enabled:  # docs/OBSERVABILITY.md: token, else loopback only
         routes.append(Route("/metrics", metrics_endpoint(settings, services), methods=["GET"]))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # The privacy centre's pages (docs/PRIVACY_CENTRE.md) come after the API's own routes.
+    app = Starlette(routes=[*routes, *centre_routes(settings)], lifespan=lifespan)
     app.add_middleware(GuardMiddleware, settings=settings)
     app.state.services = services
     return app

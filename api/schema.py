@@ -32,6 +32,7 @@ from api.marketing.campaign_schema import CampaignMutation, CampaignQuery
 from api.marketing.schema import UnsubscribeMutation
 from api.pipeline import RequestPipeline
 from api.policy.schema import PolicyMutation, PolicyQuery
+from api.recovery.schema import RecoveryMutation
 from api.register.schema import RegisterQuery
 from api.retention.schema import RetentionMutation, RetentionQuery
 from api.rights.holds_schema import HoldMutation, HoldQuery
@@ -67,6 +68,7 @@ Mutation = merge_types(
     "Mutation",
     (
         CustomerMutation,
+        RecoveryMutation,
         ConsentMutation,
         PolicyMutation,
         StaffMutation,

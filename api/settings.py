@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     # which mails then link to instead (api/mail/links.py).
     privacy_centre_path: str = Field(default="/privacy", pattern=r"^/[a-z0-9/_-]*$")
     page_urls: dict[str, str] = Field(default_factory=dict)
+    # How the privacy centre's pages look (api/privacy_centre/): the shop's name, its logo
+    # (a path on this site, an address of the public URL's origin, or a data:image URI: the
+    # pages load nothing from elsewhere), its primary colour (#rrggbb) and the address
+    # customers write to for help (shown on every page when set).
+    shop_name: str = Field(default="Custos Demo Shop", min_length=1, max_length=100)
+    shop_logo_url: str | None = Field(default=None, max_length=64 * 1024)
+    shop_primary_colour: str = Field(default="#1f5f8b", pattern=r"^#[0-9a-fA-F]{6}$")
+    shop_support_email: str | None = Field(default=None, pattern=_MAILBOX)
     demo: bool = False
 
     # Mail: "console" prints messages (development), "smtp" delivers them.
@@ -136,6 +144,9 @@ class Settings(BaseSettings):
     staff_session_hours: float = 12
     staff_idle_minutes: float = 30
     email_token_hours: float = 48
+    # How long a mailed password-reset link works (api/customers/recovery.py): short, since
+    # whoever holds the link may set the password.
+    password_reset_minutes: int = Field(default=30, ge=1, le=24 * 60)
 
     # Passwords (argon2-cffi PasswordHasher defaults unless set).
     argon2_time_cost: int = Field(default=3, ge=ARGON2_MIN_TIME_COST)
@@ -271,6 +282,22 @@ class Settings(BaseSettings):
             if not url.startswith(("https://", "http://")):
                 raise ValueError(f"CUSTOS_PAGE_URLS: the address of {page!r} must be absolute")
         return value
+
+    @model_validator(mode="after")
+    def _logo_is_on_this_site(self) -> Settings:
+        """The pages' Content-Security-Policy loads images from their own origin and data:
+        URIs only: a logo elsewhere would never show, so refuse it at start-up."""
+        logo = self.shop_logo_url
+        if logo is None:
+            return self
+        on_site = logo.startswith("/") and not logo.startswith("//")
+        same_origin = origin_of(logo) is not None and origin_of(logo) == origin_of(self.public_url)
+        if not (on_site or same_origin or logo.startswith("data:image/")):
+            raise ValueError(
+                "CUSTOS_SHOP_LOGO_URL must be a path on this site (/logo.png), an address of "
+                "CUSTOS_PUBLIC_URL's origin, or a data:image/ URI"
+            )
+        return self
 
     @field_validator("metrics_token", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from models.audit import AuditEvent, AuditSubject
 from models.authz import PolicyChange, PolicyProposal, PolicyRule, PolicyVersion
 from models.campaign import Campaign
 from models.consent import ConsentRecord
-from models.customer import Customer, EmailToken
+from models.customer import Customer, EmailToken, PasswordResetToken
 from models.deferred import DeferredIntake
 from models.employee import Employee, EmployeeRole
 from models.limits import RateCount
@@ -32,6 +32,7 @@ __all__ = [
     "LegalHold",
     "LoginFailure",
     "OutboxMessage",
+    "PasswordResetToken",
     "PolicyAcceptance",
     "PolicyChange",
     "PolicyProposal",

@@ -35,7 +35,7 @@ from tests.conftest import (
 )
 
 EMAIL = "jane.doe@example.com"
-_LINK = re.compile(r"https://shop\.example\.test/verify-email\?token=(\S+)")
+_LINK = re.compile(r"https://shop\.example\.test/privacy/verify-email\?token=(\S+)")
 
 
 def free_port() -> int:
@@ -293,7 +293,7 @@ async def test_console_backend_prints_the_message(
     printed = stream.getvalue()
     assert f"To: {EMAIL}\n" in printed
     assert "Subject: Confirm your email address\n" in printed
-    assert f"https://shop.example.test/verify-email?token={token}\n" in printed
+    assert f"https://shop.example.test/privacy/verify-email?token={token}\n" in printed
     assert "Please confirm this email address for your account." in printed
     assert (await OutboxMessage.get()).status == "sent"
 

@@ -592,7 +592,7 @@ async def test_a_material_change_mails_each_active_customer_once(
     assert message.subject == "Our privacy policy is changing"
     assert "Version 2 takes effect on 31 January 2026 (12:00 UTC)" in message.body_text
     assert "Marketing email now includes partner offers." in message.body_text
-    assert "https://shop.example.test/privacy-policy" in message.body_text
+    assert "https://shop.example.test/privacy/privacy-policy" in message.body_text
     assert "List-Unsubscribe" not in (message.headers or {})
     row = await PrivacyPolicy.get(version="2")
     assert (row.notice_done, row.notices_queued) == (True, 7)

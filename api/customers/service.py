@@ -124,7 +124,7 @@ async def _mail_verification(
         services=services, customer_id=customer_id, address=address, conn=conn
     )
     mail = templates.verify_email(
-        public_url=services.settings.public_url,
+        settings=services.settings,
         token=token,
         hours=services.settings.email_token_hours,
     )
@@ -173,7 +173,7 @@ async def register_customer(
             return
         settings = services.settings
         mail = templates.verify_email(
-            public_url=settings.public_url, token=token, hours=settings.email_token_hours
+            settings=settings, token=token, hours=settings.email_token_hours
         )
         await enqueue(
             mail=mail,
@@ -240,7 +240,7 @@ async def _mail_owner(
 ) -> None:
     """The owner learns that someone tried their address; the stranger learns nothing."""
     await enqueue(
-        mail=templates.already_registered(public_url=services.settings.public_url),
+        mail=templates.already_registered(settings=services.settings),
         recipient=address,
         customer_id=owner,
         clock=services.clock,

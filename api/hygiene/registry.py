@@ -55,9 +55,11 @@ RULES: dict[str, Rule] = {
     "Mutation.changePassword.newPassword": SECRET,
     "RegisterInput.password": SECRET,
     "UpdateProfileInput.currentPassword": SECRET,
+    "Mutation.resetPassword.newPassword": SECRET,
     # Tokens from links (tests pin TokenError for 2,000 and 5,000 characters of garbage).
     "Mutation.verifyEmail.token": TOKEN,
     "Mutation.unsubscribe.token": TOKEN,
+    "Mutation.resetPassword.token": TOKEN,
     # Compared as sent with a bounded column: its size.
     "Query.supportQueue.status": Rule(16),  # support_case.status
     "Mutation.publishPolicy.version": Rule(32),  # privacy_policy.version

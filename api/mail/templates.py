@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
+from api.mail.links import Page, page_url
 from api.mail.outbox import Mail
+from api.settings import Settings
 
 
-def verify_email(*, public_url: str, token: str, hours: float) -> Mail:
-    link = f"{public_url.rstrip('/')}/verify-email?token={quote(token)}"
+def verify_email(*, settings: Settings, token: str, hours: float) -> Mail:
+    link = page_url(settings, Page.VERIFY_EMAIL, token=token)
     return Mail(
         kind="verify_email",
         subject="Confirm your email address",
@@ -24,14 +26,14 @@ def verify_email(*, public_url: str, token: str, hours: float) -> Mail:
     )
 
 
-def already_registered(*, public_url: str) -> Mail:
+def already_registered(*, settings: Settings) -> Mail:
     return Mail(
         kind="already_registered",
         subject="Someone tried to register with your email address",
         body=(
             "Someone, perhaps you, tried to create an account with this email address, "
             "which already has one. Nothing was changed.\n\n"
-            f"If it was you, sign in at {public_url.rstrip('/')}/login.\n"
+            f"If it was you, sign in at {page_url(settings, Page.SIGN_IN)}\n"
             "If it was not you, you can ignore this message.\n"
         ),
     )
@@ -70,11 +72,13 @@ def password_changed() -> Mail:
     )
 
 
-def policy_notice(*, public_url: str, version: str, effective_at: datetime, summary: str) -> Mail:
+def policy_notice(
+    *, settings: Settings, version: str, effective_at: datetime, summary: str
+) -> Mail:
     """Advance notice of a material change of the privacy policy."""
     when = effective_at.astimezone(UTC)
     date = f"{when.day} {when:%B %Y} ({when:%H:%M} UTC)"
-    link = f"{public_url.rstrip('/')}/privacy-policy"
+    link = page_url(settings, Page.PRIVACY_POLICY)
     return Mail(
         kind="policy_notice",
         subject="Our privacy policy is changing",
@@ -171,4 +175,24 @@ def export_ready(*, public_url: str, token: str, expires_at: datetime) -> Mail:
             "If the link has expired, you can ask again.\n"
         ),
         expires_at=expires_at,
+    )
+
+
+def password_reset(*, settings: Settings, token: str, minutes: int) -> Mail:
+    """A link to the page where whoever reads this mailbox chooses a new password
+    (api/recovery/service.py)."""
+    link = page_url(settings, Page.RESET_PASSWORD, token=token)
+    return Mail(
+        kind="password_reset",
+        subject="Choose a new password",
+        body=(
+            "Someone, perhaps you, asked to reset the password of the account that uses this "
+            "email address.\n\n"
+            f"To choose a new password, open this link: {link}\n"
+            f"or use this code with the resetPassword operation: {token}\n\n"
+            f"It works once and for {minutes} minutes. Choosing a new password signs the "
+            "account out everywhere. If you did not ask for this, ignore this message: your "
+            "password stays as it is.\n"
+        ),
+        valid_for=timedelta(minutes=minutes),
     )

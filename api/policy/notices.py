@@ -79,7 +79,7 @@ async def _queue_batch(*, services: Services, policy_id: int) -> int:
                 raise _LostRace
             if batch:
                 mail = templates.policy_notice(
-                    public_url=services.settings.public_url,
+                    settings=services.settings,
                     version=policy.version,
                     effective_at=policy.effective_at,
                     summary=policy.summary,

@@ -1,0 +1,1 @@
+"""Account recovery: password reset by a mailed link, and the verification mail again."""
