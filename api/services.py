@@ -44,6 +44,14 @@ class Services:
             raise RuntimeError("the access policy is not loaded (call load_authorizer)")
         return self._authorizer
 
+    async def policy_changed(self) -> None:
+        """A change this process made to the access policy or to who holds which role
+        (after its commit): this process enforces it at once; the others follow the
+        policy version (authz/watcher.py). A process that enforces nothing (the CLI)
+        has nothing to reload."""
+        if self._authorizer is not None:
+            await self._authorizer.reload()
+
     async def load_authorizer(self) -> Authorizer:
         """Load the enforcer from the database; refuse when enforcement is off or empty."""
         authorizer = await Authorizer.load()

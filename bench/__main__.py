@@ -19,8 +19,9 @@
 6. Retention: purging `--rows` expired visit events in batches while a reader in another
    process keeps querying: rows/s, and the reader's p50/p99/max before and during the
    purge (target: readers not blocked); see bench/retention.py.
-7. Timing oracle: `submitRightsRequestByEmail` for a known against an unknown address,
-   medians and their ratio (target: 1.00 within noise); see bench/oracle.py.
+7. Timing oracle: `submitRightsRequestByEmail`, `requestPasswordReset` and
+   `resendVerificationEmail` for a known against an unknown address, medians and their
+   ratio (target: 1.00 within noise); see bench/oracle.py.
 8. Hostile documents: how long the worst document of each kind (fragment fan-out and
    cycles, nested pages, depth, tokens) takes to be refused, against a trivial query
    (target: about 1x, none expanded); see bench/hostile.py.

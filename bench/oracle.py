@@ -1,7 +1,9 @@
-"""Timing oracle benchmark (security hardening, point 2): does the time of the anonymous
-`submitRightsRequestByEmail` answer tell whether an address has an account?
+"""Timing oracle benchmark (security hardening, point 2): does the time of an anonymous
+operation that takes an email address tell whether the address has an account?
+`submitRightsRequestByEmail`, `requestPasswordReset` and `resendVerificationEmail` (whose
+"known" address is an account still waiting for its confirmation) are each measured.
 
-50 submissions for an address with an account and 50 for one without, alternating, each
+50 calls for an address with an account and 50 for one without, alternating, each
 timed end to end through the ASGI app (httpx, in process, no network); the intake worker
 runs between pairs, untimed, as a server's loop would. Prints both medians, their ratio
 (target: 1.00 within noise) and the two-sided Mann-Whitney p-value (before the intake
@@ -13,6 +15,7 @@ import asyncio
 import math
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -29,8 +32,38 @@ from models import Customer
 
 TRIES = 50
 WARM_UP = 5
-QUERY = """mutation ($email: String!) { submitRightsRequestByEmail(
-  email: $email, kind: ACCESS, details: "benchmark") { __typename } }"""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An anonymous operation taking `$email`, the answer it gives every address, and
+    whether the account it is probed with has confirmed its address."""
+
+    name: str
+    query: str
+    answer: str
+    verified: bool = True
+
+
+PROBES = (
+    Probe(
+        "submitRightsRequestByEmail",
+        """mutation ($email: String!) { submitRightsRequestByEmail(
+  email: $email, kind: ACCESS, details: "benchmark") { __typename } }""",
+        "RightsRequestByEmailAccepted",
+    ),
+    Probe(
+        "requestPasswordReset",
+        "mutation ($email: String!) { requestPasswordReset(email: $email) { __typename } }",
+        "PasswordResetRequested",
+    ),
+    Probe(
+        "resendVerificationEmail",
+        "mutation ($email: String!) { resendVerificationEmail(email: $email) { __typename } }",
+        "VerificationResent",
+        verified=False,
+    ),
+)
 
 
 def mann_whitney_p(a: list[float], b: list[float]) -> float:
@@ -53,7 +86,7 @@ def mann_whitney_p(a: list[float], b: list[float]) -> float:
     return math.erfc(abs(z) / math.sqrt(2))
 
 
-async def _seed_account() -> str:
+async def _seed_account(*, verified: bool) -> str:
     now = datetime.now(UTC)
     customer = await Customer.create(
         email=f"oracle-{uuid4().hex[:8]}@example.com",
@@ -63,14 +96,14 @@ async def _seed_account() -> str:
         address_city="London",
         address_postal_code="NW1 6XE",
         address_country="GB",
-        email_verified_at=now,
+        email_verified_at=now if verified else None,
         created_at=now,
         updated_at=now,
     )
     return customer.email
 
 
-async def measure(database_url: str) -> tuple[list[float], list[float]]:
+async def measure(database_url: str, probe: Probe) -> tuple[list[float], list[float]]:
     settings = Settings(
         database_url=database_url,
         secret_key=SecretStr("bench-secret-" + "x" * 40),
@@ -85,7 +118,7 @@ async def measure(database_url: str) -> tuple[list[float], list[float]]:
     try:
         await migrate(database_url)
         await services.load_authorizer()
-        known = await _seed_account()
+        known = await _seed_account(verified=probe.verified)
         app = create_app(settings, services=services, manage_db=False)
         transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="https://bench") as client:
@@ -93,11 +126,11 @@ async def measure(database_url: str) -> tuple[list[float], list[float]]:
             async def submit(email: str) -> float:
                 started = time.perf_counter()
                 response = await client.post(
-                    "/graphql", json={"query": QUERY, "variables": {"email": email}}
+                    "/graphql", json={"query": probe.query, "variables": {"email": email}}
                 )
                 elapsed = time.perf_counter() - started
-                body = response.json()["data"]["submitRightsRequestByEmail"]
-                assert body["__typename"] == "RightsRequestByEmailAccepted", body
+                body = response.json()["data"][probe.name]
+                assert body["__typename"] == probe.answer, body
                 return elapsed
 
             for n in range(WARM_UP + TRIES):
@@ -114,10 +147,11 @@ async def measure(database_url: str) -> tuple[list[float], list[float]]:
 
 
 def report(database_url: str) -> None:
-    known, unknown = asyncio.run(measure(database_url))
-    k, u = statistics.median(known) * 1000, statistics.median(unknown) * 1000
-    print(f"submitRightsRequestByEmail, {TRIES} each, alternating, through the ASGI app:")
-    print(f"  known address   median {k:6.2f} ms")
-    print(f"  unknown address median {u:6.2f} ms")
-    print(f"  ratio known / unknown: {k / u:.2f} (target 1.00 within noise)")
-    print(f"  Mann-Whitney p = {mann_whitney_p(known, unknown):.2g} (small p: times differ)")
+    for probe in PROBES:
+        known, unknown = asyncio.run(measure(database_url, probe))
+        k, u = statistics.median(known) * 1000, statistics.median(unknown) * 1000
+        print(f"{probe.name}, {TRIES} each, alternating, through the ASGI app:")
+        print(f"  known address   median {k:6.2f} ms")
+        print(f"  unknown address median {u:6.2f} ms")
+        print(f"  ratio known / unknown: {k / u:.2f} (target 1.00 within noise)")
+        print(f"  Mann-Whitney p = {mann_whitney_p(known, unknown):.2g} (small p: times differ)")

@@ -80,6 +80,7 @@ METADATA = {
             "completedAt",
             "outcome",
             "transitions",
+            "export",  # when the answer's link was mailed, expires, was used: no content
         )
     ),
 }

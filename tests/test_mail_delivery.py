@@ -218,7 +218,9 @@ async def test_expired_content_is_dropped_and_dead_mail_is_kept_until_requeued(
 ) -> None:
     # given a rights-request code (valid 15 minutes), a verification link (48 hours) and a
     # notice without expiry, queued while the relay is down, with a 1-hour retry budget
-    code = templates.rights_code(kind="erasure", request_id="R-1", code="123456", minutes=15)
+    code = templates.rights_code(
+        settings=settings, kind="erasure", request_id="R-1", code="123456", minutes=15
+    )
     link = templates.verify_email(settings=settings, token="t0k3n", hours=48)
     for mail, address in ((code, "ana@example.com"), (link, "ben@example.com")):
         assert await enqueue(mail=mail, recipient=address, customer_id=None, clock=clock)

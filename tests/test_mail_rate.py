@@ -48,6 +48,9 @@ MAIL_SENDING = {
     "submitRightsRequestByEmail",
     "resendRightsRequestCode",
     "verifyRightsRequest",
+    "requestPasswordReset",
+    "resetPassword",
+    "resendVerificationEmail",
 }
 
 

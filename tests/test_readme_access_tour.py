@@ -43,6 +43,7 @@ def test_the_readme_tours_every_role_and_links_the_reference() -> None:
     headings = re.findall(r"^### (.+)$", tour, re.M)
     assert headings == [
         "A customer",
+        "A customer, in a browser: the privacy centre",
         "Customer care, fraud, marketing",
         "Privacy officer and legal",
         "Auditor",
@@ -53,9 +54,12 @@ def test_the_readme_tours_every_role_and_links_the_reference() -> None:
         assert command in README
     for doc in (
         *("API_CUSTOMERS", "API_STAFF", "OPERATIONS", "AUDITING", "ARCHITECTURE", "BENCHMARKS"),
-        *("CLI", "OBSERVABILITY", "GOING_LIVE", "DECISIONS", "SECURITY"),
+        *("CLI", "OBSERVABILITY", "GOING_LIVE", "DECISIONS", "SECURITY", "PRIVACY_CENTRE"),
     ):
         assert f"](docs/{doc}.md)" in README, doc
+    # the privacy centre is shown, with a screenshot that exists
+    [shot] = re.findall(r"!\[[^\]]+\]\((docs/screenshots/[^)]+\.png)\)", README)
+    assert (REPO / shot).is_file()
     assert "](LICENSE)" in README
     assert "Apache-2.0" in README
     assert len(README.encode()) < 16_000, "the README is the entry point: move reference to docs/"

@@ -34,6 +34,7 @@ from models import (
     EmailToken,
     LegalHold,
     OutboxMessage,
+    PasswordResetToken,
     PolicyAcceptance,
     RightsRequest,
     RightsTransition,
@@ -270,6 +271,14 @@ async def _seed_sign_in(services: Services, p: Person, now: datetime) -> None:
         email_digest=v["email_token_digest"],
         created_at=now,
         expires_at=now + timedelta(days=1),
+    )
+    v["reset_token_hash"] = token_hash(f"reset {v['name']}")
+    await PasswordResetToken.create(
+        customer_id=p.id,
+        token_hash=v["reset_token_hash"],
+        password_digest=keyed_digest(services.secret, "reset", v["name"]),
+        created_at=now,
+        expires_at=now + timedelta(minutes=30),
     )
     await services.throttle.record_failure(account=v["email"], ip=v["ip_full"])
     v["login_failure_key"] = keyed_digest(services.secret, "throttle-account", v["email"])

@@ -19,8 +19,16 @@ from api.clock import FakeClock
 from api.rights.rules import add_months
 from api.services import Services
 from api.settings import Settings
-from models import AuditEvent, Customer, OutboxMessage, RightsRequest, RightsTransition
-from tests.conftest import GQL, login, mails, register, signed_in_employee
+from models import (
+    AuditEvent,
+    Customer,
+    Employee,
+    EmployeeRole,
+    OutboxMessage,
+    RightsRequest,
+    RightsTransition,
+)
+from tests.conftest import GQL, PASSWORD, STAFF_LOGIN, login, mails, register, signed_in_employee
 from tests.intake_helpers import run_intake
 
 SUBMIT = """
@@ -335,6 +343,52 @@ async def test_only_privacy_officers_handle_requests(
     assert sorted(e.operation for e in refused) == sorted(
         ["reviewRightsRequest", "extendRightsRequest", "fulfillRightsRequest", "rightsRequests"]
     )
+
+
+async def test_a_role_this_process_does_not_enforce_yet_is_refused_at_the_gate(
+    gql: GQL, services: Services
+) -> None:
+    """A role granted moments ago (by another process, the CLI) is in the database before
+    it is in this process's policy. Admitted on the database's word alone, a new officer's
+    fulfilment would be denied every category inside: an export with nothing in it, and
+    the request closed. The gate refuses until the policy knows the role."""
+    token, _ = await customer(gql)
+    request_id = await received(gql, token)
+    # given an officer written by another process (the CLI, say): this process's policy
+    # has not loaded the grant yet
+    created = await Employee.create(
+        email="new.officer@staff.example.com",
+        name="New Officer",
+        password_hash=await services.passwords.hash(PASSWORD),
+        created_at=services.clock.now(),
+    )
+    await EmployeeRole.create(
+        employee_id=created.id, role="privacy_officer", granted_at=services.clock.now()
+    )
+    login_body = await gql(STAFF_LOGIN, {"email": created.email, "password": PASSWORD})
+    staff_token = login_body["data"]["staffLogin"]["token"]
+    gql.client.cookies.clear()
+    # when they approve and fulfil the request
+    for query, variables, field in (
+        (REVIEW, {"id": request_id, "decision": "APPROVE", "reason": ""}, "reviewRightsRequest"),
+        (FULFIL, {"id": request_id}, "fulfillRightsRequest"),
+    ):
+        body = await gql(query, variables, staff_token)
+        # then each is refused, nothing changed, and the refusal is logged
+        assert body["data"][field] is None
+        assert body["errors"][0]["extensions"]["reason"] == "ROLE_REQUIRED"
+    stored = await RightsRequest.get(id=request_id)
+    assert (stored.status, stored.decided_at, stored.completed_at) == ("pending", None, None)
+    refused = await AuditEvent.filter(actor_id=created.id, decision="deny")
+    assert sorted(e.operation for e in refused) == ["fulfillRightsRequest", "reviewRightsRequest"]
+    # and once the policy knows the role, the same calls work and the export holds the data
+    await services.authorizer.reload()
+    body = await gql(REVIEW, {"id": request_id, "decision": "APPROVE", "reason": ""}, staff_token)
+    assert body["data"]["reviewRightsRequest"]["status"] == "APPROVED", body
+    body = await gql(FULFIL, {"id": request_id}, staff_token)
+    assert body["data"]["fulfillRightsRequest"]["status"] == "COMPLETED", body
+    stored = await RightsRequest.get(id=request_id)
+    assert stored.outcome == {"omitted": []}
 
 
 async def test_the_queue_filters_and_flags_overdue_requests(

@@ -38,7 +38,10 @@ SET_CONSENT = """
 mutation ($purpose: String!, $granted: Boolean!) {
   setConsent(purpose: $purpose, granted: $granted) { __typename ... on ConsentSet { changed } } }
 """
-CSP = "default-src 'none'; form-action 'self'; style-src 'unsafe-inline'"
+CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'"
+LOADED = re.compile(r'<(?:link|img)\b[^>]*\s(?:href|src)="([^"]*)"')
+"""What a page loads: the centre's style sheets (and an empty icon), nothing else."""
+CENTRE_STYLES = {"data:,", "/privacy/static/centre.css", "/privacy/theme.css"}
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -97,7 +100,8 @@ def assert_page(response: httpx.Response, status: int) -> None:
     assert response.headers["cache-control"] == "no-store"
     assert "location" not in response.headers
     assert "set-cookie" not in response.headers
-    assert not re.search(r"<(script|img|link|iframe)\b|https?://", response.text)
+    assert not re.search(r"<(script|iframe|style)\b|\sstyle=|https?://", response.text)
+    assert set(LOADED.findall(response.text)) == CENTRE_STYLES
 
 
 # --- the token -----------------------------------------------------------------------------

@@ -92,7 +92,12 @@ def policy_notice(
     )
 
 
-def rights_code(*, kind: str, request_id: str, code: str, minutes: int) -> Mail:
+def _follow(settings: Settings) -> str:
+    """The line that sends the customer to the rights page, where requests are followed."""
+    return f"Follow your requests on your privacy page: {page_url(settings, Page.RIGHTS)}\n"
+
+
+def rights_code(*, settings: Settings, kind: str, request_id: str, code: str, minutes: int) -> Mail:
     return Mail(
         kind="rights_code",
         subject="Confirm your request about your personal data",
@@ -100,6 +105,8 @@ def rights_code(*, kind: str, request_id: str, code: str, minutes: int) -> Mail:
             f"We received a request to {kind_phrase(kind)} the personal data of this account.\n\n"
             f"To confirm it is yours, use this code with the verifyRightsRequest operation:\n\n"
             f"    request: {request_id}\n    code: {code}\n\n"
+            "or enter the code on your privacy page, where the request waits for it: "
+            f"{page_url(settings, Page.RIGHTS)}\n\n"
             f"It expires in {minutes} minutes and allows 5 attempts. If you did not ask for "
             "this, ignore this message: nothing happens without the code.\n"
         ),
@@ -107,29 +114,29 @@ def rights_code(*, kind: str, request_id: str, code: str, minutes: int) -> Mail:
     )
 
 
-def rights_received(*, kind: str, request_id: str, due: str) -> Mail:
+def rights_received(*, settings: Settings, kind: str, request_id: str, due: str) -> Mail:
     return Mail(
         kind="rights_received",
         subject="We received your request",
         body=(
             f"Your request to {kind_phrase(kind)} your personal data ({request_id}) is "
-            f"confirmed. We will answer by {due}.\n"
+            f"confirmed. We will answer by {due}.\n\n{_follow(settings)}"
         ),
     )
 
 
-def rights_extended(*, request_id: str, due: str, reason: str) -> Mail:
+def rights_extended(*, settings: Settings, request_id: str, due: str, reason: str) -> Mail:
     return Mail(
         kind="rights_extended",
         subject="We need more time for your request",
         body=(
             f"We need more time to answer your request {request_id}. The new date is {due}.\n\n"
-            f"Why: {reason}\n"
+            f"Why: {reason}\n\n{_follow(settings)}"
         ),
     )
 
 
-def rights_decided(*, request_id: str, approved: bool, reason: str) -> Mail:
+def rights_decided(*, settings: Settings, request_id: str, approved: bool, reason: str) -> Mail:
     if approved:
         body = f"Your request {request_id} was approved; we are working on it.\n"
     else:
@@ -137,15 +144,21 @@ def rights_decided(*, request_id: str, approved: bool, reason: str) -> Mail:
             f"We cannot carry out your request {request_id}.\n\nWhy: {reason}\n\n"
             "You may complain to your data protection authority.\n"
         )
-    return Mail(kind="rights_decided", subject="About your request", body=body)
+    return Mail(
+        kind="rights_decided", subject="About your request", body=f"{body}\n{_follow(settings)}"
+    )
 
 
-def rights_completed(*, request_id: str, summary: str, erased: bool = False) -> Mail:
-    """`erased`: the last message to an erased account (its address is forgotten once sent)."""
+def rights_completed(
+    *, settings: Settings, request_id: str, summary: str, erased: bool = False
+) -> Mail:
+    """`erased`: the last message to an erased account (its address is forgotten once sent);
+    it has no link, as nobody can sign in to the account any more."""
+    follow = "" if erased else f"\n{_follow(settings)}"
     return Mail(
         kind="rights_erased" if erased else "rights_completed",
         subject="Your request is complete",
-        body=f"Your request {request_id} is complete.\n\n{summary}\n",
+        body=f"Your request {request_id} is complete.\n\n{summary}\n{follow}",
     )
 
 
@@ -159,10 +172,11 @@ def long_utc(when: datetime) -> str:
     return f"{when.day} {when:%B %Y} at {when:%H:%M} UTC"
 
 
-def export_ready(*, public_url: str, token: str, expires_at: datetime) -> Mail:
+def export_ready(*, settings: Settings, token: str, expires_at: datetime) -> Mail:
     """The answer to an access request: a link to a page whose button downloads the export,
-    once (opening the link uses nothing up: mail scanners open links too)."""
-    link = f"{public_url.rstrip('/')}/exports/{quote(token)}"
+    once (opening the link uses nothing up: mail scanners open links too). The token is
+    only here: the privacy page says the link was mailed and until when it works."""
+    link = f"{settings.public_url.rstrip('/')}/exports/{quote(token)}"
     return Mail(
         kind="export_ready",
         subject="Your copy of your personal data is ready",
@@ -172,7 +186,8 @@ def export_ready(*, public_url: str, token: str, expires_at: datetime) -> Mail:
             f'Open this link, then press the button "Download your data": {link}\n\n'
             f"The link works once and until {long_utc(expires_at)}; the file is deleted from "
             "our systems once downloaded. Keep it somewhere safe: it holds your personal data. "
-            "If the link has expired, you can ask again.\n"
+            "If the link has expired, you can ask again.\n\n"
+            f"{_follow(settings)}"
         ),
         expires_at=expires_at,
     )

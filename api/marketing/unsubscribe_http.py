@@ -8,79 +8,77 @@ follow links. A refused token is 400 (404 when the customer it names is gone); a
 without the one-click body is 400. Neither changes anything.
 
 Each POST, done or refused, is audited in the transaction of its consent record. GET is not
-audited: it reads no personal data and changes nothing. The pages load nothing from
-elsewhere and carry a Content-Security-Policy that allows nothing but their inline style
-and a form posting to this site."""
+audited: it reads no personal data and changes nothing. The pages are in the privacy
+centre's look and language (api/privacy_centre/standalone.py), work without JavaScript, load
+nothing from elsewhere and carry a Content-Security-Policy that allows nothing but the
+centre's style sheets, images of this site and a form posting to it."""
 
 from __future__ import annotations
 
 from email.parser import BytesParser
 from email.policy import HTTP
-from html import escape
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from tortoise.transactions import in_transaction
 
 from api.customers.service import RequestMeta
 from api.marketing.unsubscribe import audit_refusal, check_unsubscribe_token, unsubscribe
 from api.marketing.unsubscribe_tokens import EXPIRED, UNKNOWN_CUSTOMER, InvalidUnsubscribeToken
+from api.privacy_centre.catalogue import DEFAULT, messages
+from api.privacy_centre.standalone import CSP as STANDALONE_CSP
+from api.privacy_centre.standalone import Content, Form, StandalonePage, Text
 from api.services import Services
 from authz.audit import AuditTrail
-from authz.registry import PURPOSES
 
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 NOT_ONE_CLICK = "NOT_ONE_CLICK"
 """The audit reason of a POST without the one-click body."""
-CSP = (
-    "default-src 'none'; form-action 'self'; style-src 'unsafe-inline'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
+CSP = STANDALONE_CSP
+"""The pages' policy (api/privacy_centre/standalone.py): the centre's style sheets, images of
+this site, a form posting here; no script."""
 _MAX_FIELDS = 20
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;"
-    "line-height:1.5;color:#222}button{font:inherit;padding:.5rem 1.25rem;cursor:pointer}"
-)
 _REFUSALS = {
-    EXPIRED: "This unsubscribe link has expired. You can withdraw your consent at any time "
-    "in your account's privacy settings.",
-    UNKNOWN_CUSTOMER: "This unsubscribe link belongs to an account we no longer have.",
+    EXPIRED: "unsubscribe.refused.expired",
+    UNKNOWN_CUSTOMER: "unsubscribe.refused.unknown-customer",
 }
-_INVALID = (
-    "This unsubscribe link is not valid. Please use the link from the message exactly as it "
-    "arrived, or withdraw your consent in your account's privacy settings."
-)
+_INVALID = "unsubscribe.refused.invalid"
 
 
-def _page(status: int, title: str, *paragraphs: str, button: str | None = None) -> Response:
-    """A small self-contained page; every text is escaped. The button's form posts the
-    one-click body to the page's own address (no action attribute: the token never appears
-    in the markup)."""
-    body = "".join(f"<p>{escape(text)}</p>" for text in paragraphs)
+def _page(
+    status: int,
+    title: str,
+    *paragraphs: Text,
+    button: str | None = None,
+    tone: str = "",
+) -> Response:
+    """A page in the privacy centre's look, its words the catalogue's (`title` and
+    `button` are keys). The button's form posts the one-click body to the page's own
+    address (no action attribute: the token never appears in the markup)."""
+    form = None
     if button is not None:
-        name, value = ONE_CLICK
-        body += (
-            f'<form method="post"><input type="hidden" name="{name}" value="{value}">'
-            f'<button type="submit">{escape(button)}</button></form>'
-        )
-    html = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="robots" content="noindex">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
+        form = Form(button=Text(button), fields=(ONE_CLICK,))
+    content = Content(
+        name="unsubscribe",
+        title=Text(title),
+        paragraphs=paragraphs,
+        form=form,
+        tone=tone,
     )
-    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": CSP})
+    return StandalonePage(content, status)
 
 
 def _refused(error: InvalidUnsubscribeToken) -> Response:
     status = 404 if error.code == UNKNOWN_CUSTOMER else 400
-    return _page(status, "Link not valid", _REFUSALS.get(error.code, _INVALID))
+    reason = Text(_REFUSALS.get(error.code, _INVALID))
+    return _page(status, "unsubscribe.refused.title", reason, tone="alert")
 
 
-def _what(purpose: str) -> str:
-    return PURPOSES[purpose].description
+def _what(purpose: str) -> Text:
+    """The purpose in the catalogue's words (common.json names every consent purpose)."""
+    key = f"purpose.{purpose}"
+    return Text(key if key in messages(DEFAULT) else "unsubscribe.purpose.other")
 
 
 def _form_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
@@ -154,18 +152,19 @@ async def _one_click(request: Request, services: Services, token: str) -> Respon
         await trail.flush()
         return _page(
             400,
-            "Not unsubscribed",
-            "This request did not confirm the unsubscribe, so nothing was changed.",
+            "unsubscribe.not-confirmed.title",
+            Text("unsubscribe.not-confirmed"),
+            tone="alert",
         )
     outcome = await _withdraw(services, token, _meta(request, trail), trail)
     if isinstance(outcome, InvalidUnsubscribeToken):
         return _refused(outcome)
     return _page(
         200,
-        "You are unsubscribed",
-        f"We no longer use your data for: {_what(outcome)}.",
-        "It took effect at once. You can change this at any time in your account's "
-        "privacy settings.",
+        "unsubscribe.done.title",
+        Text("unsubscribe.done.what", {"purpose": _what(outcome)}),
+        Text("unsubscribe.done.when"),
+        tone="success",
     )
 
 
@@ -177,9 +176,9 @@ async def _confirmation(services: Services, token: str) -> Response:
         return _refused(exc)
     return _page(
         200,
-        "Unsubscribe",
-        f"Stop using your data for: {_what(purpose)}?",
-        button="Unsubscribe",
+        "unsubscribe.title",
+        Text("unsubscribe.question", {"purpose": _what(purpose)}),
+        button="unsubscribe.button",
     )
 
 

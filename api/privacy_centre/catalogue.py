@@ -1,6 +1,6 @@
 """The message catalogue: every string a page shows, one folder per language
-(messages/LANG/, a JSON file of flat keys per page plus common.json), and the choice of language for a request: `?lang=`, else
-the best of `Accept-Language`, else English."""
+(messages/LANG/, a JSON file of flat keys per page plus common.json), and the choice of
+language for a request: `?lang=`, else the best of `Accept-Language`, else English."""
 
 from __future__ import annotations
 

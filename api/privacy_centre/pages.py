@@ -31,10 +31,11 @@ PAGES: dict[str, CentrePage] = {
         CentrePage(Page.SIGN_IN, "sign-in.title"),
         CentrePage(Page.PRIVACY_POLICY, "privacy-policy.title"),
         CentrePage(Page.PROFILE, "profile.title", signed_in=True),
-        # recovery
-        # consents
-        # rights
-        # access log
+        CentrePage(Page.FORGOT_PASSWORD, "forgot-password.title"),
+        CentrePage(Page.RESET_PASSWORD, "reset-password.title"),
+        CentrePage(Page.CONSENTS, "consents.title", signed_in=True),
+        CentrePage(Page.RIGHTS, "rights.title", signed_in=True),
+        CentrePage(Page.ACCESS_LOG, "access-log.title", signed_in=True),
     )
 }
-"""The pages built so far; the others of `Page` answer 404 here until they are."""
+"""Every page of `Page`, served here unless the shop serves it itself (CUSTOS_PAGE_URLS)."""

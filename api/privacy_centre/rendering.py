@@ -146,31 +146,65 @@ def _config(settings: Settings, reader: Reader) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_page(settings: Settings, page: CentrePage, reader: Reader) -> str:
+def _scripts(settings: Settings, page: CentrePage, reader: Reader) -> str:
+    """The page's JSON data block and its module."""
+    static = escape(f"{base_path(settings)}/static/{page.name}.js")
+    return (
+        f'<script type="application/json" id="custos-config">{_config(settings, reader)}</script>\n'
+        f'<script type="module" src="{static}"></script>'
+    )
+
+
+def layout(
+    settings: Settings,
+    reader: Reader,
+    *,
+    name: str,
+    title: str,
+    content: str,
+    nav: str,
+    scripts: str = "",
+    head: str = "",
+) -> str:
+    """`content` (markup) inside the layout: the banner with the shop's name or logo and
+    `nav`, the footer with the support address and the language links. `title` is the
+    page's own (a message), `scripts` and `head` markup for the head (none by default: a
+    page served without JavaScript, api/privacy_centre/standalone.py)."""
     catalogue = messages(reader.lang)
     base = base_path(settings)
-    values = {f"page.{p.value}": href(settings, p, reader) for p in Page}
-    markup = {"countries": _countries()}
-    content = render(template(page.name), catalogue=catalogue, values=values, markup=markup)
-    names = {"page": catalogue[page.title], "shop": settings.shop_name}
-    title = fill(catalogue["page.title"], names)
     values = {
         "lang": reader.lang,
-        "title": title,
+        "title": fill(catalogue["page.title"], {"page": title, "shop": settings.shop_name}),
         "static": f"{base}/static",
         "theme": f"{base}/theme.css",
-        "script": f"{page.name}.js",
-        "page": page.name,
+        "page": name,
     }
     markup = {
         "content": content,
-        "config": _config(settings, reader),
+        "head": head,
+        "scripts": scripts,
         "brand": _brand(settings),
-        "nav": _nav(settings, page, reader),
+        "nav": nav,
         "support": _support(settings, catalogue),
         "languages": _languages(reader),
     }
     return render(template("layout"), catalogue=catalogue, values=values, markup=markup)
+
+
+def render_page(settings: Settings, page: CentrePage, reader: Reader) -> str:
+    catalogue = messages(reader.lang)
+    values = {f"page.{p.value}": href(settings, p, reader) for p in Page}
+    markup = {"countries": _countries()}
+    content = render(template(page.name), catalogue=catalogue, values=values, markup=markup)
+    return layout(
+        settings,
+        reader,
+        name=page.name,
+        title=catalogue[page.title],
+        content=content,
+        nav=_nav(settings, page, reader),
+        scripts=_scripts(settings, page, reader),
+    )
 
 
 def known_page(name: str) -> CentrePage | None:

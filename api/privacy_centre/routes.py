@@ -34,6 +34,7 @@ CSP = (
 STATIC = Path(__file__).parent / "static"
 _QUERY_KEPT = 10
 """At most this many query parameters are carried into a page's language links."""
+_NOT_CARRIED = frozenset({"lang", "token"})
 
 
 async def _signed_in(request: Request) -> bool:
@@ -48,7 +49,10 @@ def _reader(request: Request, *, signed_in: bool) -> Reader:
     lang, in_query = choose_language(
         request.query_params.get("lang"), request.headers.get("accept-language")
     )
-    query = {k: v for k, v in list(request.query_params.items())[:_QUERY_KEPT] if k != "lang"}
+    # a link's token (verification, reset) never goes into the page's own links: the
+    # page's script keeps it for the tab (docs/PRIVACY_CENTRE.md)
+    kept = list(request.query_params.items())[:_QUERY_KEPT]
+    query = {k: v for k, v in kept if k not in _NOT_CARRIED}
     return Reader(lang=lang, lang_in_query=in_query, signed_in=signed_in, query=query)
 
 

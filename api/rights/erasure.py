@@ -30,6 +30,7 @@ from models import (
     EmailToken,
     LoginFailure,
     OutboxMessage,
+    PasswordResetToken,
     PolicyAcceptance,
     RightsRequest,
     Session,
@@ -167,11 +168,13 @@ def outcome(held: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
 
 
 async def _end_sign_in(e: _Erasure) -> None:
-    """Sessions, email tokens and the account's sign-in failures (keyed by a digest of the
-    address): the person can no longer sign in, and nothing keyed by them remains."""
+    """Sessions, email tokens, password-reset links and the account's sign-in failures
+    (keyed by a digest of the address): the person can no longer sign in, and nothing keyed
+    by them remains."""
     conn, customer_id = e.conn, e.customer_id
     await Session.filter(customer_id=customer_id).using_db(conn).delete()
     await EmailToken.filter(customer_id=customer_id).using_db(conn).delete()
+    await PasswordResetToken.filter(customer_id=customer_id).using_db(conn).delete()
     keys = [keyed_digest(e.secret, "throttle-account", account_key(a)) for a in e.addresses]
     await LoginFailure.filter(scope="account", key__in=keys).using_db(conn).delete()
 

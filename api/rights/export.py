@@ -445,9 +445,7 @@ async def issue_download(
         using_db=using_db,
     )
     await enqueue(
-        mail=templates.export_ready(
-            public_url=services.settings.public_url, token=token, expires_at=expires_at
-        ),
+        mail=templates.export_ready(settings=services.settings, token=token, expires_at=expires_at),
         recipient=customer["email"],
         customer_id=customer_id,
         clock=services.clock,

@@ -100,7 +100,11 @@ async def _send_code(services: Services, request: RightsRequest, conn: BaseDBAsy
     keeps working: a stranger asking again and again cannot void the owner's code."""
     code = new_code()
     mail = templates.rights_code(
-        kind=request.kind, request_id=str(request.id), code=code, minutes=CODE_MINUTES
+        settings=services.settings,
+        kind=request.kind,
+        request_id=str(request.id),
+        code=code,
+        minutes=CODE_MINUTES,
     )
     if not await _mail(services, request, mail, conn):
         return
@@ -113,11 +117,15 @@ async def _send_code(services: Services, request: RightsRequest, conn: BaseDBAsy
 def check_input(*, kind: Kind, details: str, changes: dict[str, Any] | None) -> dict[str, Any]:
     """The request's own problems (VALIDATION), decided before anyone's data is looked at."""
     if len(details) > MAX_DETAILS:
-        raise RightsProblem("VALIDATION", f"Use at most {MAX_DETAILS} characters of details.")
+        raise RightsProblem(
+            "VALIDATION", f"Use at most {MAX_DETAILS} characters of details.", field="details"
+        )
     if kind is Kind.RECTIFICATION:
         return rectification.validate(changes or {})
     if changes:
-        raise RightsProblem("VALIDATION", "Only a rectification request proposes changes.")
+        raise RightsProblem(
+            "VALIDATION", "Only a rectification request proposes changes.", field="changes"
+        )
     return {}
 
 
@@ -246,7 +254,9 @@ async def verify(
             wrong = None
             await _receive(services, request, now, conn)
     if wrong is not None:
-        raise RightsProblem("INVALID_CODE", f"The code is wrong ({wrong} attempt(s) left).")
+        raise RightsProblem(
+            "INVALID_CODE", f"The code is wrong ({wrong} attempt(s) left).", attempts_left=wrong
+        )
     return request
 
 
@@ -262,7 +272,10 @@ async def _receive(
     )
     await request.save(using_db=conn)
     mail = templates.rights_received(
-        kind=request.kind, request_id=str(request.id), due=_date(request.due_at)
+        settings=services.settings,
+        kind=request.kind,
+        request_id=str(request.id),
+        due=_date(request.due_at),
     )
     await _mail(services, request, mail, conn)
 
@@ -344,7 +357,10 @@ async def review(
             request.completed_at = now
         await request.save(using_db=conn)
         mail = templates.rights_decided(
-            request_id=str(request.id), approved=approve, reason=reason.strip()
+            settings=services.settings,
+            request_id=str(request.id),
+            approved=approve,
+            reason=reason.strip(),
         )
         await _mail(services, request, mail, conn)
     return request
@@ -378,7 +394,10 @@ async def extend(
         request.extended_at, request.extension_reason = now, reason.strip()
         await request.save(using_db=conn)
         mail = templates.rights_extended(
-            request_id=str(request.id), due=_date(request.due_at), reason=reason.strip()
+            settings=services.settings,
+            request_id=str(request.id),
+            due=_date(request.due_at),
+            reason=reason.strip(),
         )
         await _mail(services, request, mail, conn)
     return request

@@ -70,7 +70,10 @@ async def carry_out(
     # to the customer, and the sender forgets the address once it is delivered.
     await enqueue(
         mail=templates.rights_completed(
-            request_id=str(request.id), summary=erasure_summary(outcome), erased=True
+            settings=services.settings,
+            request_id=str(request.id),
+            summary=erasure_summary(outcome),
+            erased=True,
         ),
         recipient=address,
         customer_id=None,
@@ -85,7 +88,9 @@ async def _completed(
 ) -> None:
     customer = await Customer.get(id=customer_id, using_db=conn)
     await enqueue(
-        mail=templates.rights_completed(request_id=str(request.id), summary=summary),
+        mail=templates.rights_completed(
+            settings=services.settings, request_id=str(request.id), summary=summary
+        ),
         recipient=customer.email,
         customer_id=customer_id,
         clock=services.clock,

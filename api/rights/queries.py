@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from tortoise.expressions import Q
 
 from api.rights.rules import RUNNING, Status
-from models import RightsRequest, RightsTransition
+from models import DataExport, RightsRequest, RightsTransition
 
 
 async def transitions_of(request_ids: list[UUID]) -> list[list[RightsTransition]]:
@@ -60,3 +61,29 @@ async def requests_of(customer_ids: list[UUID]) -> list[list[RightsRequest]]:
     for row in rows:
         found[str(row.customer_id)].append(row)
     return [found[str(i)] for i in customer_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """What a customer may know of an export: never its token (only its hash is stored)
+    nor its document."""
+
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+
+async def exports_of(request_ids: list[UUID]) -> list[ExportRow | None]:
+    """Each access request's latest export, or None (a batch loader; the document is not
+    read)."""
+    found: dict[str, ExportRow] = {}
+    rows = (
+        await DataExport.filter(request_id__in=request_ids)
+        .order_by("created_at", "id")
+        .values("request_id", "created_at", "expires_at", "used_at")
+    )
+    for row in rows:
+        found[str(row["request_id"])] = ExportRow(
+            created_at=row["created_at"], expires_at=row["expires_at"], used_at=row["used_at"]
+        )
+    return [found.get(str(i)) for i in request_ids]

@@ -24,7 +24,9 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
     """The proposed changes, normalised: `phone` (E.164) and/or `address` (all its lines)."""
     unknown = set(changes) - {"phone", "address"}
     if unknown or not changes:
-        raise RightsProblem("VALIDATION", "Propose a new `phone` and/or `address`.")
+        raise RightsProblem(
+            "VALIDATION", "Propose a new `phone` and/or `address`.", field="changes"
+        )
     p = v.Problems()
     clean: dict[str, Any] = {}
     address = changes.get("address")
@@ -45,7 +47,8 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
         p.raise_if_any()
     except InputInvalid as exc:
         first = exc.problems[0]
-        raise RightsProblem("VALIDATION", f"{first.field}: {first.message}") from None
+        field = f"changes.{first.field}"
+        raise RightsProblem("VALIDATION", f"{first.field}: {first.message}", field=field) from None
     return clean
 
 

@@ -42,12 +42,23 @@ RUNNING = frozenset({Status.PENDING, Status.APPROVED, Status.IN_PROGRESS, Status
 
 
 class RightsProblem(Exception):
-    """An expected refusal, with the code the client sees."""
+    """An expected refusal, with the code the client sees; `field` names the argument it is
+    about (`details`, `changes.address.postalCode`), `attempts_left` the codes a request
+    still takes after a wrong one."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        attempts_left: int | None = None,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.message = message
+        self.field = field
+        self.attempts_left = attempts_left
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -71,7 +71,12 @@ async def _attempt(info: Info, operation: str, work: Awaitable[Any], subject: ob
             decision="deny",
             reason=problem.code,
         )
-        return RightsError(code=ErrorCode(problem.code), message=problem.message)
+        return RightsError(
+            code=ErrorCode(problem.code),
+            message=problem.message,
+            field=problem.field,
+            attempts_left=problem.attempts_left,
+        )
 
 
 async def _full(info: Info, request: Any) -> RightsRequest:

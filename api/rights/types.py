@@ -11,8 +11,10 @@ from uuid import UUID
 import strawberry
 from strawberry.scalars import JSON
 
+from api.context import Info
 from api.guards import Access, personal
 from api.pagination import PageInfo
+from api.rights.queries import ExportRow, exports_of
 from api.rights.rules import RUNNING, Kind, Status
 from api.types import ErrorCode
 from authz.registry import Category
@@ -48,6 +50,29 @@ class RightsTransition:
         )
 
 
+@strawberry.type(
+    description="The answer to an access request: a link to download it was mailed to the "
+    "account's address (the link itself is only in that message). It works once, until "
+    "`expiresAt`."
+)
+class RightsExport:
+    mailed_at: datetime = strawberry.field(description="When the link was issued and mailed.")
+    expires_at: datetime
+    downloaded_at: datetime | None = strawberry.field(
+        description="When the file was downloaded (the link is then used up)."
+    )
+    available: bool = strawberry.field(description="Not downloaded yet, and not expired.")
+
+    @classmethod
+    def from_row(cls, row: ExportRow, now: datetime) -> RightsExport:
+        return cls(
+            mailed_at=row.created_at,
+            expires_at=row.expires_at,
+            downloaded_at=row.used_at,
+            available=row.used_at is None and row.expires_at > now,
+        )
+
+
 @strawberry.type(description="A request to access, rectify or erase personal data.")
 class RightsRequest:
     id: strawberry.ID
@@ -74,6 +99,17 @@ class RightsRequest:
     after: JSON | None = personal(Category.RIGHTS_REQUESTS)
     transitions: list[RightsTransition]
     access: strawberry.Private[Access]
+
+    @strawberry.field(
+        description="An access request's answer once it is fulfilled: when its download link "
+        "was mailed, until when it works, whether it was used; null for other kinds and "
+        "before."
+    )
+    async def export(self, info: Info) -> RightsExport | None:
+        if self.kind is not Kind.ACCESS or self.status is not Status.COMPLETED:
+            return None
+        row = await info.context.load(exports_of, UUID(str(self.id)))
+        return RightsExport.from_row(row, info.context.services.clock.now()) if row else None
 
     @classmethod
     def from_model(
@@ -141,6 +177,16 @@ class RightsRequestByEmailAccepted:
 class RightsError:
     code: ErrorCode
     message: str
+    field: str | None = strawberry.field(
+        default=None,
+        description="The argument the problem is about, when it is one: `details`, "
+        "`changes`, `changes.phone`, `changes.address.postalCode`...",
+    )
+    attempts_left: int | None = strawberry.field(
+        default=None,
+        description="After a wrong code (INVALID_CODE): how many more the request takes "
+        "before it needs a new code.",
+    )
 
 
 @strawberry.type

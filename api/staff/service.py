@@ -52,6 +52,7 @@ async def create_employee(
             using_db=conn,
         )
         await bump_version()  # running processes learn the new grants (authz/watcher.py)
+    await services.policy_changed()
     return employee
 
 
@@ -94,6 +95,7 @@ async def deactivate_employee(*, services: Services, employee_id: UUID) -> tuple
         await employee.save(using_db=conn, update_fields=["active", "deactivated_at"])
         revoked = await services.sessions.revoke_all(employee_id=employee.id, using_db=conn)
         await bump_version()  # an inactive employee's grants leave every enforcer
+    await services.policy_changed()
     return employee, revoked
 
 

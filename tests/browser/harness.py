@@ -238,7 +238,8 @@ async def api(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
         )
     body = answer.json()
-    assert answer.status_code == 200 and not body.get("errors"), body
+    assert answer.status_code == 200, body
+    assert not body.get("errors"), body
     data: dict[str, Any] = body["data"]
     return data
 
@@ -252,7 +253,7 @@ async def signed_in_shopper(
     browser: Any,
     email: str,
     *,
-    password: str = "a lantern in the orchard",
+    password: str = "a lantern in the orchard",  # noqa: S107 (a test customer's)
     consents: tuple[str, ...] = ("marketing.email",),
     locale: str = "en-GB",
 ) -> Shopper:
@@ -293,3 +294,54 @@ async def signed_in_shopper(
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"{centre}/profile")
     return Shopper(email, password, context, page, watch, centre)
+
+
+async def employee_token(server: LiveServer, database_url: str, email: str, role: str) -> str:
+    """A new employee with `role`, made with `custos create-employee` on the server's
+    database (the password on stdin), signed in over the API: their bearer token."""
+    from tests.real_servers import server_env
+
+    password = f"staff passphrase for {role}"
+    options = ("--email", email, "--name", role.replace("_", " ").title(), "--role", role)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "api", "create-employee", *options],
+        input=password + "\n",
+        cwd=REPO,
+        env=server_env(database_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    signed_in = await api(server, _STAFF_LOGIN, {"email": email, "password": password})
+    token: str = signed_in["staffLogin"]["token"]
+    return token
+
+
+_STAFF_LOGIN = """mutation L($email: String!, $password: String!) {
+  staffLogin(email: $email, password: $password) { ... on StaffLoginSuccess { token } } }"""
+
+
+async def as_staff(
+    server: LiveServer, token: str, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One operation as an employee, asked again while the server has not learnt a grant
+    made moments ago (its policy poll: FORBIDDEN until then, at most a few seconds)."""
+    import httpx
+
+    deadline = time.monotonic() + 15
+    while True:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            answer = await client.post(
+                "/graphql",
+                json={"query": query, "variables": variables or {}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        body = answer.json()
+        if not body.get("errors"):
+            data: dict[str, Any] = body["data"]
+            return data
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.5)

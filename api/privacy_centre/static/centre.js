@@ -42,10 +42,34 @@ export class PageError extends Error {
   }
 }
 
+/** A value the API refused before anything ran (NUL, control characters, far too long:
+ * a top-level VALIDATION error naming its argument): `fields` holds { field, code:
+ * "REFUSED" } per argument, its path without the `input.` of an input object
+ * (`address.line1`, `changes.phone`), and `field` the first, so a form marks them. */
+export class RefusedFields extends PageError {
+  constructor(fields) {
+    super("form.check", fields[0].field);
+    this.fields = fields;
+  }
+}
+
 const TOP_LEVEL = new Set(["RATE_LIMITED", "UNAUTHENTICATED"]);
 
+function refusedFields(errors) {
+  const fields = [];
+  for (const error of errors) {
+    const extensions = error.extensions || {};
+    if (extensions.code !== "VALIDATION" || typeof extensions.field !== "string") {
+      return null;
+    }
+    fields.push({ field: extensions.field.replace(/^input\./, ""), code: "REFUSED" });
+  }
+  return fields.length > 0 ? fields : null;
+}
+
 /** Send one operation to /graphql on this site, the session cookie with it; the `data`
- * of the answer, or a PageError (network, rate limit, sign-in needed, anything else). */
+ * of the answer, RefusedFields when the API refused arguments by name, or a PageError
+ * (network, rate limit, sign-in needed, anything else). */
 export async function gql(query, variables = {}) {
   let response;
   try {
@@ -65,6 +89,10 @@ export async function gql(query, variables = {}) {
     throw new PageError("error.unexpected");
   }
   const errors = answer.errors || [];
+  const refused = refusedFields(errors);
+  if (refused !== null) {
+    throw new RefusedFields(refused);
+  }
   if (errors.length > 0) {
     const code = errors[0].extensions && errors[0].extensions.code;
     throw new PageError(TOP_LEVEL.has(code) ? `error.${code}` : "error.unexpected");

@@ -1,24 +1,13 @@
 // Create an account: `purposes` lists what consent is asked for (one checkbox each, off
 // until ticked); `register` sends the form; its typed InputError marks the fields.
 import { PURPOSES, REGISTER } from "./operations.js";
-import { PageError, codeMessage, gql, has, lang, showAlert, t } from "./centre.js";
+import { PageError, codeMessage, gql, has, showAlert, t } from "./centre.js";
 import { busy, clearErrors, fieldError, value } from "./forms.js";
+import { addressInput, nameCountries } from "./address-fields.js";
 
 const form = document.getElementById("sign-up-form");
 const alert = document.getElementById("form-error");
 const choices = document.getElementById("consent-choices");
-
-function nameCountries() {
-  const select = document.getElementById("address.country");
-  const names = new Intl.DisplayNames([lang], { type: "region" });
-  const options = [...select.options];
-  for (const option of options) {
-    option.textContent = names.of(option.value) || option.value;
-  }
-  options.sort((a, b) => a.textContent.localeCompare(b.textContent, lang));
-  select.replaceChildren(...options);
-  select.value = "";
-}
 
 async function listPurposes() {
   try {
@@ -61,13 +50,7 @@ function input() {
     email: value(form, "email"),
     password: form.elements.namedItem("password").value,
     phone: value(form, "phone"),
-    address: {
-      line1: value(form, "address.line1"),
-      line2: value(form, "address.line2") || null,
-      city: value(form, "address.city"),
-      postalCode: value(form, "address.postalCode") || null,
-      country: value(form, "address.country"),
-    },
+    address: addressInput(form),
     consents,
   };
 }
@@ -110,5 +93,5 @@ form.addEventListener("submit", (event) => {
   });
 });
 
-nameCountries();
+nameCountries(document.getElementById("address.country"));
 listPurposes();

@@ -1,10 +1,14 @@
 // Where the verification mail's link lands: the token from the address goes to
-// `verifyEmail`; the page says whether the address is now confirmed, or why not.
-import { VERIFY_EMAIL } from "./operations.js";
-import { PageError, codeMessage, gql, t } from "./centre.js";
+// `verifyEmail`; the page says whether the address is now confirmed, or why not. A link
+// that is missing, used or expired comes with the offer to send the mail again
+// (`resendVerificationEmail`: the same answer for every address).
+import { RESEND_VERIFICATION_EMAIL, VERIFY_EMAIL } from "./operations.js";
+import { PageError, codeMessage, gql, lang, showAlert, t } from "./centre.js";
+import { busy, clearErrors, fieldError, value } from "./forms.js";
 
 const outcome = document.getElementById("outcome");
 const token = new URLSearchParams(window.location.search).get("token");
+const RESEND_AFTER = new Set(["INVALID_TOKEN", "TOKEN_EXPIRED"]);
 
 function say(key, kind) {
   const paragraph = document.createElement("p");
@@ -13,9 +17,14 @@ function say(key, kind) {
   outcome.replaceChildren(paragraph);
 }
 
+function offerResend() {
+  document.getElementById("resend").hidden = false;
+}
+
 async function verify() {
   if (!token) {
     say("verify-email.missing", "alert");
+    offerResend();
     return;
   }
   try {
@@ -24,11 +33,55 @@ async function verify() {
       say("verify-email.done", "success");
     } else {
       say(codeMessage(data.verifyEmail.code), "alert");
+      if (RESEND_AFTER.has(data.verifyEmail.code)) {
+        offerResend();
+      }
     }
   } catch (error) {
     say(error instanceof PageError ? error.key : "error.unexpected", "alert");
   }
   document.getElementById("next").hidden = false;
 }
+
+const form = document.getElementById("resend-form");
+const alert = document.getElementById("form-error");
+
+/** An error about the email field: its note, and focus on it so that it is read. */
+function onEmail(key, invalid) {
+  const email = document.getElementById("email");
+  fieldError(form, "email", t(key));
+  if (!invalid) {
+    email.removeAttribute("aria-invalid");
+  }
+  email.focus();
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(form, async () => {
+    clearErrors(form);
+    showAlert(alert, null);
+    try {
+      const data = await gql(RESEND_VERIFICATION_EMAIL, { email: value(form, "email") });
+      const answer = data.resendVerificationEmail;
+      if (answer.__typename === "InputError") {
+        onEmail("error.field.email", true);
+        return;
+      }
+      const resent = document.getElementById("resent");
+      resent.textContent = t("verify-email.resent", {
+        hours: new Intl.NumberFormat(lang).format(answer.linkValidHours),
+      });
+      document.getElementById("resend-ask").hidden = true;
+      resent.focus();
+    } catch (error) {
+      if (error instanceof PageError && error.key === "error.RATE_LIMITED") {
+        onEmail(error.key, false);
+        return;
+      }
+      showAlert(alert, error instanceof PageError ? error.key : "error.unexpected");
+    }
+  });
+});
 
 verify();

@@ -1,0 +1,54 @@
+// A forgotten password: `requestPasswordReset` mails a link to the address if an account
+// uses it. The answer is the same for every address, and so is what the page says.
+import { REQUEST_PASSWORD_RESET } from "./operations.js";
+import { PageError, gql, lang, showAlert, t } from "./centre.js";
+import { busy, clearErrors, fieldError, value } from "./forms.js";
+
+const form = document.getElementById("forgot-password-form");
+const alert = document.getElementById("form-error");
+const ask = document.getElementById("ask");
+const sent = document.getElementById("sent");
+const email = document.getElementById("email");
+
+/** An error about the email field: its note, and focus on it so that it is read. */
+function onEmail(key, invalid) {
+  fieldError(form, "email", t(key));
+  if (!invalid) {
+    email.removeAttribute("aria-invalid");
+  }
+  email.focus();
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(form, async () => {
+    clearErrors(form);
+    showAlert(alert, null);
+    try {
+      const data = await gql(REQUEST_PASSWORD_RESET, { email: value(form, "email") });
+      const answer = data.requestPasswordReset;
+      if (answer.__typename === "InputError") {
+        onEmail("error.field.email", true);
+        return;
+      }
+      document.getElementById("sent-text").textContent = t("forgot-password.sent", {
+        minutes: new Intl.NumberFormat(lang).format(answer.linkValidMinutes),
+      });
+      ask.hidden = true;
+      sent.hidden = false;
+      document.getElementById("sent-title").focus();
+    } catch (error) {
+      if (error instanceof PageError && error.key === "error.RATE_LIMITED") {
+        onEmail(error.key, false);
+        return;
+      }
+      showAlert(alert, error instanceof PageError ? error.key : "error.unexpected");
+    }
+  });
+});
+
+document.getElementById("again").addEventListener("click", () => {
+  sent.hidden = true;
+  ask.hidden = false;
+  email.focus();
+});

@@ -1,0 +1,205 @@
+"""The rights page in a real browser against a real server and SMTP sink: a customer asks
+for a copy of their data, confirms it with the mailed code (a wrong code is refused and
+changes nothing), follows it while an officer (created with `custos create-employee`)
+approves and fulfils it through the API, then downloads the export from the mailed link; a
+rectification with a hostile value is a field error; the page speaks French. Every state
+passes axe-core at desktop and phone width."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.settings import Settings
+from tests.browser.harness import (
+    AXE,
+    LiveServer,
+    api,
+    body_text,
+    check_page,
+    links,
+    signed_in_shopper,
+)
+from tests.cli_helpers import REPO
+from tests.real_servers import server_env
+
+OFFICER_EMAIL = "olive.officer@staff.example.com"
+OFFICER_PASSWORD = "a quiet harbour at dawn"
+STAFF_LOGIN = """mutation L($email: String!, $password: String!) {
+  staffLogin(email: $email, password: $password) { ... on StaffLoginSuccess { token } } }"""
+REVIEW = """mutation R($id: ID!) { reviewRightsRequest(id: $id, decision: APPROVE, reason: "") {
+  __typename ... on RightsError { code } } }"""
+FULFIL = """mutation F($id: ID!) { fulfillRightsRequest(id: $id) {
+  __typename ... on RightsRequest { status } ... on RightsError { code } } }"""
+CODE = re.compile(r"request: (\S+)\s+code: (\d{6})")
+
+
+def _create_officer(env: dict[str, str]) -> Any:
+    """`custos create-employee` with the privacy officer role, the password on stdin."""
+    options = ("--email", OFFICER_EMAIL, "--name", "Olive Officer", "--role", "privacy_officer")
+    return subprocess.run(
+        [sys.executable, "-m", "api", "create-employee", *options],
+        input=OFFICER_PASSWORD + "\n",
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def _as_officer(server: LiveServer, token: str, query: str, request_id: str) -> Any:
+    """One officer operation, retried while the server has not learnt the new grant yet
+    (its policy poll): FORBIDDEN until then."""
+    deadline = time.monotonic() + 15
+    while True:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            answer = await client.post(
+                "/graphql",
+                json={"query": query, "variables": {"id": request_id}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        body = answer.json()
+        if not body.get("errors"):
+            return body["data"]
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.5)
+
+
+async def _approve_and_fulfil(server: LiveServer, settings: Settings, request_id: str) -> None:
+    done = await asyncio.to_thread(_create_officer, server_env(settings.database_url))
+    assert done.returncode == 0, done.stderr
+    login = await api(server, STAFF_LOGIN, {"email": OFFICER_EMAIL, "password": OFFICER_PASSWORD})
+    token = login["staffLogin"]["token"]
+    reviewed = await _as_officer(server, token, REVIEW, request_id)
+    assert reviewed["reviewRightsRequest"]["__typename"] == "RightsRequest", reviewed
+    fulfilled = await _as_officer(server, token, FULFIL, request_id)
+    assert fulfilled["fulfillRightsRequest"]["status"] == "COMPLETED", fulfilled
+
+
+async def test_a_customer_asks_for_their_data_confirms_follows_and_downloads_it(
+    server: LiveServer, browser: Any, settings: Settings
+) -> None:
+    shopper = await signed_in_shopper(server, browser, "rowan.rights@example.com")
+    page, centre = shopper.page, shopper.centre
+    rights = f"{centre}/rights"
+
+    # The navigation leads to the page; nothing asked yet.
+    await page.get_by_role("link", name="Your requests").click()
+    await page.wait_for_url(rights)
+    await page.locator("#none").wait_for()
+    await check_page(page, "rights-empty", AXE, screenshot=False)
+
+    # Erasure shows what it means before anything is sent, and wants it confirmed.
+    await page.get_by_label("Erase my data").check()
+    await page.get_by_text("Your account is closed").wait_for()
+    assert "legal hold" in await page.locator("#erasure-warning").inner_text()
+    await page.get_by_role("button", name="Send my request").click()
+    await page.locator("#erasure-confirm-error").get_by_text("Tick this box").wait_for()
+    assert await page.get_by_label("I understand").get_attribute("aria-invalid") == "true"
+    await check_page(page, "rights-erasure", AXE, screenshot=False)
+
+    # Ask for a copy: the request waits for its mailed code, its field focused.
+    await page.get_by_label("Send me a copy of my data").check()
+    await page.get_by_role("button", name="Send my request").click()
+    await page.get_by_text("Your request is recorded").wait_for()
+    item = page.locator("#requests > li")
+    await item.get_by_text("Waiting for the code we mailed you").wait_for()
+    assert await page.evaluate("document.activeElement.name") == "code"
+
+    # The mail carries the code and links to this page.
+    mail = await server.sink.wait_for(
+        to=shopper.email, subject="Confirm your request about your personal data"
+    )
+    text = body_text(mail)
+    assert rights in links(text)
+    match = CODE.search(text)
+    assert match, text
+    request_id, code = match.groups()
+    assert await item.get_attribute("id") == f"request-{request_id}"
+
+    # A wrong code is refused on its field, with the attempts left; nothing changes.
+    await page.get_by_label("Code from our message").fill("000000" if code != "000000" else "1")
+    await page.get_by_role("button", name="Confirm").click()
+    error = page.locator(f"#code-{request_id}-error")
+    await error.get_by_text("This code is wrong").wait_for()
+    assert "Attempts left before you need a new code: 4." in await error.inner_text()
+    assert await page.get_by_label("Code from our message").get_attribute("aria-invalid") == "true"
+    await page.reload()
+    await item.get_by_text("Waiting for the code we mailed you").wait_for()
+    await check_page(page, "rights-code", AXE, screenshot=False)
+    await page.get_by_label("Code from our message").fill("000000" if code != "000000" else "1")
+    await page.get_by_role("button", name="Confirm").click()
+    await error.get_by_text("Attempts left before you need a new code: 3.").wait_for()
+
+    # The right code: received, due in a month.
+    await page.get_by_label("Code from our message").fill(code)
+    await page.get_by_role("button", name="Confirm").click()
+    await page.get_by_text("Thank you: your request is confirmed").wait_for()
+    await item.get_by_text("Received, waiting for our review").wait_for()
+    facts = await item.locator("dl").inner_text()
+    assert "We answer by" in facts
+    assert "Received on" in facts
+    assert await page.get_by_label("Code from our message").count() == 0
+    await check_page(page, "rights", AXE)
+
+    # The officer approves and fulfils it; the page shows it completed, the link mailed.
+    await _approve_and_fulfil(server, settings, request_id)
+    await page.reload()
+    await item.locator("dd").get_by_text("Completed", exact=True).wait_for()
+    note = page.locator(f"#export-{request_id}")
+    assert "We mailed you a link to download your data" in await note.inner_text()
+    await check_page(page, "rights-completed", AXE, screenshot=False)
+
+    # The export is downloaded from the mailed link (which also leads back to the page).
+    ready = await server.sink.wait_for(
+        to=shopper.email, subject="Your copy of your personal data is ready"
+    )
+    found = links(body_text(ready))
+    assert rights in found
+    [export] = [u for u in found if "/exports/" in u]
+    await page.goto(export)
+    async with page.expect_download() as started:
+        await page.get_by_role("button", name=re.compile("download", re.IGNORECASE)).click()
+    download = await started.value
+    saved = Path(await download.path())
+    _doc = await asyncio.to_thread(saved.read_text, "utf-8")
+    print("DOC", _doc[:1500])
+    assert shopper.email in _doc
+    await page.goto(rights)
+    await note.get_by_text("You downloaded your data on").wait_for()
+
+    # A correction with a hostile value: a field error, not a page error.
+    await page.get_by_label("Correct my data").check()
+    await page.get_by_label("Correct phone number").fill("+44\x07" + "7" * 9_996)
+    await page.get_by_role("button", name="Send my request").click()
+    phone_error = page.locator("#phone-error")
+    await phone_error.get_by_text("Enter a valid phone number").wait_for()
+    assert await page.get_by_label("Correct phone number").get_attribute("aria-invalid") == "true"
+    assert await page.locator("#page-error").inner_text() == ""
+    assert await page.locator("#requests > li").count() == 1
+    await check_page(page, "rights-field-error", AXE, screenshot=False)
+    shopper.watch.assert_clean()
+    await shopper.context.close()
+
+
+async def test_the_rights_page_speaks_french(server: LiveServer, browser: Any) -> None:
+    shopper = await signed_in_shopper(server, browser, "romane.droits@example.com")
+    page = shopper.page
+    await page.goto(f"{shopper.centre}/rights?lang=fr")
+    assert await page.locator("html").get_attribute("lang") == "fr"
+    await page.get_by_role("heading", name="Vos demandes sur vos données").wait_for()
+    await page.locator("#none").wait_for()
+    await page.get_by_role("button", name="Envoyer ma demande").click()
+    await page.get_by_text("Choisissez ce que vous souhaitez que nous fassions.").wait_for()
+    await check_page(page, "rights-fr", AXE, screenshot=False)
+    shopper.watch.assert_clean()
+    await shopper.context.close()
