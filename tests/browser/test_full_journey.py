@@ -97,6 +97,9 @@ async def test_a_customer_keeps_every_promise_of_the_policy_from_the_privacy_cen
         await page.get_by_role("switch", name="Marketing email").get_attribute("aria-checked")
         == "true"
     )
+    # dates are written as this browser's English writes them (en-GB: day, month, year)
+    given = await page.locator("#state-marketing-email").inner_text()
+    assert re.search(r"\b\d{1,2} [A-Z][a-z]+ 20\d\d\b", given), given
 
     # Ask for a copy of the data, and confirm it with the mailed code.
     await page.get_by_role("link", name="Your requests").click()

@@ -7,6 +7,11 @@ const config = JSON.parse(document.getElementById("custos-config").textContent);
 
 export const lang = config.lang;
 
+/** The browser's own variant of the page's language when it has one (en-GB writes
+ * "1 December 2026", en-US "December 1, 2026"), for dates; else the language itself. */
+export const locale =
+  (navigator.languages || []).find((tag) => tag.split("-")[0].toLowerCase() === lang) || lang;
+
 /** The catalogue's message `key`, with each {name} replaced by params[name]. */
 export function t(key, params = {}) {
   let message = config.messages[key];
@@ -105,12 +110,12 @@ export function codeMessage(code) {
   return has(`error.${code}`) ? `error.${code}` : "error.unexpected";
 }
 
-/** A date and time as the reader's language writes it. */
+/** A date and time as the reader's language, in the browser's variant, writes it. */
 export function formatDate(iso, withTime = false) {
   const options = withTime
     ? { dateStyle: "long", timeStyle: "short" }
     : { dateStyle: "long" };
-  return new Intl.DateTimeFormat(lang, options).format(new Date(iso));
+  return new Intl.DateTimeFormat(locale, options).format(new Date(iso));
 }
 
 /** Send the reader to sign in (and back to this page afterwards). */
