@@ -7,8 +7,8 @@ const config = JSON.parse(document.getElementById("custos-config").textContent);
 
 export const lang = config.lang;
 
-/** The browser's own variant of the page's language when it has one (en-GB writes
- * "1 December 2026", en-US "December 1, 2026"), for dates; else the language itself. */
+/** For dates: the variant of the page language that the browser prefers, if any (en-GB
+ * writes 1 December 2026, en-US December 1, 2026); else the language itself. */
 export const locale =
   (navigator.languages || []).find((tag) => tag.split("-")[0].toLowerCase() === lang) || lang;
 
@@ -110,7 +110,7 @@ export function codeMessage(code) {
   return has(`error.${code}`) ? `error.${code}` : "error.unexpected";
 }
 
-/** A date and time as the reader's language, in the browser's variant, writes it. */
+/** A date and time as the reader writes it: the page language, the browser variant. */
 export function formatDate(iso, withTime = false) {
   const options = withTime
     ? { dateStyle: "long", timeStyle: "short" }
