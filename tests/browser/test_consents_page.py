@@ -8,8 +8,6 @@ privacy policy page and stays accepted. Every state passes axe-core at 1280 and 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,27 +20,23 @@ from api.settings import Settings
 from tests.browser.harness import (
     AXE,
     LiveServer,
-    api,
+    as_staff,
     check_page,
+    employee_token,
     live_server,
     require_browser,
     signed_in_shopper,
 )
-from tests.cli_helpers import REPO
-from tests.real_servers import server_env
 
 CONSENTS = "{ me { consents { purpose granted state source } } }"
 HISTORY = "{ me { consentHistory { purpose granted source policyVersion } } }"
 PENDING = "{ me { pendingPolicy { version } } }"
-STAFF_LOGIN = """mutation($email: String!, $password: String!) {
-  staffLogin(email: $email, password: $password) { ... on StaffLoginSuccess { token } } }"""
 SUMMARY = "We now use your browsing to choose the marketing email you get."
 PUBLISH = """mutation($at: DateTime!, $summary: String!) {
   publishPolicy(version: "2", effectiveAt: $at, material: true, summary: $summary,
     text: "The policy, version 2.",
     changedPurposes: ["marketing.email"]) { __typename ... on InputError { code field } } }"""
 LEGAL_EMAIL = "lena.legal@staff.example.com"
-LEGAL_PASSWORD = "a ledger of quiet winters"
 
 
 @pytest.fixture(scope="module")
@@ -198,53 +192,11 @@ async def test_the_global_privacy_control_signal_is_honoured_and_explained(
     await shopper.context.close()
 
 
-async def _legal_token(server: LiveServer, settings: Settings) -> str:
-    """A legal employee (created with the CLI on the server's database), signed in once the
-    server has learnt the grant."""
-    env = server_env(settings.database_url)
-    done = await asyncio.to_thread(
-        _create_employee, env, LEGAL_EMAIL, "Lena Legal", "legal", LEGAL_PASSWORD
-    )
-    assert done.returncode == 0, done.stderr
-    data = await api(server, STAFF_LOGIN, {"email": LEGAL_EMAIL, "password": LEGAL_PASSWORD})
-    token: str = data["staffLogin"]["token"]
-    return token
-
-
-def _create_employee(env: dict[str, str], email: str, name: str, role: str, password: str) -> Any:
-    """`custos create-employee`, the password on stdin."""
-    options = ("--email", email, "--name", name, "--role", role)
-    return subprocess.run(
-        [sys.executable, "-m", "api", "create-employee", *options],
-        input=password + "\n",
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def _publish_material_version(server: LiveServer, token: str, at: datetime) -> None:
-    """Publish version 2 (material, changing marketing.email), retrying while the server
-    has not yet learnt the employee's grant (its policy poll)."""
-    deadline = time.monotonic() + 15
-    while True:
-        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
-            answer = await client.post(
-                "/graphql",
-                json={"query": PUBLISH, "variables": {"at": at.isoformat(), "summary": SUMMARY}},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        body = answer.json()
-        if not body.get("errors"):
-            assert body["data"]["publishPolicy"]["__typename"] == "PolicyPublished", body
-            return
-        codes = {e.get("extensions", {}).get("code") for e in body["errors"]}
-        assert codes == {"FORBIDDEN"}, body  # only the grant not learnt yet is retried
-        assert time.monotonic() < deadline, body
-        await asyncio.sleep(0.3)
+    """Publish version 2 (material, changing marketing.email)."""
+    variables = {"at": at.isoformat(), "summary": SUMMARY}
+    published = await as_staff(server, token, PUBLISH, variables)
+    assert published["publishPolicy"]["__typename"] == "PolicyPublished", published
 
 
 async def test_a_pending_material_change_is_accepted_from_the_policy_page(
@@ -252,7 +204,7 @@ async def test_a_pending_material_change_is_accepted_from_the_policy_page(
 ) -> None:
     shopper = await signed_in_shopper(server, browser, "paz.policy@example.com")
     page = shopper.page
-    token = await _legal_token(server, settings)
+    token = await employee_token(server, settings.database_url, LEGAL_EMAIL, "legal")
     effective = datetime.now(UTC) + timedelta(seconds=3)
     await _publish_material_version(server, token, effective)
     # once it is in effect, the customer (registered before it) has it to accept

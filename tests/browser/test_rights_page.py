@@ -9,31 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from api.settings import Settings
 from tests.browser.harness import (
     AXE,
     LiveServer,
-    api,
+    as_staff,
     body_text,
     check_page,
+    employee_token,
     links,
     signed_in_shopper,
 )
-from tests.cli_helpers import REPO
-from tests.real_servers import server_env
 
 OFFICER_EMAIL = "olive.officer@staff.example.com"
-OFFICER_PASSWORD = "a quiet harbour at dawn"
-STAFF_LOGIN = """mutation L($email: String!, $password: String!) {
-  staffLogin(email: $email, password: $password) { ... on StaffLoginSuccess { token } } }"""
 REVIEW = """mutation R($id: ID!) { reviewRightsRequest(id: $id, decision: APPROVE, reason: "") {
   __typename ... on RightsError { code } } }"""
 FULFIL = """mutation F($id: ID!) { fulfillRightsRequest(id: $id) {
@@ -41,47 +32,12 @@ FULFIL = """mutation F($id: ID!) { fulfillRightsRequest(id: $id) {
 CODE = re.compile(r"request: (\S+)\s+code: (\d{6})")
 
 
-def _create_officer(env: dict[str, str]) -> Any:
-    """`custos create-employee` with the privacy officer role, the password on stdin."""
-    options = ("--email", OFFICER_EMAIL, "--name", "Olive Officer", "--role", "privacy_officer")
-    return subprocess.run(
-        [sys.executable, "-m", "api", "create-employee", *options],
-        input=OFFICER_PASSWORD + "\n",
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-async def _as_officer(server: LiveServer, token: str, query: str, request_id: str) -> Any:
-    """One officer operation, retried while the server has not learnt the new grant yet
-    (its policy poll): FORBIDDEN until then."""
-    deadline = time.monotonic() + 15
-    while True:
-        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
-            answer = await client.post(
-                "/graphql",
-                json={"query": query, "variables": {"id": request_id}},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        body = answer.json()
-        if not body.get("errors"):
-            return body["data"]
-        assert time.monotonic() < deadline, body
-        await asyncio.sleep(0.5)
-
-
 async def _approve_and_fulfil(server: LiveServer, settings: Settings, request_id: str) -> None:
-    done = await asyncio.to_thread(_create_officer, server_env(settings.database_url))
-    assert done.returncode == 0, done.stderr
-    login = await api(server, STAFF_LOGIN, {"email": OFFICER_EMAIL, "password": OFFICER_PASSWORD})
-    token = login["staffLogin"]["token"]
-    reviewed = await _as_officer(server, token, REVIEW, request_id)
+    """An officer, made with `custos create-employee`, approves and fulfils the request."""
+    token = await employee_token(server, settings.database_url, OFFICER_EMAIL, "privacy_officer")
+    reviewed = await as_staff(server, token, REVIEW, {"id": request_id})
     assert reviewed["reviewRightsRequest"]["__typename"] == "RightsRequest", reviewed
-    fulfilled = await _as_officer(server, token, FULFIL, request_id)
+    fulfilled = await as_staff(server, token, FULFIL, {"id": request_id})
     assert fulfilled["fulfillRightsRequest"]["status"] == "COMPLETED", fulfilled
 
 
@@ -171,9 +127,7 @@ async def test_a_customer_asks_for_their_data_confirms_follows_and_downloads_it(
         await page.get_by_role("button", name=re.compile("download", re.IGNORECASE)).click()
     download = await started.value
     saved = Path(await download.path())
-    _doc = await asyncio.to_thread(saved.read_text, "utf-8")
-    print("DOC", _doc[:1500])
-    assert shopper.email in _doc
+    assert shopper.email in await asyncio.to_thread(saved.read_text, "utf-8")
     await page.goto(rights)
     await note.get_by_text("You downloaded your data on").wait_for()
 

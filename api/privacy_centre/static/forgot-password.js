@@ -2,22 +2,13 @@
 // uses it. The answer is the same for every address, and so is what the page says.
 import { REQUEST_PASSWORD_RESET } from "./operations.js";
 import { PageError, gql, lang, showAlert, t } from "./centre.js";
-import { busy, clearErrors, fieldError, value } from "./forms.js";
+import { busy, clearErrors, noteField, value } from "./forms.js";
 
 const form = document.getElementById("forgot-password-form");
 const alert = document.getElementById("form-error");
 const ask = document.getElementById("ask");
 const sent = document.getElementById("sent");
 const email = document.getElementById("email");
-
-/** An error about the email field: its note, and focus on it so that it is read. */
-function onEmail(key, invalid) {
-  fieldError(form, "email", t(key));
-  if (!invalid) {
-    email.removeAttribute("aria-invalid");
-  }
-  email.focus();
-}
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -28,7 +19,7 @@ form.addEventListener("submit", (event) => {
       const data = await gql(REQUEST_PASSWORD_RESET, { email: value(form, "email") });
       const answer = data.requestPasswordReset;
       if (answer.__typename === "InputError") {
-        onEmail("error.field.email", true);
+        noteField(form, "email", t("error.field.email"));
         return;
       }
       document.getElementById("sent-text").textContent = t("forgot-password.sent", {
@@ -39,7 +30,7 @@ form.addEventListener("submit", (event) => {
       document.getElementById("sent-title").focus();
     } catch (error) {
       if (error instanceof PageError && error.key === "error.RATE_LIMITED") {
-        onEmail(error.key, false);
+        noteField(form, "email", t(error.key), false);
         return;
       }
       showAlert(alert, error instanceof PageError ? error.key : "error.unexpected");

@@ -25,6 +25,17 @@ export function fieldError(form, name, message) {
   return true;
 }
 
+/** Mark field `name` with `message` and move the focus there, so that it is read;
+ * `invalid` false for a note that is not about the value (too many attempts). */
+export function noteField(form, name, message, invalid = true) {
+  fieldError(form, name, message);
+  const input = document.getElementById(name);
+  if (!invalid) {
+    input.removeAttribute("aria-invalid");
+  }
+  input.focus();
+}
+
 /** The trimmed value of field `name`. */
 export function value(form, name) {
   return form.elements.namedItem(name).value.trim();

@@ -4,7 +4,7 @@
 // (`resendVerificationEmail`: the same answer for every address).
 import { RESEND_VERIFICATION_EMAIL, VERIFY_EMAIL } from "./operations.js";
 import { PageError, codeMessage, gql, lang, showAlert, t } from "./centre.js";
-import { busy, clearErrors, fieldError, value } from "./forms.js";
+import { busy, clearErrors, noteField, value } from "./forms.js";
 
 const outcome = document.getElementById("outcome");
 const token = new URLSearchParams(window.location.search).get("token");
@@ -46,16 +46,6 @@ async function verify() {
 const form = document.getElementById("resend-form");
 const alert = document.getElementById("form-error");
 
-/** An error about the email field: its note, and focus on it so that it is read. */
-function onEmail(key, invalid) {
-  const email = document.getElementById("email");
-  fieldError(form, "email", t(key));
-  if (!invalid) {
-    email.removeAttribute("aria-invalid");
-  }
-  email.focus();
-}
-
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   busy(form, async () => {
@@ -65,7 +55,7 @@ form.addEventListener("submit", (event) => {
       const data = await gql(RESEND_VERIFICATION_EMAIL, { email: value(form, "email") });
       const answer = data.resendVerificationEmail;
       if (answer.__typename === "InputError") {
-        onEmail("error.field.email", true);
+        noteField(form, "email", t("error.field.email"));
         return;
       }
       const resent = document.getElementById("resent");
@@ -76,7 +66,7 @@ form.addEventListener("submit", (event) => {
       resent.focus();
     } catch (error) {
       if (error instanceof PageError && error.key === "error.RATE_LIMITED") {
-        onEmail(error.key, false);
+        noteField(form, "email", t(error.key), false);
         return;
       }
       showAlert(alert, error instanceof PageError ? error.key : "error.unexpected");
