@@ -248,18 +248,16 @@ _REGISTER = """mutation R($input: RegisterInput!) { register(input: $input) { __
 _VERIFY = """mutation V($token: String!) { verifyEmail(token: $token) { __typename } }"""
 
 
-async def signed_in_shopper(
+async def registered(
     server: LiveServer,
-    browser: Any,
     email: str,
     *,
     password: str = "a lantern in the orchard",  # noqa: S107 (a test customer's)
     consents: tuple[str, ...] = ("marketing.email",),
-    locale: str = "en-GB",
-) -> Shopper:
-    """A new customer (registered through the API with `consents` granted, the address
-    confirmed from the mailed link), signed in through the sign-in page."""
-    registered = await api(
+) -> str:
+    """A new customer, registered through the API with `consents` granted, the address not
+    confirmed yet: the verification link of the mail they got."""
+    answer = await api(
         server,
         _REGISTER,
         {
@@ -277,9 +275,24 @@ async def signed_in_shopper(
             }
         },
     )
-    assert registered["register"]["__typename"] == "RegistrationAccepted", registered
+    assert answer["register"]["__typename"] == "RegistrationAccepted", answer
     mail = await server.sink.wait_for(to=email, subject="Confirm your email address")
     [link] = [u for u in links(body_text(mail)) if "/verify-email" in u]
+    return link
+
+
+async def signed_in_shopper(
+    server: LiveServer,
+    browser: Any,
+    email: str,
+    *,
+    password: str = "a lantern in the orchard",  # noqa: S107 (a test customer's)
+    consents: tuple[str, ...] = ("marketing.email",),
+    locale: str = "en-GB",
+) -> Shopper:
+    """A new customer (registered through the API with `consents` granted, the address
+    confirmed from the mailed link), signed in through the sign-in page."""
+    link = await registered(server, email, password=password, consents=consents)
     token = link.split("token=", 1)[1]
     verified = await api(server, _VERIFY, {"token": token})
     assert verified["verifyEmail"]["__typename"] == "EmailVerified", verified

@@ -30,6 +30,7 @@ from tests.browser.harness import (
     check_page,
     links,
     live_server,
+    registered,
     signed_in_shopper,
 )
 
@@ -37,33 +38,13 @@ RESET_SUBJECT = "Choose a new password"
 VERIFY_SUBJECT = "Confirm your email address"
 NEW_PASSWORD = "a kettle on the windowsill"
 OLD_PASSWORD = "a lantern in the orchard"
-_REGISTER = """mutation R($input: RegisterInput!) { register(input: $input) { __typename } }"""
 _REQUEST_RESET = """mutation F($email: String!) { requestPasswordReset(email: $email) {
   __typename } }"""
 
 
 async def _register(server: LiveServer, email: str, password: str = OLD_PASSWORD) -> str:
     """A new customer whose address is not confirmed yet; the link of the first mail."""
-    registered = await api(
-        server,
-        _REGISTER,
-        {
-            "input": {
-                "email": email,
-                "password": password,
-                "phone": "+44 20 7946 0321",
-                "address": {
-                    "line1": "1 Orchard Lane",
-                    "city": "Bath",
-                    "postalCode": "BA1 1AA",
-                    "country": "GB",
-                },
-                "consents": [],
-            }
-        },
-    )
-    assert registered["register"]["__typename"] == "RegistrationAccepted", registered
-    return _link(await server.sink.wait_for(to=email, subject=VERIFY_SUBJECT), "/verify-email")
+    return await registered(server, email, password=password, consents=())
 
 
 def _link(mail: EmailMessage, page: str) -> str:
