@@ -26,6 +26,8 @@ from strawberry.types.graphql import OperationType
 
 from api import logs
 from api.access.proposals import run_expiry_loop
+from api.audit import log_routes
+from api.audit.log_config import log_config
 from api.consent import gpc
 from api.context import Context, session_token
 from api.db import (
@@ -53,6 +55,7 @@ from api.services import Services, build_services
 from api.settings import Settings, get_settings
 from api.version import VERSION
 from api.visits.endpoint import collect
+from authz import checkpoints
 from authz.audit import AuditTrail
 from authz.watcher import run_policy_watcher
 
@@ -265,6 +268,7 @@ def create_app(
         retention: asyncio.Task[None] | None = None
         expiry: asyncio.Task[None] | None = None
         versions: asyncio.Task[None] | None = None
+        log_tree: asyncio.Task[None] | None = None
         try:  # startup inside: a failed start still closes the database and exits
             if manage_db:
                 await init_db(settings.database_url)
@@ -311,6 +315,15 @@ def create_app(
                             interval_seconds=settings.retention_interval_seconds,
                         )
                     )
+                if settings.audit_integrate_seconds > 0:
+                    log_tree = asyncio.create_task(
+                        checkpoints.run_loop(
+                            log_config(settings),
+                            services.clock.now,
+                            integrate_seconds=settings.audit_integrate_seconds,
+                            on_refusal=metrics.note_checkpoint_refused,
+                        )
+                    )
             if manage_db:
                 # Everything built so far (schema, policy, modules) lives as long as the
                 # process: out of the cyclic collector's way, so that its full passes
@@ -319,7 +332,17 @@ def create_app(
                 gc.freeze()
             yield
         finally:
-            tasks = (sender, notices, campaigns, intake, watcher, retention, expiry, versions)
+            tasks = (
+                sender,
+                notices,
+                campaigns,
+                intake,
+                watcher,
+                retention,
+                expiry,
+                versions,
+                log_tree,
+            )
             for task in tasks:
                 if task is not None:
                     task.cancel()
@@ -340,6 +363,7 @@ def create_app(
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *log_routes.ROUTES,
     ]
     if settings.metrics_enabled:  # docs/OBSERVABILITY.md: token, else loopback only
         routes.append(Route("/metrics", metrics_endpoint(settings, services), methods=["GET"]))

@@ -12,13 +12,15 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from api.access.schema import AccessMutation, AccessQuery
-from api.audit.schema import AuditQuery
+from api.audit.proof_types import LOG_INDEX, LogIndex
+from api.audit.schema import AuditMutation, AuditQuery
 from api.consent.schema import ConsentMutation, ConsentQuery
 from api.customers.schema import CustomerMutation, CustomerQuery
 from api.customers.staff import CustomerDirectoryQuery
@@ -80,6 +82,7 @@ Mutation = merge_types(
         UnsubscribeMutation,
         RetentionMutation,
         SharingMutation,
+        AuditMutation,
     ),
 )
 
@@ -140,7 +143,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     rules = tuple(specified_rules)
     if settings.production:
         rules += (NoSchemaIntrospectionCustomRule,)
-    schema = CustosSchema(query=Query, mutation=Mutation, execution_context_class=CustosExecutor)
+    schema = CustosSchema(
+        query=Query,
+        mutation=Mutation,
+        execution_context_class=CustosExecutor,
+        config=StrawberryConfig(scalar_map={LogIndex: LOG_INDEX}),
+    )
     schema.pipeline = RequestPipeline(
         max_tokens=settings.max_tokens, limits=limits_of(settings), rules=rules
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -231,6 +232,20 @@ class Settings(BaseSettings):
     retention_batch: int = Field(default=1000, ge=1, le=100_000)
     retention_interval_seconds: float = Field(default=6 * 3600, ge=0)
 
+    # The decision log's Merkle tree and signed checkpoints (docs/AUDIT_LOG.md). The log's
+    # name is its checkpoints' origin and its signing key's name (unset: the public URL's
+    # host and path, then "/audit-log"). The signing keys' private parts live in
+    # `audit_key_dir`, never in the database; checkpoints are also written to
+    # `audit_checkpoint_dir` (empty: not written). Each server brings new rows into the
+    # tree every `audit_integrate_seconds` (0: never; proofs and `custos audit checkpoint`
+    # still do) and signs a checkpoint when the last is `audit_checkpoint_seconds` old and
+    # the log grew.
+    audit_log_origin: str | None = Field(default=None, pattern=r"^[!-*,-~]{1,200}$")
+    audit_key_dir: str = "data/audit-keys"
+    audit_checkpoint_dir: str = "data/checkpoints"
+    audit_integrate_seconds: float = Field(default=1.0, ge=0)
+    audit_checkpoint_seconds: float = Field(default=60.0, ge=0)
+
     # GraphQL and HTTP limits.
     max_body_bytes: int = 64 * 1024
     max_query_depth: int = 10
@@ -320,6 +335,13 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format
         return "json" if self.production else "text"
+
+    @property
+    def effective_audit_log_origin(self) -> str:
+        if self.audit_log_origin:
+            return self.audit_log_origin
+        address = urlsplit(self.public_url)
+        return f"{address.netloc}{address.path.rstrip('/')}/audit-log"
 
     @property
     def production(self) -> bool:

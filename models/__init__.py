@@ -1,6 +1,7 @@
 """Tortoise models: one module a feature, all re-exported here for model discovery."""
 
 from models.audit import AuditEvent, AuditSubject
+from models.audit_tree import AuditCheckpoint, AuditLeaf, AuditLogKey, AuditNode
 from models.authz import PolicyChange, PolicyProposal, PolicyRule, PolicyVersion
 from models.campaign import Campaign
 from models.consent import ConsentRecord
@@ -18,7 +19,11 @@ from models.support import SupportCase
 from models.visit import VisitEvent
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEvent",
+    "AuditLeaf",
+    "AuditLogKey",
+    "AuditNode",
     "AuditSubject",
     "Campaign",
     "ConsentRecord",

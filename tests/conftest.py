@@ -31,6 +31,11 @@ from models import Customer, EmployeeRole, OutboxMessage, PolicyRule
 from tests import log_scan
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# The log's signing keys and published checkpoints of this test run, never the checkout's
+# data/ (every `custos` process the tests start inherits these).
+_LOG_FILES = Path(tempfile.mkdtemp(prefix="custos-test-log-"))
+os.environ.setdefault("CUSTOS_AUDIT_KEY_DIR", str(_LOG_FILES / "keys"))
+os.environ.setdefault("CUSTOS_AUDIT_CHECKPOINT_DIR", str(_LOG_FILES / "checkpoints"))
 CLIENT_IP = "203.0.113.7"
 # Privacy policy version 1 is in effect well before the test clock starts.
 POLICY_SEEDED_AT = FakeClock().now() - timedelta(days=365)

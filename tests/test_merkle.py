@@ -1,4 +1,4 @@
-"""authz/merkle.py against the published test vectors of transparency-dev/merkle (Go), and
+"""verifier/merkle.py against the published test vectors of transparency-dev/merkle (Go), and
 every proof of small trees against the verifiers, intact and tampered with."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authz import merkle
-from authz.merkle import (
+from verifier import merkle
+from verifier.merkle import (
     EMPTY_ROOT,
     consistency_proof,
     consistency_proof_from,

@@ -59,6 +59,8 @@ class AccessLogEntry:
     purpose: str
     categories: list[str]
     actions: list[str]
+    # The log's rows behind the entry, oldest first: what its evidence proves.
+    event_ids: tuple[int, ...] = ()
 
 
 def _row_id(key: str) -> int:
@@ -185,7 +187,7 @@ async def _entries(customer_id: UUID, keys: list[dict[str, Any]]) -> list[Access
         return []
     rows = await AuditEvent.filter(
         **_accesses_of(customer_id), request_id__in=sorted({k["request_id"] for k in keys})
-    ).values("request_id", "roles", "purpose", "category", "action", "at")
+    ).values("id", "request_id", "roles", "purpose", "category", "action", "at")
     grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         grouped[row["request_id"], row["roles"], row["purpose"]].append(row)
@@ -200,6 +202,7 @@ async def _entries(customer_id: UUID, keys: list[dict[str, Any]]) -> list[Access
                 purpose=key["purpose"],
                 categories=sorted({c for r in group for c in r["category"].split(",") if c}),
                 actions=sorted({r["action"] for r in group if r["action"]}),
+                event_ids=tuple(sorted(int(r["id"]) for r in group)),
             )
         )
     return entries

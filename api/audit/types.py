@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from enum import Enum
+from uuid import UUID
 
 import strawberry
 
 from api.audit import service
+from api.audit.proof_types import LogEvidence
+from api.audit.proofs import EvidenceBatch
 from api.pagination import PageInfo
 from authz.audit import VerifyResult
 from models import AuditEvent
@@ -163,10 +166,20 @@ class AccessLogEntry:
     purpose: str
     categories: list[str] = strawberry.field(description="Data categories, e.g. contact.email.")
     actions: list[str] = strawberry.field(description="e.g. read, read_masked.")
+    event_ids: strawberry.Private[tuple[int, ...]]
+    batch: strawberry.Private[EvidenceBatch]
+
+    @strawberry.field(
+        description="One per row of the log behind this entry: what lets you check it is in "
+        "the log the auditors verify (docs/AUDIT_LOG.md)."
+    )
+    async def evidence(self) -> list[LogEvidence]:
+        found = await self.batch.get()
+        return [LogEvidence.from_result(found[i]) for i in self.event_ids if i in found]
 
     @classmethod
-    def from_entry(cls, e: service.AccessLogEntry) -> AccessLogEntry:
-        return cls(**asdict(e))
+    def from_entry(cls, e: service.AccessLogEntry, batch: EvidenceBatch) -> AccessLogEntry:
+        return cls(**asdict(e), batch=batch)
 
 
 @strawberry.type
@@ -181,9 +194,12 @@ class AccessLogConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: service.Page[service.AccessLogEntry]) -> AccessLogConnection:
+    def from_page(
+        cls, page: service.Page[service.AccessLogEntry], *, customer_id: UUID
+    ) -> AccessLogConnection:
+        batch = EvidenceBatch(customer_id, [i for e in page.items for i in e.event_ids])
         edges = [
-            AccessLogEdge(cursor=c, node=AccessLogEntry.from_entry(e))
+            AccessLogEdge(cursor=c, node=AccessLogEntry.from_entry(e, batch))
             for e, c in zip(page.items, page.cursors, strict=True)
         ]
         return cls(edges=edges, page_info=_page_info(page.cursors, has_next=page.has_next))

@@ -76,6 +76,12 @@ AUDIT_VERIFIED = Gauge(
     multiprocess_mode="max",
     registry=REGISTRY,
 )
+CHECKPOINT_REFUSALS = Counter(
+    "custos_audit_checkpoint_refusals_total",
+    "Times the log refused to sign a checkpoint because its tree no longer extends the last "
+    "one signed (the tree was rewritten in the database): page someone.",
+    registry=REGISTRY,
+)
 
 ROLE_REQUIRED = "ROLE_REQUIRED"
 """The denial reason of an operation refused for the viewer's role (api/permissions.py)."""
@@ -139,6 +145,10 @@ def note_policy_version(version: int) -> None:
         )
     _policy_version[0].set(version)
     _loaded_version[0] = version
+
+
+def note_checkpoint_refused() -> None:
+    CHECKPOINT_REFUSALS.inc()
 
 
 def note_audit_verified(ok: bool, at: float | None = None) -> None:

@@ -1,6 +1,5 @@
 """Merkle tree hashing and proofs of RFC 9162 (Certificate Transparency 2.0), the same
-tree as RFC 6962: the building block for turning the decision log into a Merkle log
-(issue 19).
+tree as RFC 6962: the decision log's tree (docs/AUDIT_LOG.md).
 
 A leaf is hashed as SHA-256(0x00 || data), an interior node as SHA-256(0x01 || left ||
 right); the two prefixes keep a leaf from ever passing for a node. The tree over n
@@ -9,8 +8,8 @@ of its own, and a short proof shows that one row is in the tree (inclusion) or t
 later tree only appends to an earlier one (consistency).
 
 This module depends on nothing but the Python standard library and on nothing else in
-Custos, on purpose: an auditor can copy this one file and check proofs with it without
-trusting, or installing, anything of ours.
+Custos, on purpose: an auditor can copy this one file (or the `verifier` package) and
+check proofs with it without trusting, or installing, anything else of ours.
 
 Building proofs: the `*_from` functions ask a `hash_range(start, end)` callable for the
 Merkle tree hash of the leaves [start, end). They only ask for perfect subtrees (a power

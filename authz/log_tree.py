@@ -1,0 +1,300 @@
+"""The decision log's Merkle tree (docs/AUDIT_LOG.md: the tree), stored so that proofs are
+cheap: every leaf, and every interior node over a complete subtree (2^level leaves
+starting at a multiple of 2^level). A stored node never changes once written; the hash of
+any range a proof needs is one stored node, or the fold of at most log2(n) of them. So an
+inclusion or consistency proof is one indexed read of O(log² n) keys at most, whatever the
+log's size.
+
+Rows become leaves after they are committed, not while they are written: `integrate`
+(run every second by each server, and before a checkpoint or a proof) takes the rows
+beyond the tree in chain order, gives each a random salt (verifier/leaf.py), and stores
+their leaves and the nodes they complete. Appending a row stays what it was, off the
+tree's path; the tree is never more than a moment behind the log, and a checkpoint
+only ever signs integrated rows."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
+from tortoise.transactions import in_transaction
+
+from verifier import merkle
+from verifier.leaf import SALT_BYTES, row_leaf_hash
+
+log = logging.getLogger(__name__)
+
+_LEVEL = 1 << 48
+# Any constant (not the chain's): serialises integration across processes on PostgreSQL.
+_TREE_LOCK = 0x637573746F74
+_BATCH = 5_000
+LEAF_COLUMNS = (
+    "id",
+    "action",
+    "actor_id",
+    "actor_kind",
+    "at",
+    "category",
+    "conditions",
+    "decision",
+    "event",
+    "operation",
+    "policy_version",
+    "purpose",
+    "reason",
+    "request_id",
+    "roles",
+    "rule",
+    "subject_id",
+)
+Key = tuple[int, int]  # (level, index): the perfect subtree of 2^level leaves at index
+
+
+class NotInTree(LookupError):
+    """The row or size asked for is not (yet) in the tree."""
+
+
+def _conn() -> BaseDBAsyncClient:
+    conn: BaseDBAsyncClient = connections.get("default")
+    return conn
+
+
+def _marks(conn: BaseDBAsyncClient, count: int, first: int = 1) -> str:
+    if conn.capabilities.dialect == "postgres":
+        return ",".join(f"${n}" for n in range(first, first + count))
+    return ",".join("?" * count)
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_sql(dialect: str, table: str, columns: tuple[str, ...], rows: int) -> str:
+    width = len(columns)
+    if dialect == "postgres":
+        groups = (
+            "(" + ",".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows)
+        )
+    else:
+        groups = ("(" + ",".join("?" * width) + ")" for _ in range(rows))
+    # Only our own table and column names and placeholders: no value is interpolated.
+    return f"INSERT INTO {table} ({','.join(columns)}) VALUES {','.join(groups)}"  # noqa: S608
+
+
+async def _insert(
+    conn: BaseDBAsyncClient,
+    table: str,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    chunk = 1_000
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        sql = _insert_sql(conn.capabilities.dialect, table, columns, len(part))
+        await conn.execute_query(sql, [value for row in part for value in row])
+
+
+def perfect_subtrees(start: int, end: int) -> list[Key]:
+    """The complete subtrees that make up leaves [start, end), left to right, when the
+    range is a subtree of the tree or a prefix of it (the only ranges proofs ask for)."""
+    keys: list[Key] = []
+    while start < end:
+        level = (end - start).bit_length() - 1
+        while start % (1 << level):
+            level -= 1
+        keys.append((level, start >> level))
+        start += 1 << level
+    return keys
+
+
+def _fold(hashes: Sequence[bytes]) -> bytes:
+    """The hash of a range from its complete subtrees, left to right (RFC 9162 splits at
+    the largest power of two, so the right-most pair joins first)."""
+    folded = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        folded = merkle.node_hash(left, folded)
+    return folded
+
+
+async def _node_hashes(conn: BaseDBAsyncClient, keys: Iterable[Key]) -> dict[Key, bytes]:
+    """The stored hashes of `keys`, in one statement."""
+    leaves = sorted({index for level, index in keys if level == 0})
+    nodes = sorted({level * _LEVEL + index for level, index in keys if level > 0})
+    parts, params = [], []
+    if leaves:
+        marks = _marks(conn, len(leaves))
+        parts.append(f"SELECT 0 AS kind, idx AS k, hash FROM audit_leaf WHERE idx IN ({marks})")  # noqa: S608
+        params += leaves
+    if nodes:
+        marks = _marks(conn, len(nodes), len(params) + 1)
+        parts.append(f"SELECT 1 AS kind, id AS k, hash FROM audit_node WHERE id IN ({marks})")  # noqa: S608
+        params += nodes
+    if not parts:
+        return {}
+    rows = await conn.execute_query_dict(" UNION ALL ".join(parts), params)
+    found: dict[Key, bytes] = {}
+    for row in rows:
+        k = int(row["k"])
+        key = (0, k) if int(row["kind"]) == 0 else (k // _LEVEL, k % _LEVEL)
+        found[key] = bytes.fromhex(str(row["hash"]))
+    return found
+
+
+async def _ranges_many(
+    builders: Sequence[Callable[[merkle.HashRange], list[bytes]]],
+    conn: BaseDBAsyncClient | None = None,
+) -> list[list[bytes]]:
+    """Run proof builders of verifier/merkle.py over the stored nodes: once to learn which
+    ranges they need (a builder never branches on a hash), then with every node they need
+    read in one statement."""
+    wanted: list[tuple[int, int]] = []
+
+    def record(start: int, end: int) -> bytes:
+        wanted.append((start, end))
+        return bytes(merkle.HASH_SIZE)
+
+    for build in builders:
+        build(record)
+    keys = {key for start, end in wanted for key in perfect_subtrees(start, end)}
+    stored = await _node_hashes(conn or _conn(), keys)
+    if len(stored) != len(keys):
+        raise NotInTree("the tree is missing nodes it should hold")
+
+    def hash_range(start: int, end: int) -> bytes:
+        return _fold([stored[key] for key in perfect_subtrees(start, end)])
+
+    return [build(hash_range) for build in builders]
+
+
+async def _ranges(
+    build: Callable[[merkle.HashRange], list[bytes]], conn: BaseDBAsyncClient | None = None
+) -> list[bytes]:
+    return (await _ranges_many([build], conn))[0]
+
+
+async def size(conn: BaseDBAsyncClient | None = None) -> int:
+    """How many rows the tree holds."""
+    rows = await (conn or _conn()).execute_query_dict(
+        "SELECT idx FROM audit_leaf ORDER BY idx DESC LIMIT 1"
+    )
+    return int(rows[0]["idx"]) + 1 if rows else 0
+
+
+async def root(tree_size: int, conn: BaseDBAsyncClient | None = None) -> bytes:
+    """The root hash of the tree's first `tree_size` leaves."""
+    if tree_size == 0:
+        return merkle.EMPTY_ROOT
+    hashes = await _ranges(lambda hr: [hr(0, tree_size)], conn)
+    return hashes[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    index: int
+    event_id: int
+    salt: bytes
+    hash: bytes
+
+
+async def leaves_of(event_ids: Sequence[int]) -> dict[int, Leaf]:
+    """The leaves of rows, by row id (rows not yet integrated are missing)."""
+    if not event_ids:
+        return {}
+    conn = _conn()
+    rows = await conn.execute_query_dict(
+        f"SELECT idx, event_id, salt, hash FROM audit_leaf WHERE event_id IN ({_marks(conn, len(event_ids))})",  # noqa: S608, E501
+        list(event_ids),
+    )
+    return {
+        int(r["event_id"]): Leaf(
+            int(r["idx"]), int(r["event_id"]), bytes.fromhex(r["salt"]), bytes.fromhex(r["hash"])
+        )
+        for r in rows
+    }
+
+
+async def inclusion_proof(index: int, tree_size: int) -> list[bytes]:
+    """The inclusion proof of leaf `index` in the tree of `tree_size` leaves."""
+    return await _ranges(lambda hr: merkle.inclusion_proof_from(hr, tree_size, index))
+
+
+async def inclusion_proofs(indexes: Sequence[int], tree_size: int) -> dict[int, list[bytes]]:
+    """The inclusion proofs of several leaves in one tree size, from one read."""
+    builders = [
+        functools.partial(_inclusion_builder, tree_size=tree_size, index=i) for i in indexes
+    ]
+    proofs = await _ranges_many(builders) if builders else []
+    return dict(zip(indexes, proofs, strict=True))
+
+
+def _inclusion_builder(hash_range: merkle.HashRange, *, tree_size: int, index: int) -> list[bytes]:
+    return merkle.inclusion_proof_from(hash_range, tree_size, index)
+
+
+async def consistency_proof(old_size: int, new_size: int) -> list[bytes]:
+    """The proof that the tree of `new_size` leaves extends the one of `old_size`."""
+    return await _ranges(lambda hr: merkle.consistency_proof_from(hr, old_size, new_size))
+
+
+async def _lock(conn: BaseDBAsyncClient) -> None:
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_query(f"SELECT pg_advisory_xact_lock({_TREE_LOCK})")
+
+
+async def _integrate_batch(batch: int) -> tuple[int, int]:
+    """Integrate up to `batch` rows; returns (rows integrated, tree size)."""
+    async with in_transaction() as conn:
+        await _lock(conn)
+        last = await conn.execute_query_dict(
+            "SELECT idx, event_id FROM audit_leaf ORDER BY idx DESC LIMIT 1"
+        )
+        tree_size = int(last[0]["idx"]) + 1 if last else 0
+        after = int(last[0]["event_id"]) if last else 0
+        columns = ",".join(LEAF_COLUMNS)
+        rows = await conn.execute_query_dict(
+            f"SELECT {columns} FROM audit_event WHERE id > {_marks(conn, 1)} ORDER BY id LIMIT {int(batch)}",  # noqa: S608, E501
+            [after],
+        )
+        if not rows:
+            return 0, tree_size
+        frontier = perfect_subtrees(0, tree_size)
+        stored = await _node_hashes(conn, frontier)
+        stack = [(level, stored[(level, index)]) for level, index in frontier]
+        leaves: list[tuple[object, ...]] = []
+        nodes: list[tuple[object, ...]] = []
+        for row in rows:
+            salt = os.urandom(SALT_BYTES)
+            digest = row_leaf_hash(row, salt)
+            leaves.append((tree_size, int(row["id"]), salt.hex(), digest.hex()))
+            tree_size += 1
+            stack.append((0, digest))
+            while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
+                level, right = stack.pop()
+                _, left = stack.pop()
+                level += 1
+                joined = merkle.node_hash(left, right)
+                nodes.append((level * _LEVEL + (tree_size >> level) - 1, joined.hex()))
+                stack.append((level, joined))
+        await _insert(conn, "audit_leaf", ("idx", "event_id", "salt", "hash"), leaves)
+        await _insert(conn, "audit_node", ("id", "hash"), nodes)
+    return len(rows), tree_size
+
+
+async def integrate(*, batch: int = _BATCH) -> int:
+    """Bring every committed row into the tree; returns the tree's size. Safe to run in
+    several processes at once: one integrates, the others find the work done (PostgreSQL
+    serialises on an advisory lock; on SQLite the loser's insert fails and it retries)."""
+    failures = 0
+    while True:
+        try:
+            added, tree_size = await _integrate_batch(batch)
+        except (IntegrityError, OperationalError, TransactionManagementError):
+            failures += 1
+            if failures > 5:
+                raise
+            continue
+        if added < batch:
+            return tree_size

@@ -1,0 +1,130 @@
+"""The decision log's Merkle tree as stored (authz/log_tree.py): leaves in chain order,
+roots and proofs from stored nodes equal to those of the whole list of leaves, every
+proof verifying, integration idempotent and safe when run concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tortoise import connections
+
+from api.clock import FakeClock
+from authz import log_tree
+from authz.audit import AuditRecord, append
+from models import AuditEvent, AuditLeaf, AuditNode
+from verifier import merkle
+from verifier.leaf import row_leaf_hash
+
+
+def record(clock: FakeClock, n: int) -> AuditRecord:
+    return AuditRecord(
+        at=clock.now(),
+        actor_kind="employee",
+        actor_id=f"e-{n % 3}",
+        event="access",
+        decision="allow",
+        category="contact.email",
+        action="read",
+        purpose="support",
+        subject_id=",".join(f"c-{n}-{i}" for i in range(n % 4)),
+    )
+
+
+async def _append(clock: FakeClock, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        await append([record(clock, n)])
+        clock.advance(seconds=1)
+
+
+async def _expected_leaves() -> list[bytes]:
+    """Leaf hashes recomputed from the rows and their salts, in chain order."""
+    leaves = {leaf.event_id: leaf for leaf in await AuditLeaf.all()}
+    rows = await AuditEvent.all().order_by("id").values(*log_tree.LEAF_COLUMNS)
+    return [row_leaf_hash(row, bytes.fromhex(leaves[row["id"]].salt)) for row in rows]
+
+
+async def test_the_stored_tree_is_the_tree_of_the_rows_in_chain_order(clock: FakeClock) -> None:
+    # given 21 rows appended, integrated in uneven batches
+    await _append(clock, 13)
+    assert await log_tree.integrate(batch=5) == 13
+    await _append(clock, 8, start=13)
+    assert await log_tree.integrate(batch=3) == 21
+    # then leaf i is row i's leaf, and every prefix's root is the RFC 9162 root
+    leaves = await _expected_leaves()
+    stored = [bytes.fromhex(leaf.hash) for leaf in await AuditLeaf.all().order_by("idx")]
+    assert stored == leaves
+    for size in range(22):
+        assert await log_tree.root(size) == merkle.root(leaves[:size])
+    # and only complete subtrees are stored: n leaves make n - popcount(n) interior nodes
+    assert await AuditNode.all().count() == 21 - bin(21).count("1")
+
+
+async def test_proofs_from_stored_nodes_are_those_of_the_leaves_and_verify(
+    clock: FakeClock,
+) -> None:
+    await _append(clock, 19)
+    await log_tree.integrate()
+    leaves = await _expected_leaves()
+    for size in range(1, 20):
+        root = merkle.root(leaves[:size])
+        for index in range(size):
+            proof = await log_tree.inclusion_proof(index, size)
+            assert proof == merkle.inclusion_proof(leaves[:size], index)
+            assert merkle.verify_inclusion(leaves[index], index, size, proof, root)
+        for old in range(1, size + 1):
+            proof = await log_tree.consistency_proof(old, size)
+            assert proof == merkle.consistency_proof(leaves[:size], old)
+            old_root = merkle.root(leaves[:old])
+            assert merkle.verify_consistency(old, size, old_root, root, proof)
+
+
+async def test_integration_is_idempotent_and_concurrent_runs_integrate_each_row_once(
+    clock: FakeClock,
+) -> None:
+    await _append(clock, 30)
+    sizes = await asyncio.gather(*(log_tree.integrate(batch=4) for _ in range(5)))
+    assert max(sizes) == 30
+    assert await log_tree.integrate() == 30
+    indexes = [leaf.idx for leaf in await AuditLeaf.all().order_by("idx")]
+    assert indexes == list(range(30))
+    assert await log_tree.root(30) == merkle.root(await _expected_leaves())
+
+
+async def test_salts_are_random_per_row(clock: FakeClock) -> None:
+    await _append(clock, 10)
+    await log_tree.integrate()
+    salts = [leaf.salt for leaf in await AuditLeaf.all()]
+    assert len(set(salts)) == 10
+    assert all(len(bytes.fromhex(s)) == 16 for s in salts)
+
+
+async def test_a_missing_node_is_refused_not_guessed(clock: FakeClock) -> None:
+    await _append(clock, 8)
+    await log_tree.integrate()
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_script(
+            "ALTER TABLE audit_node DISABLE TRIGGER audit_node_append_only;"
+            "DELETE FROM audit_node;"
+            "ALTER TABLE audit_node ENABLE TRIGGER audit_node_append_only;"
+        )
+    else:
+        await conn.execute_script("DELETE FROM audit_node")
+    with pytest.raises(log_tree.NotInTree):
+        await log_tree.inclusion_proof(0, 8)
+
+
+async def test_the_tree_tables_are_append_only_on_postgres(clock: FakeClock) -> None:
+    conn = connections.get("default")
+    if conn.capabilities.dialect != "postgres":
+        pytest.skip("the append-only triggers are PostgreSQL's")
+    await _append(clock, 4)
+    await log_tree.integrate()
+    for sql in (
+        "UPDATE audit_leaf SET hash = 'x'",
+        "DELETE FROM audit_leaf",
+        "UPDATE audit_node SET hash = 'x'",
+    ):
+        with pytest.raises(Exception, match="append-only"):
+            await conn.execute_query(sql)
