@@ -23,6 +23,7 @@ from typing import NamedTuple
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from authz.log_tree import leaves_of
 from models import AuditEvent, AuditSubject
 
 GENESIS = "0" * 64
@@ -56,17 +57,17 @@ class AuditRecord:
 
 _INPUTS = ("conditions", "policy_version")
 _CHAINED = tuple(sorted(set(AuditRecord.__dataclass_fields__) - set(_INPUTS)))
-_STORED = (*_CHAINED, *_INPUTS)
+STORED = (*_CHAINED, *_INPUTS)
 _AT = _CHAINED.index("at")
-_COLUMNS = (*_STORED, "prev_hash", "hash")
+_COLUMNS = (*STORED, "prev_hash", "hash")
 _LINK_COLUMNS = ("event_id", "subject_id", "at")
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 # Rows per INSERT statement (19 parameters each, well under every driver's limit).
 _CHUNK = 500
 
 
-def _canonical_values(values: Sequence[object]) -> bytes:
-    """`values` in `_STORED` order; see the module docstring for the rule."""
+def canonical_values(values: Sequence[object]) -> bytes:
+    """`values` in `STORED` order; see the module docstring for the rule."""
     at = values[_AT]
     if not isinstance(at, datetime) or at.tzinfo is None:
         raise TypeError("audit times are aware datetimes")
@@ -79,7 +80,7 @@ def canonical(values: Mapping[str, object]) -> bytes:
     """The bytes a row's hash covers: every field but id and the hashes, as a JSON array in
     the sorted order of the field names, the time in UTC ISO 8601 with microseconds; then
     `conditions` and `policy_version` when either is set (see the module docstring)."""
-    return _canonical_values([values[name] for name in _STORED])
+    return canonical_values([values[name] for name in STORED])
 
 
 def chain_hash(prev_hash: str, values: Mapping[str, object]) -> str:
@@ -139,9 +140,9 @@ async def append(records: list[AuditRecord]) -> None:
         params: list[object] = []
         stored_at: dict[str, tuple[object, list[str]]] = {}
         for record in records:
-            values = [getattr(record, name) for name in _STORED]
+            values = [getattr(record, name) for name in STORED]
             at = values[_AT]
-            digest = hashlib.sha256(prev.encode() + _canonical_values(values)).hexdigest()
+            digest = hashlib.sha256(prev.encode() + canonical_values(values)).hexdigest()
             values[_AT] = at if postgres else str(at.astimezone(UTC))
             stored_at[digest] = (values[_AT], subjects_of(record.subject_id))
             params += values
@@ -209,19 +210,11 @@ async def _chunks(
             query = query.filter(at__gte=since)
         if until is not None:
             query = query.filter(at__lt=until)
-        chunk = await query.order_by("id").limit(batch).values("id", *_STORED, "prev_hash", "hash")
+        chunk = await query.order_by("id").limit(batch).values("id", *STORED, "prev_hash", "hash")
         if not chunk:
             return
         yield chunk
         last_id = int(str(chunk[-1]["id"]))
-
-
-async def _rows(
-    batch: int, *, since: datetime | None = None, until: datetime | None = None
-) -> AsyncIterator[dict[str, object]]:
-    async for chunk in _chunks(batch, since=since, until=until):
-        for row in chunk:
-            yield row
 
 
 async def _links(first_id: object, last_id: object) -> dict[int, set[str]]:
@@ -260,12 +253,19 @@ async def export_rows(
     *, since: datetime | None = None, until: datetime | None = None, batch: int = 5_000
 ) -> AsyncIterator[dict[str, object]]:
     """Rows in chain order, with their hashes and every field a hash covers (the decision
-    inputs too), for auditors' own verification (the rule is in the module docstring)."""
-    async for row in _rows(batch, since=since, until=until):
-        at = row["at"]
-        if isinstance(at, datetime):
-            row["at"] = at.astimezone(UTC).isoformat(timespec="microseconds")
-        yield row
+    inputs too), for auditors' own verification (the rule is in the module docstring);
+    and, once the row is in the tree, its `leaf_index` and `salt`, from which its leaf is
+    rebuilt (verifier/leaf.py), else null."""
+    async for chunk in _chunks(batch, since=since, until=until):
+        leaves = await leaves_of([int(str(row["id"])) for row in chunk])
+        for row in chunk:
+            at = row["at"]
+            if isinstance(at, datetime):
+                row["at"] = at.astimezone(UTC).isoformat(timespec="microseconds")
+            leaf = leaves.get(int(str(row["id"])))
+            row["leaf_index"] = leaf.index if leaf else None
+            row["salt"] = leaf.salt.hex() if leaf else None
+            yield row
 
 
 class _Decision(NamedTuple):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import strawberry
 
-from api.audit import proofs, service
+from api.audit import proofs, service, verify
 from api.audit.log_config import log_config
 from api.audit.proof_types import AuditCheckpoint, ConsistencyProof, InclusionProof, LogIndex
 from api.audit.types import (
@@ -22,7 +22,7 @@ from api.errors import InvalidArgument
 from api.observability.metrics import note_audit_verified
 from api.pagination import page_size
 from api.permissions import only
-from authz import audit, checkpoints
+from authz import checkpoints
 from authz.registry import Role
 from models import AuditCheckpoint as CheckpointModel
 
@@ -49,10 +49,21 @@ class AuditQuery:
 
     @strawberry.field(
         extensions=only(Role.AUDITOR),
-        description="Walk the log's hash chain: ok, or the first broken row (auditors).",
+        description="Walk the whole log and check it against its checkpoints: ok, or the "
+        "first broken row or the attack found (auditors).",
     )
-    async def verify_audit_log(self, info: Info) -> AuditVerification | None:
-        result = await audit.verify()
+    async def verify_audit_log(
+        self,
+        info: Info,
+        checkpoints: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Checkpoints (signed notes) kept outside the database to check "
+                "the log against, besides those the log signed."
+            ),
+        ] = None,
+    ) -> AuditVerification | None:
+        result = await verify.against(checkpoints or [])
         note_audit_verified(result.ok)
         info.context.audit_event(event="audit", operation="verifyAuditLog")
         return AuditVerification.from_result(result)

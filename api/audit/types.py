@@ -14,6 +14,7 @@ from api.audit.proof_types import LogEvidence
 from api.audit.proofs import EvidenceBatch
 from api.pagination import PageInfo
 from authz.audit import VerifyResult
+from authz.log_verify import LogVerification
 from models import AuditEvent
 
 
@@ -136,21 +137,54 @@ class AccessDecisionConnection:
         return cls(edges=edges, page_info=_page_info(page.cursors, has_next=page.has_next))
 
 
-@strawberry.type(description="The decision log's hash chain, walked from its first row.")
+@strawberry.enum(description="What a verification of the decision log found wrong.")
+class LogFinding(Enum):
+    EDITED = "edited"
+    TRUNCATED = "truncated"
+    REWRITTEN = "rewritten"
+    INCONSISTENT = "inconsistent"
+    SIGNATURE = "signature"
+    TREE = "tree"
+
+
+@strawberry.type(
+    description="The decision log walked from its first row: each row against its chain link, "
+    "hash, subject index and leaf; the tree's root against the checkpoints."
+)
 class AuditVerification:
     ok: bool
     checked: int = strawberry.field(description="Rows found intact before the first broken one.")
     first_broken_id: strawberry.ID | None
     problem: str | None
+    finding: LogFinding | None = strawberry.field(
+        description="edited (a row), truncated (newest rows deleted), rewritten (hashes "
+        "recomputed), inconsistent (a split view), signature, or tree (stored nodes)."
+    )
+    tree_size: int | None = strawberry.field(
+        description="Rows in the tree (rows a checkpoint can cover); null for the ledger."
+    )
+    checkpoints: int | None = strawberry.field(
+        description="Checkpoints the log was checked against; null for the ledger."
+    )
 
     @classmethod
-    def from_result(cls, result: VerifyResult) -> AuditVerification:
+    def from_result(cls, result: LogVerification | VerifyResult) -> AuditVerification:
+        """A verification of the log, or of a hash chain of its own (the disclosure ledger:
+        a broken row there is an edited one)."""
         broken = result.first_broken_id
+        if isinstance(result, LogVerification):
+            finding = LogFinding(result.kind) if result.kind else None
+            size, held = result.tree_size, len(result.checkpoints)
+        else:
+            finding, size, held = (None if result.ok else LogFinding.EDITED), None, None
         return cls(
             ok=result.ok,
             checked=result.checked,
             first_broken_id=strawberry.ID(str(broken)) if broken is not None else None,
             problem=result.problem or None,
+            finding=finding,
+            tree_size=size,
+            checkpoints=held,
         )
 
 

@@ -1,9 +1,11 @@
-"""`custos audit verify | export`: the decision log's hash chain checked, and the log
-written out for auditors' own tools."""
+"""`custos audit verify | checkpoint | rotate-key | export`: the decision log checked
+against checkpoints held outside the database, checkpoints signed, keys rotated, and the
+log written out for auditors' own tools (and `witness`, api/cli/witness.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -23,20 +25,92 @@ def audit() -> None:
 
 @audit.command(
     "verify",
-    example="custos audit verify",
-    short_help="walk the hash chain; exit 1 naming the first broken row",
+    example='custos audit verify --checkpoint saved-checkpoint --log-key "$(cat log.vkey)"',
+    short_help="check every row, the tree and the checkpoints; exit 1 naming what broke",
 )
-def verify_command() -> int:
-    """Walk the decision log's hash chain from the first row: exit 0 when every row is
-    intact, 1 naming the first row whose content, link or subject index was altered."""
+@click.option(
+    "--checkpoint",
+    "files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a checkpoint kept outside the database (repeatable)",
+)
+@click.option(
+    "--log-key",
+    "vkeys",
+    multiple=True,
+    help="the log's public key (vkey) to check checkpoints with; default: the keys the "
+    "database publishes (repeatable)",
+)
+def verify_command(files: tuple[Path, ...], vkeys: tuple[str, ...]) -> int:
+    """Walk the decision log once: every row against its chain link, its hash, its subject
+    index and its leaf; the tree's root against every checkpoint the log signed and every
+    --checkpoint file. Exit 0 when all hold; 1 naming the broken row, or the attack:
+    truncated, rewritten, inconsistent, or a checkpoint the log's keys did not sign."""
     from api.observability.metrics import note_audit_verified
-    from authz.audit import verify
+    from authz.log_verify import NoteError, open_held, published_verifiers, verify_log
+    from verifier.note import parse_vkey
 
     async def work(_: Services) -> int:
+        try:
+            keys = [parse_vkey(v) for v in vkeys] or await published_verifiers()
+            held = [open_held(str(f), f.read_bytes(), keys) for f in files]
+        except NoteError as exc:
+            click.echo(f"audit log NOT VERIFIED (signature): {exc}", err=True)
+            return 1
         async with Progress("audit verify"):
-            result = await verify()
+            result = await verify_log(held)
         note_audit_verified(result.ok)
-        return report_chain("audit log", result)
+        if result.ok or result.kind == "edited":
+            return report_chain("audit log", result)
+        click.echo(f"audit log NOT VERIFIED ({result.kind}): {result.problem}", err=True)
+        return 1
+
+    return run(work)
+
+
+@audit.command(
+    "checkpoint",
+    example="custos audit checkpoint > checkpoint-$(date +%F)",
+    short_help="bring every row into the tree and sign a checkpoint now",
+)
+def checkpoint_command() -> int:
+    """Sign a checkpoint of the whole log now and print it (a C2SP signed note), as servers
+    do on their own every CUSTOS_AUDIT_CHECKPOINT_SECONDS. Keep the output somewhere the
+    database's administrators cannot write: `audit verify --checkpoint` checks the log
+    against it later."""
+    from api.audit.log_config import log_config
+    from authz.checkpoints import CheckpointRefused, sign
+
+    async def work(services: Services) -> int:
+        try:
+            row = await sign(log_config(services.settings), services.clock.now(), force=True)
+        except CheckpointRefused as exc:
+            click.echo(f"custos: checkpoint refused: {exc}", err=True)
+            return 1
+        click.echo(row.note, nl=False)
+        return 0
+
+    return run(work)
+
+
+@audit.command(
+    "rotate-key",
+    example="custos audit rotate-key",
+    short_help="make a new checkpoint signing key and retire the one in use",
+)
+def rotate_key_command() -> int:
+    """Make a new signing key (its private part a file in CUSTOS_AUDIT_KEY_DIR), retire the
+    one in use, and print the new key's vkey. Old checkpoints stay verifiable with the
+    retired key, which /.well-known/custos/log-keys keeps publishing with its period."""
+    from api.audit.log_config import log_config
+    from authz.log_keys import rotate
+
+    async def work(services: Services) -> int:
+        config = log_config(services.settings)
+        key = await rotate(config.origin, config.key_dir, services.clock.now())
+        click.echo(key.vkey)
+        return 0
 
     return run(work)
 

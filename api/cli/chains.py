@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from authz.audit import VerifyResult
+from authz.log_verify import LogVerification
 
 
-def report_chain(name: str, result: VerifyResult) -> int:
+def report_chain(name: str, result: VerifyResult | LogVerification) -> int:
     if result.ok:
         click.echo(f"{name} ok: {result.checked} row(s) verified")
         return 0
