@@ -75,6 +75,11 @@ async def _create(origin: str, key_dir: Path, now: datetime) -> AuditLogKey:
     )
 
 
+def _second(now: datetime) -> datetime:
+    """Validity periods are published in whole seconds, as signatures carry their time."""
+    return now.replace(microsecond=0)
+
+
 async def ensure(origin: str, key_dir: Path, now: datetime) -> AuditLogKey:
     """The key in use for `origin`, made (with its private file) when there is none. A
     key of another origin is retired: a log's key is named after the log."""
@@ -84,12 +89,14 @@ async def ensure(origin: str, key_dir: Path, now: datetime) -> AuditLogKey:
         key = await current(origin)
         if key is not None:
             return key
+        now = _second(now)
         await AuditLogKey.filter(retired_at=None).using_db(conn).update(retired_at=now)
         return await _create(origin, key_dir, now)
 
 
 async def rotate(origin: str, key_dir: Path, now: datetime) -> AuditLogKey:
     """A new key in use; every other one retired as of `now`."""
+    now = _second(now)
     async with in_transaction() as conn:
         if conn.capabilities.dialect == "postgres":
             await conn.execute_query(f"SELECT pg_advisory_xact_lock({_KEY_LOCK})")

@@ -100,7 +100,7 @@ async def test_rotation_retires_the_old_key_whose_checkpoints_still_verify(
     new = await checkpoints.sign(config, clock.now())
     assert new.key_id == new_key.key_id != old.key_id
     keys = {k.key_id: k for k in await log_keys.published()}
-    assert keys[old.key_id].retired_at == rotated_at
+    assert keys[old.key_id].retired_at == rotated_at.replace(microsecond=0)
     assert keys[new.key_id].retired_at is None
     old_vkey, new_vkey = parse_vkey(keys[old.key_id].vkey), parse_vkey(keys[new.key_id].vkey)
     assert open_checkpoint(old.note, [old_vkey, new_vkey])[0].size == 2

@@ -20,6 +20,7 @@ from api.cli.register import processing_record_command
 from api.cli.retention import retention
 from api.cli.rights import rights
 from api.cli.server import export_schema_command, serve_command
+from api.cli.witness import witness_command  # noqa: F401 (registers `audit witness`)
 from api.version import VERSION
 
 
