@@ -86,6 +86,19 @@ def test_rows_after_the_checkpoint_are_read_but_not_covered() -> None:
     assert "30 later rows are not covered" in report.summary()
 
 
+def test_rows_not_yet_in_the_tree_may_only_end_the_export() -> None:
+    rows = make_rows(12)
+    for row in rows[10:]:
+        row["leaf_index"], row["salt"] = None, None
+    report = check_rows(lines_of(rows), checkpoint_of(rows[:10], 10))
+    assert report.ok, report.findings()
+    assert "2 later rows are not covered" in report.summary()
+    # within the rows the checkpoint covers, a row without its leaf is a finding
+    report = check_rows(lines_of(rows), checkpoint_of(make_rows(12), 12))
+    assert not report.ok
+    assert any(export_check.PENDING in line for line in report.findings())
+
+
 @pytest.mark.parametrize("size", [*range(41), 63, 64, 65, 127, 128, 129])
 def test_the_streamed_root_is_the_rfc_root_of_every_size(size: int) -> None:
     rows = make_rows(size + 3, seed=size)

@@ -143,10 +143,13 @@ def format_option(command: F) -> F:
 @since_until
 def export_command(fmt: str, since: datetime | None, until: datetime | None) -> int:
     """Write the decision log in chain order, with each row's hashes and every field they
-    cover, to stdout (the number of rows to stderr)."""
+    cover, and its place in the tree (leaf_index, salt), to stdout (the number of rows to
+    stderr). `python -m verifier check-export` checks it against a checkpoint."""
     from authz.audit import export_rows
+    from authz.log_tree import integrate
 
     async def work(_: Services) -> int:
+        await integrate()  # every row written so far gets its leaf index and salt
         return await write_rows(export_rows(since=since, until=until), fmt=fmt, label="export")
 
     return run(work)
