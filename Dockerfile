@@ -11,11 +11,14 @@ COPY pyproject.toml README.md LICENSE ./
 COPY api ./api
 COPY models ./models
 COPY authz ./authz
+COPY verifier ./verifier
 COPY scripts ./scripts
 RUN scripts/install.sh /opt/custos
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/custos --create-home custos
+RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/custos --create-home custos \
+    && install -d -o custos -g custos -m 0700 /var/lib/custos/audit-keys \
+    && install -d -o custos -g custos -m 0755 /var/lib/custos/checkpoints
 COPY --from=build /opt/custos /opt/custos
 ENV PATH=/opt/custos/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -11,7 +11,7 @@ trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 mkdir "$work/src"
 # the same paths the Dockerfile's build stage copies
-(cd "$source_dir" && cp -r pyproject.toml README.md LICENSE api models authz scripts "$work/src/")
+(cd "$source_dir" && cp -r pyproject.toml README.md LICENSE api models authz verifier scripts "$work/src/")
 if ! "$work/src/scripts/install.sh" "$work/prefix" >"$work/install.log" 2>&1; then
    grep -v "^WARNING: Location" "$work/install.log" >&2  # (a local index's noise)
    echo "check-install: scripts/install.sh failed" >&2

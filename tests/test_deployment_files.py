@@ -86,6 +86,21 @@ def test_compose_starts_custos_after_its_migration_on_a_healthy_database() -> No
     assert all(p.startswith("127.0.0.1:") for p in services["custos"]["ports"])
 
 
+def test_compose_declares_every_named_volume_and_keeps_the_log_keys_on_one() -> None:
+    compose = _compose()
+    services, declared = compose["services"], compose.get("volumes") or {}
+    assert isinstance(services, dict)
+    assert isinstance(declared, dict)
+    for name, service in services.items():
+        for mount in service.get("volumes", []):
+            source = mount.split(":", 1)[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name} mounts undeclared volume {source}"
+    # the signing keys outlive the container, where the example settings say they are
+    keys = _example_environment()["CUSTOS_AUDIT_KEY_DIR"]
+    assert f"audit-keys:{keys}" in services["custos"]["volumes"]
+
+
 def _example_environment() -> dict[str, str]:
     lines = (REPO / "deploy" / "custos.env.example").read_text("utf-8").splitlines()
     pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]

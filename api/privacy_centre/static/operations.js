@@ -168,8 +168,14 @@ export const CANCEL_RIGHTS_REQUEST = `mutation CancelRightsRequest($id: ID!) {
 // access log
 export const ACCESS_LOG = `query AccessLog($first: Int!, $after: String) {
   me {
+    id
     accessLog(first: $first, after: $after) {
-      edges { node { reference at roles purpose categories actions } }
+      edges {
+        node {
+          reference at roles purpose categories actions
+          evidence { leaf subjectKey proof { leafIndex treeSize hashes checkpoint } }
+        }
+      }
       pageInfo { hasNextPage endCursor }
     }
   }
