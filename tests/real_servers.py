@@ -62,6 +62,7 @@ def migrate(database_url: str) -> None:
 class Server:
     url: str
     log: Path
+    pid: int = 0
 
 
 @contextlib.contextmanager
@@ -87,7 +88,7 @@ def servers(
                         stderr=subprocess.STDOUT,
                     )
                 )
-            started.append(Server(f"http://127.0.0.1:{port}", log))
+            started.append(Server(f"http://127.0.0.1:{port}", log, procs[-1].pid))
         for server, proc in zip(started, procs, strict=True):
             wait_up(server.url, proc, server.log)
         yield started
