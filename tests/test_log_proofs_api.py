@@ -20,6 +20,7 @@ from authz.registry import Role
 from models import AuditCheckpoint, AuditEvent
 from tests.conftest import GQL, signed_in_employee
 from tests.test_audit_queries import customer, error
+from tests.test_hostile_input import send
 from verifier import leaf as leaf_format
 from verifier import merkle
 from verifier.note import open_checkpoint, parse_vkey
@@ -230,3 +231,47 @@ async def test_a_customers_access_log_carries_evidence_they_can_check(
             checkpoint.root,
         )
     assert sorted(len(json.loads(e["evidence"][0]["leaf"])["subjects"]) for e in entries) == [1, 3]
+
+
+VERIFY_WITH = """
+query($checkpoints: [String!]) {
+  verifyAuditLog(checkpoints: $checkpoints) { ok finding problem treeSize checkpoints }
+}
+"""
+
+
+async def test_verify_audit_log_checks_pasted_checkpoints(
+    gql: GQL, services: Services, clock: FakeClock
+) -> None:
+    await append(rows(clock, ["c-1", "c-2", "c-3"]))
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
+    note = (await gql(SIGN, token=token))["data"]["signAuditCheckpoint"]["note"]
+    body = await gql(VERIFY_WITH, {"checkpoints": [note]}, token=token)
+    result = body["data"]["verifyAuditLog"]
+    assert (result["ok"], result["finding"], result["checkpoints"]) == (True, None, 2)
+    # a pasted checkpoint the log's keys did not sign is named as such
+    origin, size, rest = note.split("\n", 2)
+    forged = f"{origin}\n{int(size) - 1}\n{rest}"
+    body = await gql(VERIFY_WITH, {"checkpoints": [forged]}, token=token)
+    result = body["data"]["verifyAuditLog"]
+    assert (result["ok"], result["finding"]) == (False, "SIGNATURE")
+    assert result["problem"].startswith("checkpoint 1: ")
+
+
+@pytest.mark.parametrize(
+    "note",
+    ["x" * 9000, "a\x00b\n\n— k AAAA\n", "\ud800\n", "", "only text\n", "a\r\nb"],
+)
+async def test_hostile_checkpoints_get_typed_answers(
+    gql: GQL, services: Services, note: str
+) -> None:
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
+    answer = await send(gql, VERIFY_WITH, {"checkpoints": [note]}, token)
+    body = answer.json()
+    assert answer.status_code == 200
+    if "errors" in body:
+        assert body["errors"][0]["extensions"]["code"] == "VALIDATION"
+        assert (body.get("data") or {}).get("verifyAuditLog") is None
+    else:
+        assert body["data"]["verifyAuditLog"]["finding"] == "SIGNATURE"
+    assert "Traceback" not in json.dumps(body)

@@ -60,6 +60,8 @@ RULES: dict[str, Rule] = {
     "Mutation.verifyEmail.token": TOKEN,
     "Mutation.unsubscribe.token": TOKEN,
     "Mutation.resetPassword.token": TOKEN,
+    # A signed note (docs/AUDIT_LOG.md): lines, checked by the verifier's own parser.
+    "Query.verifyAuditLog.checkpoints": Rule(8_192, Kind.TEXT),
     # Compared as sent with a bounded column: its size.
     "Query.supportQueue.status": Rule(16),  # support_case.status
     "Mutation.publishPolicy.version": Rule(32),  # privacy_policy.version
