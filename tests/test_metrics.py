@@ -17,12 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.audit.log_config import log_config
 from api.observability import metrics, request_log
 from api.retention.purge import run_retention
 from api.rights.rules import RUNNING
 from api.services import Services
 from api.settings import Settings
 from api.version import VERSION
+from authz import checkpoints, log_tree
 from authz.adapter import current_version
 from models import AuditEvent, OutboxMessage, RightsRequest, SupportCase
 from tests.conftest import (
@@ -192,14 +194,21 @@ async def test_the_database_gauges_are_the_databases(
     assert value(text, "custos_rights_requests_open") == 2
     assert value(text, "custos_rights_requests_overdue") == 1
     assert value(text, "custos_audit_rows") == await AuditEvent.all().count() > 0
+    assert value(text, "custos_audit_tree_size") == await log_tree.size()
+    assert value(text, "custos_audit_checkpoint_size") == 0
+    assert value(text, "custos_audit_checkpoint_timestamp_seconds") == 0
     assert value(text, "custos_retention_last_run_timestamp_seconds") == now.timestamp()
     assert value(text, "custos_policy_version_loaded") == services.authorizer.version
     assert value(text, "custos_policy_version_latest") == await current_version()
 
     # when more rows are logged, the next scrape counts them (only the new ones are read)
     await run_retention(services=services, dry_run=False)
+    signed = await checkpoints.sign(log_config(services.settings), now, force=True)
     again = await scrape(local)
     assert value(again, "custos_audit_rows") == await AuditEvent.all().count()
+    assert value(again, "custos_audit_tree_size") == signed.size > 0
+    assert value(again, "custos_audit_checkpoint_size") == signed.size
+    assert value(again, "custos_audit_checkpoint_timestamp_seconds") == now.timestamp()
 
 
 async def test_a_successful_verify_is_the_time_shown(local: httpx.AsyncClient) -> None:

@@ -31,8 +31,9 @@ from tortoise.functions import Count
 from api.clock import Clock
 from api.rights.rules import RUNNING
 from api.version import VERSION
+from authz import log_tree
 from authz.adapter import current_version
-from models import AuditEvent, OutboxMessage, RightsRequest
+from models import AuditCheckpoint, AuditEvent, OutboxMessage, RightsRequest
 
 log = logging.getLogger("custos.metrics")
 
@@ -50,6 +51,9 @@ class Figures:
     rights_open: int
     rights_overdue: int
     audit_rows: int
+    audit_tree_size: int
+    audit_checkpoint_size: int
+    audit_checkpoint_at: datetime | None
     retention_last_run: datetime | None
     policy_version_latest: int
 
@@ -82,6 +86,7 @@ class DatabaseGauges:
         rights_open = await running.count()
         overdue = await RightsRequest.filter(status__in=list(RUNNING), due_at__lt=now).count()
         await self._count_audit()
+        latest = await AuditCheckpoint.all().order_by("-id").first().values("size", "signed_at")
         return Figures(
             outbox_pending=sum(int(counts.get(s, 0)) for s in QUEUED),
             outbox_failed=failed,
@@ -92,6 +97,9 @@ class DatabaseGauges:
             rights_open=rights_open,
             rights_overdue=overdue,
             audit_rows=self._audit_rows,
+            audit_tree_size=await log_tree.size(),
+            audit_checkpoint_size=int(str(latest["size"])) if latest else 0,
+            audit_checkpoint_at=latest["signed_at"] if latest else None,
             retention_last_run=self._retention_at,
             policy_version_latest=await current_version(),
         )
@@ -182,6 +190,24 @@ def database_families(f: Figures) -> Iterable[Metric]:
         f.rights_overdue,
     )
     yield _gauge("custos_audit_rows", "Rows in the decision log (audit_event).", f.audit_rows)
+    yield _gauge(
+        "custos_audit_tree_size",
+        "Rows of the decision log in its Merkle tree (custos_audit_rows minus this: rows not "
+        "integrated yet, normally a second's worth).",
+        f.audit_tree_size,
+    )
+    yield _gauge(
+        "custos_audit_checkpoint_size",
+        "Rows the latest signed checkpoint covers (0: none signed yet).",
+        f.audit_checkpoint_size,
+    )
+    signed = f.audit_checkpoint_at.timestamp() if f.audit_checkpoint_at else 0.0
+    yield _gauge(
+        "custos_audit_checkpoint_timestamp_seconds",
+        "Unix time of the latest signed checkpoint (0: none); alert when it stops moving "
+        "while the log grows.",
+        signed,
+    )
     yield _gauge(
         "custos_retention_last_run_timestamp_seconds",
         "Unix time of the last retention run that purged (its summary rows in the decision "
