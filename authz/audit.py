@@ -11,7 +11,6 @@ with neither hashes exactly as rows written before they existed, so old chains v
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -24,6 +23,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from authz.log_tree import leaves_of
+from authz.sql import insert as sql_insert
 from models import AuditEvent, AuditSubject
 
 GENESIS = "0" * 64
@@ -92,21 +92,6 @@ async def _lock_chain(conn: BaseDBAsyncClient) -> None:
         await conn.execute_query(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK})")
 
 
-@functools.lru_cache(maxsize=64)
-def _insert(dialect: str, table: str, columns: tuple[str, ...], rows: int) -> str:
-    """One multi-row INSERT statement in the driver's parameter style."""
-    width = len(columns)
-    if dialect == "postgres":
-        groups = (
-            "(" + ",".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows)
-        )
-    else:
-        groups = ("(" + ",".join("?" * width) + ")" for _ in range(rows))
-    returning = " RETURNING id, hash" if table == "audit_event" else ""
-    # Only our own table and column names and placeholders: no value is ever interpolated.
-    return f"INSERT INTO {table} ({','.join(columns)}) VALUES {','.join(groups)}{returning}"  # noqa: S608
-
-
 def subjects_of(subject_id: str) -> list[str]:
     return [s for s in subject_id.split(",") if s]
 
@@ -117,7 +102,8 @@ async def _insert_rows(
     width, returned = len(columns), []
     for start in range(0, len(params), _CHUNK * width):
         chunk = params[start : start + _CHUNK * width]
-        sql = _insert(conn.capabilities.dialect, table, columns, len(chunk) // width)
+        returning = "id, hash" if table == "audit_event" else ""
+        sql = sql_insert(conn.capabilities.dialect, table, columns, len(chunk) // width, returning)
         if table == "audit_event":  # RETURNING: a fetch on every driver
             returned += await conn.execute_query_dict(sql, chunk)
         else:

@@ -25,6 +25,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 from tortoise.transactions import in_transaction
 
+from authz import sql
 from verifier import merkle
 from verifier.leaf import SALT_BYTES, row_leaf_hash
 
@@ -66,22 +67,7 @@ def _conn() -> BaseDBAsyncClient:
 
 
 def _marks(conn: BaseDBAsyncClient, count: int, first: int = 1) -> str:
-    if conn.capabilities.dialect == "postgres":
-        return ",".join(f"${n}" for n in range(first, first + count))
-    return ",".join("?" * count)
-
-
-@functools.lru_cache(maxsize=16)
-def _insert_sql(dialect: str, table: str, columns: tuple[str, ...], rows: int) -> str:
-    width = len(columns)
-    if dialect == "postgres":
-        groups = (
-            "(" + ",".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows)
-        )
-    else:
-        groups = ("(" + ",".join("?" * width) + ")" for _ in range(rows))
-    # Only our own table and column names and placeholders: no value is interpolated.
-    return f"INSERT INTO {table} ({','.join(columns)}) VALUES {','.join(groups)}"  # noqa: S608
+    return sql.marks(conn.capabilities.dialect, count, first)
 
 
 async def _insert(
@@ -93,8 +79,8 @@ async def _insert(
     chunk = 1_000
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        sql = _insert_sql(conn.capabilities.dialect, table, columns, len(part))
-        await conn.execute_query(sql, [value for row in part for value in row])
+        statement = sql.insert(conn.capabilities.dialect, table, columns, len(part))
+        await conn.execute_query(statement, [value for row in part for value in row])
 
 
 def perfect_subtrees(start: int, end: int) -> list[Key]:
