@@ -18,9 +18,11 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from api.audit.log_config import log_config
 from api.clock import FakeClock
 from api.pagination import encode_cursor as cursor
 from api.services import Services
+from authz import checkpoints
 from models import (
     AuditEvent,
     AuditSubject,
@@ -162,6 +164,13 @@ async def processors(world: World, numbers: range) -> None:
         )
         for n in numbers
     )
+
+
+async def signed_staff_accesses(world: World, numbers: range) -> None:
+    """The same, in the log's tree and under a signed checkpoint."""
+    await staff_accesses(world, numbers)
+    config = log_config(world.services.settings)
+    await checkpoints.sign(config, world.clock.now(), force=True)
 
 
 async def staff_accesses(world: World, numbers: range) -> None:
@@ -499,6 +508,15 @@ LISTINGS = [
         staff_accesses,
         ("me", "accessLog"),
         most=5,
+    ),
+    Listing(  # with each entry's evidence: the rows, leaves, checkpoint and proofs' nodes
+        f"""query($n: Int!) {{ me {{ accessLog(first: $n) {{ edges {{ cursor node {{
+            reference evidence {{ leaf subjectKey proof {{ leafIndex treeSize hashes
+            checkpoint }} }} }} }} {PAGE} }} }} }}""",
+        None,
+        signed_staff_accesses,
+        ("me", "accessLog"),
+        most=9,
     ),
     Listing(
         MY_VISITS,
