@@ -16,9 +16,10 @@ One pass over the rows, in batches, with O(log n) memory for the tree."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -27,7 +28,8 @@ from authz import log_tree
 from authz.audit import GENESIS, STORED, canonical_values, subjects_of
 from models import AuditCheckpoint, AuditLogKey
 from verifier import merkle
-from verifier.leaf import row_leaf_hash
+from verifier.leaf import PLAIN_ORDER, fast_leaf_data, leaf_data, row_leaf_hash
+from verifier.merkle import leaf_hash
 from verifier.note import Checkpoint, NoteError, Verifier, open_checkpoint, parse_vkey
 
 
@@ -87,9 +89,21 @@ class _Tree:
 
 
 _COLUMNS = ",".join(f"e.{c}" for c in dict.fromkeys(("id", *STORED, "prev_hash", "hash")))
+# Positions in a fetched row: id, the STORED fields, prev_hash, hash, then the leaf's index,
+# salt and hash and the subjects linked in `audit_subject`.
+_FIRST, _PREV, _HASH = 1, 1 + len(STORED), 2 + len(STORED)
+_LEAF_IDX, _LEAF_SALT, _LEAF_HASH, _LINKED = range(3 + len(STORED), 7 + len(STORED))
+_AT = STORED.index("at")
+_SUBJECT = STORED.index("subject_id")
+_ACTOR = STORED.index("actor_id")
+_VERSION = STORED.index("policy_version")
+_CHAINED = STORED.index("conditions")  # the fields before it are always in the chain
+_PLAIN = tuple(STORED.index(name) for name in PLAIN_ORDER)
+_escape: Callable[[object], str] = encode_basestring_ascii  # type: ignore[assignment]
 
 
-async def _batch(conn: BaseDBAsyncClient, after: int, size: int) -> list[dict[str, object]]:
+async def _batch(conn: BaseDBAsyncClient, after: int, size: int) -> Sequence[Sequence[object]]:
+    """The next rows by id, each a tuple (see the positions above): raw rows, no dicts."""
     mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
     sql = (
         f"SELECT {_COLUMNS}, l.idx AS leaf_idx, l.salt AS leaf_salt, l.hash AS leaf_hash, "  # noqa: S608
@@ -99,11 +113,64 @@ async def _batch(conn: BaseDBAsyncClient, after: int, size: int) -> list[dict[st
     )
     if conn.capabilities.dialect != "postgres":
         sql = sql.replace("string_agg(s.subject_id, ',')", "group_concat(s.subject_id, ',')")
-    return await conn.execute_query_dict(sql, [after])
+    _, rows = await conn.execute_query(sql, [after])
+    return rows  # type: ignore[return-value]
 
 
 def _at(value: object) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _stamp(value: object) -> str:
+    """The row's time as both the chain and the leaf write it (UTC, ISO 8601, microseconds):
+    computed once for both. A naive time fails as authz.audit.canonical_values fails."""
+    at = _at(value)
+    if at.tzinfo is None:
+        raise TypeError("audit times are aware datetimes")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _canonical(values: Sequence[object], stamp: str) -> bytes:
+    """authz.audit.canonical_values(values), the time given as `stamp`, written directly for
+    rows of text and an int version; any other row takes canonical_values itself."""
+    chained = list(values[:_CHAINED])
+    chained[_AT] = stamp
+    conditions, version = values[_CHAINED], values[_VERSION]
+    try:
+        parts = list(map(_escape, chained))
+        if conditions or version:
+            if type(version) is not int:
+                raise TypeError(version)
+            parts += (_escape(conditions), str(version))
+    except TypeError:
+        exact = list(values)
+        exact[_AT] = _at(values[_AT])
+        return canonical_values(exact)
+    return ("[" + ",".join(parts) + "]").encode()
+
+
+def _leaf(values: Sequence[object], stamp: str, salt: bytes) -> bytes:
+    """The row's leaf hash (verifier/leaf.py), the fast encoding for rows of text and an
+    int version, else the defining one."""
+    plain = [values[i] for i in _PLAIN]
+    actor, subjects, version = values[_ACTOR], values[_SUBJECT], values[_VERSION]
+    data = None
+    if type(actor) is str and type(subjects) is str and type(version) is int:
+        try:  # a plain field that is not text fails in the escaper
+            data = fast_leaf_data(plain, actor, subjects, stamp, version, salt)  # type: ignore[arg-type]
+        except TypeError:
+            data = None
+    if data is None:
+        row = dict(zip(STORED, values, strict=True))
+        row["at"] = _at(values[_AT])
+        data = leaf_data(row, salt)
+    return leaf_hash(data)
+
+
+def _same_subjects(linked: object, subjects: object) -> bool:
+    if linked == subjects:  # the index lists them as the row does: the usual case
+        return True
+    return set(str(linked or "").split(",")) - {""} == set(subjects_of(str(subjects)))
 
 
 async def verify_log(
@@ -116,45 +183,59 @@ async def verify_log(
     wanted: dict[int, bytes] = {}  # tree size -> recomputed root, filled during the walk
     for cp in held:
         wanted[cp.checkpoint.size] = b""
-    for row in signed:
-        wanted[int(str(row["size"]))] = b""
+    for cp_row in signed:
+        wanted[int(str(cp_row["size"]))] = b""
     tree = _Tree()
     if 0 in wanted:
         wanted[0] = tree.root()
     prev, checked, after = GENESIS, 0, 0
-    encode_values = canonical_values
+    sha256 = hashlib.sha256
     while True:
         rows = await _batch(conn, after, batch)
         if not rows:
             break
+        first = True
         for row in rows:
-            row_id = int(str(row["id"]))
-            values = [row[name] for name in STORED]
-            values[STORED.index("at")] = _at(values[STORED.index("at")])
-            canonical = encode_values(values)
-            if row["prev_hash"] != prev:
+            row_id = int(str(row[0]))
+            values = row[_FIRST:_PREV]
+            stamp = _stamp(values[_AT])
+            canonical = _canonical(values, stamp)
+            if row[_PREV] != prev:
                 return _broken(checked, tree, row_id, "prev_hash does not link to the row before")
-            if hashlib.sha256(prev.encode() + canonical).hexdigest() != row["hash"]:
+            if sha256(prev.encode() + canonical).hexdigest() != row[_HASH]:
                 return _broken(checked, tree, row_id, "hash does not match the row's content")
-            linked = set(str(row["linked"] or "").split(",")) - {""}
-            if linked != set(subjects_of(str(row["subject_id"]))):
+            if not _same_subjects(row[_LINKED], values[_SUBJECT]):
                 return _broken(checked, tree, row_id, "its subject index was altered")
-            prev = str(row["hash"])
-            if row["leaf_idx"] is None:
+            prev = str(row[_HASH])
+            if row[_LEAF_IDX] is None:
                 checked += 1
                 continue  # not in the tree yet: only rows after the last integrated one
-            if int(str(row["leaf_idx"])) != tree.size:
+            if int(str(row[_LEAF_IDX])) != tree.size:
                 return _broken(checked, tree, row_id, "its leaf is out of order or missing")
-            row["at"] = values[STORED.index("at")]
-            digest = row_leaf_hash(row, bytes.fromhex(str(row["leaf_salt"])))
-            if digest.hex() != row["leaf_hash"]:
+            salt = bytes.fromhex(str(row[_LEAF_SALT]))
+            digest = _leaf(values, stamp, salt)
+            if first:  # the fast encodings must be the defining ones, byte for byte
+                _check_encodings(values, stamp, salt, canonical, digest)
+                first = False
+            if digest.hex() != row[_LEAF_HASH]:
                 return _broken(checked, tree, row_id, "its content does not match its leaf")
             checked += 1
             tree.add(digest)
             if tree.size in wanted:
                 wanted[tree.size] = tree.root()
-        after = int(str(rows[-1]["id"]))
+        after = int(str(rows[-1][0]))
     return await _against_checkpoints(checked, tree, held, signed, wanted)
+
+
+def _check_encodings(
+    values: Sequence[object], stamp: str, salt: bytes, canonical: bytes, digest: bytes
+) -> None:
+    row = dict(zip(STORED, values, strict=True))
+    row["at"] = _at(values[_AT])
+    if canonical != canonical_values([row[name] for name in STORED]) or digest != row_leaf_hash(
+        row, salt
+    ):
+        raise RuntimeError("internal error: the fast row encodings differ from the defining ones")
 
 
 def _broken(checked: int, tree: _Tree, row_id: int, problem: str) -> LogVerification:

@@ -95,7 +95,11 @@ async def test_a_witness_cosigns_a_growing_log_and_catches_a_truncation(
             "DELETE FROM audit_leaf WHERE idx >= 8; DELETE FROM audit_checkpoint"
         )
         await rebuild_nodes()
-        wait_for(lambda: checkpoint_size(server.url) == 8, "the server to sign 8 rows")
+        try:
+            wait_for(lambda: checkpoint_size(server.url) == 8, "8 rows signed", seconds=60)
+        except AssertionError:
+            log = server.log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"the server did not sign 8 rows; its log: {log}") from None
         accepted = (state / "checkpoint").read_text()
         status, out, err = witness()
         assert status == 2, (out, err)

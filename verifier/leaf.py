@@ -26,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 
 from verifier.merkle import leaf_hash
 
@@ -91,3 +92,81 @@ def leaf_data(row: Mapping[str, object], salt: bytes) -> bytes:
 def row_leaf_hash(row: Mapping[str, object], salt: bytes) -> bytes:
     """SHA-256(0x00 || leaf): the row's hash in the tree."""
     return leaf_hash(leaf_data(row, salt))
+
+
+# The same leaf, written directly: for verifying or integrating many rows (authz/log_verify.py
+# checks a million rows a few seconds apart). `leaf_data` above is the definition;
+# tests/test_log_verify_fast.py checks that the two agree byte for byte on any input.
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+_BLOCK = 64
+# The keys of the leaf after `action`, in sorted order, for the plain fields of PLAIN_ORDER.
+PLAIN_ORDER = _PLAIN
+
+
+def fast_leaf_data(
+    plain: Sequence[str], actor: str, subjects: str, at: str, policy_version: int, salt: bytes
+) -> bytes:
+    """`leaf_data` of a row given as `plain` (its fields named in PLAIN_ORDER, in that
+    order, as text), `actor_id`, `subject_id` (comma-separated), `at` already as
+    `timestamp` writes it, and an int `policy_version`: the same bytes, two to three
+    times faster (HMAC from two SHA-256 states shared by every commitment of the row)."""
+    if len(salt) > _BLOCK:  # HMAC would hash such a key first: take the defining path
+        row: dict[str, object] = dict(zip(_PLAIN, plain, strict=True))
+        row.update(actor_id=actor, subject_id=subjects, at=at, policy_version=policy_version)
+        return leaf_data(row, salt)
+    padded = salt + bytes(_BLOCK - len(salt))
+    inner = hashlib.sha256(padded.translate(_IPAD))
+    outer = hashlib.sha256(padded.translate(_OPAD))
+    sha256 = hashlib.sha256
+
+    def commit(prefix: bytes, value: str) -> str:
+        raw = value.encode()
+        i = inner.copy()
+        i.update(prefix + raw)
+        o = outer.copy()
+        o.update(i.digest())
+        return sha256(o.digest() + raw).hexdigest()
+
+    names = [s for s in set(subjects.split(",")) if s] if subjects else []
+    committed_subjects = sorted([commit(b"subject\n", s) for s in names])
+    e = [encode_basestring_ascii(v) for v in plain]
+    # _PLAIN: action actor_kind category conditions decision event operation purpose
+    #         reason request_id roles rule
+    return "".join(
+        (
+            '{"action":',
+            e[0],
+            ',"actor":"',
+            commit(b"actor\n", actor) if actor else "",
+            '","actor_kind":',
+            e[1],
+            ',"at":"',
+            at,
+            '","category":',
+            e[2],
+            ',"conditions":',
+            e[3],
+            ',"decision":',
+            e[4],
+            ',"event":',
+            e[5],
+            ',"operation":',
+            e[6],
+            ',"policy_version":',
+            str(policy_version),
+            ',"purpose":',
+            e[7],
+            ',"reason":',
+            e[8],
+            ',"request_id":',
+            e[9],
+            ',"roles":',
+            e[10],
+            ',"rule":',
+            e[11],
+            ',"subjects":[',
+            ",".join([f'"{c}"' for c in committed_subjects]),
+            '],"v":1}',
+        )
+    ).encode()

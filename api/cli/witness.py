@@ -11,7 +11,7 @@ from api.cli.audit import audit
 
 @audit.command(
     "witness",
-    example="custos audit witness --log https://shop.example --log-key \"$(cat log.vkey)\" "
+    example='custos audit witness --log https://shop.example --log-key "$(cat log.vkey)" '
     "--state ~/.custos-witness --key witness.key",
     short_help="check the log's newest checkpoint against the last one accepted; cosign",
     env=(),

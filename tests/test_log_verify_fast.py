@@ -1,0 +1,168 @@
+"""The fast row encodings of the log's verification (authz/log_verify.py, verifier/leaf.py
+`fast_leaf_data`) are the defining ones (authz/audit.py `canonical_values`, verifier/leaf.py
+`leaf_data`) byte for byte, on any input; and rows whose text the fast path handles (non
+ASCII, quotes, control characters, subjects linked in another order) verify as before."""
+
+from __future__ import annotations
+
+import string
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tortoise import connections
+
+from api.clock import FakeClock
+from authz import log_tree
+from authz.audit import STORED, AuditRecord, append, canonical_values
+from authz.log_verify import _canonical, _leaf, _same_subjects, _stamp, verify_log
+from models import AuditEvent
+from tests.test_log_verify import intrude
+from verifier.leaf import PLAIN_ORDER, fast_leaf_data, leaf_data, row_leaf_hash, timestamp
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=24)
+_IDS = st.lists(
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]) | st.just(","), max_size=8),
+    max_size=6,
+).map(",".join)
+_TIMES = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones()
+)
+_VERSIONS = st.integers(-(1 << 63), (1 << 63) - 1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    plain=st.lists(_TEXT, min_size=len(PLAIN_ORDER), max_size=len(PLAIN_ORDER)),
+    actor=_TEXT,
+    subjects=_IDS,
+    at=_TIMES,
+    version=_VERSIONS,
+    salt=st.binary(max_size=100),
+)
+def test_the_fast_leaf_is_the_defined_leaf(
+    plain: list[str], actor: str, subjects: str, at: datetime, version: int, salt: bytes
+) -> None:
+    row: dict[str, object] = dict(zip(PLAIN_ORDER, plain, strict=True))
+    row.update(actor_id=actor, subject_id=subjects, at=at, policy_version=version)
+    fast = fast_leaf_data(plain, actor, subjects, timestamp(at), version, salt)
+    assert fast == leaf_data(row, salt)
+
+
+def _values(fields: dict[str, object]) -> list[object]:
+    return [fields[name] for name in STORED]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    texts=st.lists(_TEXT, min_size=len(STORED), max_size=len(STORED)),
+    conditions=st.sampled_from(["", "open_case", "self,open_case"]) | _TEXT,
+    version=st.sampled_from([0, 1]) | _VERSIONS,
+    at=_TIMES,
+    as_text=st.booleans(),
+)
+def test_the_fast_chain_encoding_is_the_defined_one(
+    texts: list[str], conditions: str, version: int, at: datetime, as_text: bool
+) -> None:
+    fields: dict[str, object] = dict(zip(STORED, texts, strict=True))
+    fields.update(conditions=conditions, policy_version=version, at=at)
+    stored = _values({**fields, "at": str(at) if as_text else at})  # SQLite stores text
+    stamp = _stamp(stored[STORED.index("at")])
+    assert stamp == timestamp(at)
+    assert _canonical(stored, stamp) == canonical_values(_values(fields))
+    salt = bytes(range(16))
+    assert _leaf(stored, stamp, salt) == row_leaf_hash(fields, salt)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("category", None), ("reason", 7), ("actor_id", None), ("policy_version", "3")],
+)
+def test_values_of_other_types_take_the_defining_path(field: str, value: object) -> None:
+    at = datetime(2025, 5, 1, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    fields: dict[str, object] = dict.fromkeys(STORED, "x")
+    fields.update(at=at, policy_version=0, conditions="", subject_id="a,b")
+    fields[field] = value
+    stored = _values(fields)
+    stamp = _stamp(at)
+    assert _canonical(stored, stamp) == canonical_values(stored)
+    if field != "policy_version":  # leaf_data refuses a version that is not a number
+        assert _leaf(stored, stamp, b"s" * 16) == row_leaf_hash(fields, b"s" * 16)
+
+
+def test_a_naive_time_fails_as_the_chain_fails() -> None:
+    with pytest.raises(TypeError):
+        canonical_values(_values({**dict.fromkeys(STORED, ""), "at": datetime(2025, 1, 1)}))
+    with pytest.raises(TypeError):
+        _stamp("2025-01-01 00:00:00")
+    with pytest.raises(ValueError, match="month must be in"):
+        _stamp("2025-13-01 00:00:00+00:00")
+
+
+def test_subjects_compare_as_sets() -> None:
+    assert _same_subjects("a,b", "a,b")
+    assert _same_subjects("b,a", "a,b,a")
+    assert _same_subjects(None, "")
+    assert not _same_subjects("a", "a,b")
+    assert not _same_subjects("a,b,c", "a,b")
+
+
+def _odd(clock: FakeClock, n: int) -> AuditRecord:
+    return AuditRecord(
+        at=clock.now(),
+        actor_kind="employee",
+        actor_id=f"é-{n}",
+        roles="customer_care",
+        event="access",
+        decision="allow",
+        category="contact.email",
+        action="read",
+        purpose="support",
+        reason=f'quote " backslash \\ tab \t newline \n {string.printable[n % 50]} ✓',
+        subject_id=",".join(sorted({f"c-{n}", f"ü-{n + 1}", f"c-{n + 2}"})),
+        conditions="open_case" if n % 2 else "",
+        policy_version=n % 3,
+    )
+
+
+async def test_rows_of_any_text_verify_and_links_in_any_order(clock: FakeClock) -> None:
+    for n in range(9):
+        await append([_odd(clock, n)])
+        clock.advance(seconds=1, microseconds=n * 7)  # some times without microseconds
+    await log_tree.integrate()
+    result = await verify_log(batch=4)
+    assert (result.ok, result.checked, result.tree_size) == (True, 9, 9), result.problem
+    target = (await AuditEvent.all().order_by("id"))[4]
+    conn = connections.get("default")
+    links = await conn.execute_query_dict(
+        f"SELECT subject_id, at FROM audit_subject WHERE event_id = {target.id} ORDER BY id"
+    )
+    # the same links, written back in the reverse order: the index still agrees
+    await intrude(f"DELETE FROM audit_subject WHERE event_id = {target.id}")
+    for link in reversed(links):
+        await conn.execute_query(
+            "INSERT INTO audit_subject (event_id, subject_id, at) VALUES "
+            + ("($1, $2, $3)" if conn.capabilities.dialect == "postgres" else "(?, ?, ?)"),
+            [target.id, link["subject_id"], link["at"]],
+        )
+    assert (await verify_log()).ok
+    await intrude(
+        f"DELETE FROM audit_subject WHERE event_id = {target.id} "
+        f"AND subject_id = '{links[0]['subject_id']}'"
+    )
+    result = await verify_log(batch=3)
+    assert (result.ok, result.kind, result.first_broken_id) == (False, "edited", target.id)
+    assert result.problem == "its subject index was altered"
+    assert (result.checked, result.tree_size) == (4, 4)
+
+
+async def test_a_leaf_salt_of_another_length_is_named(clock: FakeClock) -> None:
+    for n in range(3):
+        await append([_odd(clock, n)])
+    await log_tree.integrate()
+    target = (await AuditEvent.all().order_by("id"))[2]
+    await intrude(f"UPDATE audit_leaf SET salt = '{'ab' * 15}' WHERE event_id = {target.id}")
+    result = await verify_log()
+    assert (result.kind, result.first_broken_id, result.checked) == ("edited", target.id, 2)
+    assert result.problem == "its content does not match its leaf"
