@@ -42,20 +42,8 @@ from pathlib import Path
 from verifier import leaf, merkle
 from verifier.note import Checkpoint
 
-TEXT_FIELDS = (
-    "action",
-    "actor_kind",
-    "category",
-    "conditions",
-    "decision",
-    "event",
-    "operation",
-    "purpose",
-    "reason",
-    "request_id",
-    "roles",
-    "rule",
-)
+TEXT_FIELDS = leaf.PLAIN_ORDER
+"""The leaf's plain text fields, in its (sorted) key order: verifier/leaf.py's list."""
 ID_FIELDS = ("actor_id", "subject_id")
 REQUIRED = (*TEXT_FIELDS, *ID_FIELDS, "at", "policy_version", "leaf_index", "salt")
 _REQUIRED_SET = frozenset(REQUIRED)
