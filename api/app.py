@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
@@ -60,6 +61,16 @@ from authz.audit import AuditTrail
 from authz.watcher import run_policy_watcher
 
 log = logging.getLogger("custos")
+
+
+def _dumps(value: object) -> bytes:
+    """JSON by orjson (a page of 100 customers: several times faster than the standard
+    library); what orjson refuses (a lone surrogate echoed from hostile input, an integer
+    past 64 bits) by the standard library, escaped as it escapes it."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _unavailable(error: GraphQLError) -> GraphQLError | None:
@@ -184,15 +195,17 @@ class CustosGraphQL(GraphQL[Context, None]):
         return response
 
     def encode_json(self, data: object) -> str | bytes:
-        """The response; denied fields' errors (already JSON, api/context.py) are written
-        in after the others, without decoding and encoding hundreds of alike entries."""
+        """The response, encoded by orjson; denied fields' errors (already JSON,
+        api/context.py) are written in after the others, without decoding and encoding
+        hundreds of alike entries."""
         if not isinstance(data, dict) or not data.get(DENIED):
-            return super().encode_json(data)
+            return _dumps(data)
         denied = data.pop(DENIED)
-        errors = [json.dumps(e, separators=(",", ":")) for e in data.pop("errors", None) or ()]
-        head = json.dumps(data, separators=(",", ":"))[:-1]
-        comma = "," if len(head) > 1 else ""
-        return f'{head}{comma}"errors":[{",".join([*errors, *denied])}]}}'
+        errors = [_dumps(e) for e in data.pop("errors", None) or ()]
+        head = _dumps(data)[:-1]
+        comma = b"," if len(head) > 1 else b""
+        entries = b",".join([*errors, ",".join(denied).encode()])
+        return b'%s%s"errors":[%s]}' % (head, comma, entries)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         viewer = await self.services.sessions.resolve(

@@ -29,8 +29,9 @@ from authz.enforcer import CUSTOMER_SUBJECT, Decision, Denial
 K = TypeVar("K")
 V = TypeVar("V")
 
-_Denied = tuple[str, str]
-"""A denied field's error as JSON, before and after its path (the same for every path)."""
+_Denied = tuple[str, str, str]
+"""A denied field's error as JSON (the same wherever the field is): up to its parent's path
+items; whole, for a field at the root; from the field's own item on, below a parent."""
 _Known = tuple["Read", dict[object, set[str]], Decision | None]
 """A read decided in this request: outcome, subjects logged, and the denial if any."""
 _MASK_ONLY = Decision(False, "", "only a masked read is allowed", Denial.NO_RULE)
@@ -73,7 +74,7 @@ class Context:
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
     denials: list[str] = field(default_factory=list)
     """Denied fields' errors, each the JSON of its entry in `errors` (deny_field)."""
-    _denied_at: dict[tuple[int, str, str, int], _Denied] = field(default_factory=dict)
+    _denied_at: dict[tuple[int, str | int, str, str, int], _Denied] = field(default_factory=dict)
     _parents: dict[int, tuple[Path | None, str]] = field(default_factory=dict)
     """Denied fields' parent paths, by id, with their JSON list items (deny_field)."""
     _last_denial: Decision | None = None
@@ -293,30 +294,37 @@ class Context:
         after read_access (no await between), so the decision explained is that read's."""
         node = nodes[0]
         decision = self._last_denial or _MASK_ONLY
-        key = (id(node), category, purpose, id(decision))  # a decision lives all request
+        # a decision lives all request; the field's response key is its node's
+        key = (id(node), path.key, category, purpose, id(decision))
         shared = self._denied_at.get(key)
         if shared is None:
             locations = GraphQLError("", nodes=nodes).locations or []
             message = f"Not allowed to read {category} for purpose {purpose}."
             extensions = forbidden_extensions(decision, self.services.authorizer.version)
             start = {"message": message, "locations": [loc.formatted for loc in locations]}
-            shared = (
-                _json(start)[:-1] + ',"path":',
-                ',"extensions":' + _json(extensions) + "}",
-            )
+            head = _json(start)[:-1] + ',"path":['
+            tail = f'{_item(path.key)}],"extensions":{_json(extensions)}}}'
+            shared = (head, head + tail, "," + tail)  # at the root; below a parent
             self._denied_at[key] = shared
-        head, tail = shared
-        # Sibling fields share their parent's path object: its items are written once.
-        # The entry holds the object, so its id cannot be reused while the entry lives.
-        # Only strings are kept per denial, nothing the cyclic collector must scan.
-        parent = path.prev
-        known = self._parents.get(id(parent))
-        if known is None or known[0] is not parent:
-            known = (parent, _items(parent))
-            self._parents[id(parent)] = known
+        parent = self._items_of(path.prev)
+        self.denials.append(f"{shared[0]}{parent}{shared[2]}" if parent else shared[1])
+
+    def _items_of(self, path: Path | None) -> str:
+        """A response path as the items of its JSON list, root first. Sibling fields share
+        their parent's path object, and the items of every object on a page continue its
+        list's: each path object's items are written once, from its parent's. An entry
+        holds its object, so its id cannot be reused while the entry lives; only strings
+        are kept per denial, nothing the cyclic collector must scan."""
+        if path is None:
+            return ""
+        known = self._parents.get(id(path))
+        if known is not None and known[0] is path:
+            return known[1]
+        parent = self._items_of(path.prev)
         item = _item(path.key)
-        items = f"{known[1]},{item}" if known[1] else item
-        self.denials.append(f"{head}[{items}]{tail}")
+        items = f"{parent},{item}" if parent else item
+        self._parents[id(path)] = (path, items)
+        return items
 
     def denied_errors(self) -> list[str]:
         """The FORBIDDEN errors of denied fields, each as the JSON of its entry in the
@@ -348,11 +356,6 @@ def _item(key: str | int) -> str:
     """A response path's key as JSON: a GraphQL name (letters, digits, underscores: nothing
     to escape) or a list index."""
     return f'"{key}"' if isinstance(key, str) else str(key)
-
-
-def _items(path: Path | None) -> str:
-    """A response path as the items of its JSON list, root first."""
-    return ",".join(_item(key) for key in path.as_list()) if path is not None else ""
 
 
 def session_token(request: Request) -> str | None:

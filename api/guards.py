@@ -151,6 +151,7 @@ def _attribute(name: str) -> Callable[..., Any]:
         return getattr(source, name)
 
     resolve.value_of = value_of  # type: ignore[attr-defined]  # for api/executor.py
+    value_of.needs_path = False  # type: ignore[attr-defined]  # it never writes at its path
     return resolve
 
 

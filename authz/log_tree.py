@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from authz import sql
 from verifier import merkle
-from verifier.leaf import SALT_BYTES, row_leaf_hash
+from verifier.leaf import SALT_BYTES, fast_row_leaf_hash
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ async def _integrate_batch(batch: int) -> tuple[int, int]:
         nodes: list[tuple[object, ...]] = []
         for row in rows:
             salt = os.urandom(SALT_BYTES)
-            digest = row_leaf_hash(row, salt)
+            digest = fast_row_leaf_hash(row, salt)
             leaves.append((tree_size, int(row["id"]), salt.hex(), digest.hex()))
             tree_size += 1
             stack.append((0, digest))

@@ -19,7 +19,14 @@ from authz.audit import STORED, AuditRecord, append, canonical_values
 from authz.log_verify import _canonical, _leaf, _same_subjects, _stamp, verify_log
 from models import AuditEvent
 from tests.test_log_verify import intrude
-from verifier.leaf import PLAIN_ORDER, fast_leaf_data, leaf_data, row_leaf_hash, timestamp
+from verifier.leaf import (
+    PLAIN_ORDER,
+    fast_leaf_data,
+    fast_row_leaf_hash,
+    leaf_data,
+    row_leaf_hash,
+    timestamp,
+)
 
 _TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=24)
 _IDS = st.lists(
@@ -48,6 +55,33 @@ def test_the_fast_leaf_is_the_defined_leaf(
     row.update(actor_id=actor, subject_id=subjects, at=at, policy_version=version)
     fast = fast_leaf_data(plain, actor, subjects, timestamp(at), version, salt)
     assert fast == leaf_data(row, salt)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(_TEXT | st.none(), min_size=len(STORED), max_size=len(STORED)),
+    subjects=_IDS | st.none(),
+    actor=_TEXT | st.none(),
+    version=st.none() | _VERSIONS | st.just("7"),
+    at=_TIMES,
+    as_text=st.booleans(),
+    salt=st.binary(max_size=100),
+)
+def test_the_integrated_leaf_hash_is_the_defined_one(
+    texts: list[str | None],
+    subjects: str | None,
+    actor: str | None,
+    version: object,
+    at: datetime,
+    as_text: bool,
+    salt: bytes,
+) -> None:
+    # a row as the database hands it to log_tree.integrate: text or null, the time as
+    # text on SQLite, the version an int, null or (from an odd store) text
+    row: dict[str, object] = dict(zip(STORED, texts, strict=True))
+    row.update(subject_id=subjects, actor_id=actor, policy_version=version)
+    row["at"] = str(at) if as_text else at
+    assert fast_row_leaf_hash(row, salt) == row_leaf_hash(row, salt)
 
 
 def _values(fields: dict[str, object]) -> list[object]:

@@ -9,13 +9,14 @@ attribute build no resolve info and answer and log as graphql-core's own path do
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from api.app import CustosGraphQL
+from api.app import CustosGraphQL, _dumps
 from api.executor import CustosExecutor
 from api.guards import PersonalData, install_plain_guards
 from api.schema import build_schema
@@ -332,11 +333,31 @@ async def test_scalars_answer_and_log_as_the_generic_path_does(
 
     # when the page is read through the shortcut, and again through graphql-core's path
     fast = await answer()
-    monkeypatch.setattr(
-        CustosExecutor, "execute_field", StrawberryGraphQLCoreExecutionContext.execute_field
-    )
+    for name in ("collect_and_execute_subfields", "complete_iterable_value"):
+        monkeypatch.setattr(
+            CustosExecutor, name, getattr(StrawberryGraphQLCoreExecutionContext, name)
+        )
     built = _count_infos(monkeypatch)
     generic = await answer()
     # then both answer the same data and errors, and log the same decisions
     assert [b for b in built if b.endswith(".email")]  # the generic path did run
     assert fast == generic
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"data": {"a": "plain", "b": "é ✓ \u2028", "n": 3, "f": 1.5, "t": True}},
+        {"data": {"echo": "lone \ud800 surrogate"}},  # orjson refuses: the stdlib writes it
+        {"data": {"big": 2**70}},  # past 64 bits: the same
+    ],
+    ids=["orjson", "surrogate", "big-int"],
+)
+def test_responses_encode_any_value_as_json_does(value: dict[str, Any]) -> None:
+    # when a response is encoded, whichever encoder takes it
+    encoded = _dumps(value)
+    # then it is compact JSON that reads back as the value, as the standard library's does
+    assert isinstance(encoded, bytes)
+    assert json.loads(encoded) == value == json.loads(json.dumps(value))
+    assert b": " not in encoded
+    assert b", " not in encoded

@@ -170,3 +170,18 @@ def fast_leaf_data(
             '],"v":1}',
         )
     ).encode()
+
+
+def fast_row_leaf_hash(row: Mapping[str, object], salt: bytes) -> bytes:
+    """`row_leaf_hash`, through `fast_leaf_data` when the row is text with an int version
+    (as the database returns it), else through the definition: the same hash."""
+    actor, subjects = row["actor_id"] or "", row["subject_id"] or ""
+    version = row["policy_version"] or 0
+    if type(actor) is str and type(subjects) is str and type(version) is int:
+        plain = [row[name] or "" for name in PLAIN_ORDER]
+        try:  # a plain field that is not text fails in the escaper
+            data = fast_leaf_data(plain, actor, subjects, timestamp(row["at"]), version, salt)  # type: ignore[arg-type]
+        except TypeError:
+            return row_leaf_hash(row, salt)
+        return leaf_hash(data)
+    return row_leaf_hash(row, salt)
