@@ -74,8 +74,11 @@ class Context:
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
     denials: list[str] = field(default_factory=list)
     """Denied fields' errors, each the JSON of its entry in `errors` (deny_field)."""
-    _denied_at: dict[tuple[int, str | int, str, str, int], _Denied] = field(default_factory=dict)
-    _parents: dict[int, tuple[Path | None, str]] = field(default_factory=dict)
+    # keys are text and values strings: a page's denials allocate nothing the cyclic
+    # collector tracks, so they do not bring its passes over the page being built sooner
+    _denied_at: dict[str, _Denied] = field(default_factory=dict)
+    _path_items: dict[int, str] = field(default_factory=dict)
+    _paths: dict[int, Path] = field(default_factory=dict)  # keeps each id's path alive
     """Denied fields' parent paths, by id, with their JSON list items (deny_field)."""
     _last_denial: Decision | None = None
     """The denied read decision read_access answered last (deny_field explains it)."""
@@ -294,8 +297,8 @@ class Context:
         after read_access (no await between), so the decision explained is that read's."""
         node = nodes[0]
         decision = self._last_denial or _MASK_ONLY
-        # a decision lives all request; the field's response key is its node's
-        key = (id(node), path.key, category, purpose, id(decision))
+        # a decision lives all request; the node holds the field's response key
+        key = f"{id(node)} {id(decision)} {category} {purpose}"
         shared = self._denied_at.get(key)
         if shared is None:
             locations = GraphQLError("", nodes=nodes).locations or []
@@ -317,13 +320,14 @@ class Context:
         are kept per denial, nothing the cyclic collector must scan."""
         if path is None:
             return ""
-        known = self._parents.get(id(path))
-        if known is not None and known[0] is path:
-            return known[1]
+        known = self._path_items.get(id(path))
+        if known is not None and self._paths[id(path)] is path:
+            return known
         parent = self._items_of(path.prev)
         item = _item(path.key)
         items = f"{parent},{item}" if parent else item
-        self._parents[id(path)] = (path, items)
+        self._path_items[id(path)] = items
+        self._paths[id(path)] = path
         return items
 
     def denied_errors(self) -> list[str]:
