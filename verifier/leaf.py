@@ -129,7 +129,19 @@ def fast_leaf_data(
         return sha256(o.digest() + raw).hexdigest()
 
     names = [s for s in set(subjects.split(",")) if s] if subjects else []
-    committed_subjects = sorted([commit(b"subject\n", s) for s in names])
+    # every subject's HMAC starts alike: from one state past the role's prefix
+    subject_inner = inner.copy()
+    subject_inner.update(b"subject\n")
+    inner_copy, outer_copy = subject_inner.copy, outer.copy
+    committed_subjects = []
+    for name in names:
+        raw = name.encode()
+        i = inner_copy()
+        i.update(raw)
+        o = outer_copy()
+        o.update(i.digest())
+        committed_subjects.append(sha256(o.digest() + raw).hexdigest())
+    committed_subjects.sort()
     e = [encode_basestring_ascii(v) for v in plain]
     # _PLAIN: action actor_kind category conditions decision event operation purpose
     #         reason request_id roles rule
