@@ -29,9 +29,10 @@ from authz.enforcer import CUSTOMER_SUBJECT, Decision, Denial
 K = TypeVar("K")
 V = TypeVar("V")
 
-_Denied = tuple[str, str, str]
-"""A denied field's error as JSON (the same wherever the field is): up to its parent's path
-items; whole, for a field at the root; from the field's own item on, below a parent."""
+_Denied = tuple[Any, str, str, str, str, str]
+"""A denied field's error as JSON, the same wherever the field is, for (decision, purpose,
+category): up to its parent's path items; whole, for a field at the root; from the field's
+own item on, below a parent."""
 _Known = tuple["Read", dict[object, set[str]], Decision | None]
 """A read decided in this request: outcome, subjects logged, and the denial if any."""
 _MASK_ONLY = Decision(False, "", "only a masked read is allowed", Denial.NO_RULE)
@@ -74,11 +75,13 @@ class Context:
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
     denials: list[str] = field(default_factory=list)
     """Denied fields' errors, each the JSON of its entry in `errors` (deny_field)."""
-    # keys are text and values strings: a page's denials allocate nothing the cyclic
-    # collector tracks, so they do not bring its passes over the page being built sooner
-    _denied_at: dict[str, _Denied] = field(default_factory=dict)
+    # a page's denials allocate nothing the cyclic collector tracks (a tuple per field of
+    # the query and decision, a string per denial), so they do not bring its passes over
+    # the page being built sooner
+    _denied_shared: dict[str, _Denied] = field(default_factory=dict)
+    _denied_at: dict[int, _Denied] = field(default_factory=dict)  # by node: the latest
     _path_items: dict[int, str] = field(default_factory=dict)
-    _paths: dict[int, Path] = field(default_factory=dict)  # keeps each id's path alive
+    _paths: list[Path] = field(default_factory=list)  # keeps each id's path alive
     """Denied fields' parent paths, by id, with their JSON list items (deny_field)."""
     _last_denial: Decision | None = None
     """The denied read decision read_access answered last (deny_field explains it)."""
@@ -297,9 +300,24 @@ class Context:
         after read_access (no await between), so the decision explained is that read's."""
         node = nodes[0]
         decision = self._last_denial or _MASK_ONLY
-        # a decision lives all request; the node holds the field's response key
-        key = f"{id(node)} {id(decision)} {category} {purpose}"
-        shared = self._denied_at.get(key)
+        # the latest shared parts of this field of the query (the node holds the field's
+        # response key; node and decision live all request, so their ids stay theirs)
+        last = self._denied_at.get(id(node))
+        if last is None or last[0] is not decision or last[1] != purpose or last[2] != category:
+            last = self._shared_denial(nodes, path, category, purpose, decision)
+        parent = path.prev
+        items = self._path_items.get(id(parent))
+        if items is None:
+            items = self._items_of(parent)
+        self.denials.append(f"{last[3]}{items}{last[5]}" if items else last[4])
+
+    def _shared_denial(
+        self, nodes: list[FieldNode], path: Path, category: str, purpose: str, decision: Any
+    ) -> _Denied:
+        """A denied field's error as JSON but for its parent's path items: worked out once
+        per field of the query, decision and purpose."""
+        key = f"{id(nodes[0])} {id(decision)} {category} {purpose}"
+        shared = self._denied_shared.get(key)
         if shared is None:
             locations = GraphQLError("", nodes=nodes).locations or []
             message = f"Not allowed to read {category} for purpose {purpose}."
@@ -307,27 +325,27 @@ class Context:
             start = {"message": message, "locations": [loc.formatted for loc in locations]}
             head = _json(start)[:-1] + ',"path":['
             tail = f'{_item(path.key)}],"extensions":{_json(extensions)}}}'
-            shared = (head, head + tail, "," + tail)  # at the root; below a parent
-            self._denied_at[key] = shared
-        parent = self._items_of(path.prev)
-        self.denials.append(f"{shared[0]}{parent}{shared[2]}" if parent else shared[1])
+            shared = (decision, purpose, category, head, head + tail, "," + tail)
+            self._denied_shared[key] = shared
+        self._denied_at[id(nodes[0])] = shared
+        return shared
 
     def _items_of(self, path: Path | None) -> str:
         """A response path as the items of its JSON list, root first. Sibling fields share
         their parent's path object, and the items of every object on a page continue its
-        list's: each path object's items are written once, from its parent's. An entry
-        holds its object, so its id cannot be reused while the entry lives; only strings
+        list's: each path object's items are written once, from its parent's. Every path
+        written is kept for the request, so its id cannot be reused meanwhile; only strings
         are kept per denial, nothing the cyclic collector must scan."""
         if path is None:
             return ""
         known = self._path_items.get(id(path))
-        if known is not None and self._paths[id(path)] is path:
+        if known is not None:
             return known
         parent = self._items_of(path.prev)
         item = _item(path.key)
         items = f"{parent},{item}" if parent else item
         self._path_items[id(path)] = items
-        self._paths[id(path)] = path
+        self._paths.append(path)
         return items
 
     def denied_errors(self) -> list[str]:
