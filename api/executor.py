@@ -99,6 +99,32 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         completed: list[Any] = []
         later: list[int] = []
+        try:
+            self._complete_items(
+                named, plan, item_type, field_details_list, info, path, items, completed, later
+            )
+        except Exception:  # a non-null item failed: what is still running is settled
+            if later:
+                self.settle_in_background([completed[i] for i in later])
+            raise
+        if not later:
+            return completed
+        return self._list_later(completed, later)
+
+    def _complete_items(
+        self,
+        named: GraphQLObjectType,
+        plan: Plan,
+        item_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: Any,
+        path: Path,
+        items: Iterable[Any],
+        completed: list[Any],
+        later: list[int],
+    ) -> None:
+        """`complete_iterable_value`'s loop: each item into `completed`, the index of each
+        one that completes later into `later`."""
         is_awaitable = self.is_awaitable
         for index, item in enumerate(items):
             item_path = Path(path, index, None)
@@ -124,9 +150,6 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
                 value = self._later(value, item_type, field_details_list, item_path)
                 later.append(index)
             completed.append(value)
-        if not later:
-            return completed
-        return self._list_later(completed, later)
 
     def _plan_of(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> Plan | None:
         key = (id(parent_type), id(details))  # the type lives as long as the schema

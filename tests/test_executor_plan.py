@@ -5,6 +5,8 @@ own and `@skip`. A small schema of plain attributes is run through both executor
 
 from __future__ import annotations
 
+import asyncio
+from inspect import isawaitable
 from typing import Any
 
 import pytest
@@ -32,6 +34,11 @@ class Item:
     @strawberry.field
     def shout(self) -> str:  # a resolver of its own: graphql-core's path
         return self.leaf.name.upper() if self.leaf.name else "?"
+
+    @strawberry.field
+    async def later(self) -> str:  # completes after the plan's loop
+        await asyncio.sleep(0)
+        return f"later {self.id}"
 
 
 GOOD = Item(id=strawberry.ID("1"), leaf=Leaf(name="a", note="n"), maybe=Leaf(name="m"))
@@ -106,3 +113,25 @@ def test_the_cases_above_do_produce_errors_and_nulls() -> None:
     assert nullable["data"]["nullable"][3] is None  # NO_ID: its non-null id failed
     assert nullable["data"]["nullable"][0]["shout"] == "A"
     assert len(nullable["errors"]) == 2  # the failed ids end their items: one error each
+
+
+ASYNC_QUERIES = {
+    "awaited fields in a list": "{ items { id later leaf { name } } }",
+    "a failed item beside awaited ones": "{ broken { later id leaf { name } } }",
+    "awaited fields in a nullable list": "{ nullable { later id leaf { name } } }",
+}
+
+
+async def _run_async(executor: type, query: str) -> dict[str, Any]:
+    result = execute(SCHEMA._schema, parse(query), executor_class=executor)
+    if isawaitable(result):  # a failed item ends the list at once: no coroutine
+        result = await result
+    errors = sorted((e.message, tuple(e.path or ())) for e in result.errors or ())
+    return {"data": result.data, "errors": errors}
+
+
+@pytest.mark.parametrize("query", ASYNC_QUERIES.values(), ids=ASYNC_QUERIES.keys())
+async def test_awaited_fields_complete_as_graphql_core_does(query: str) -> None:
+    planned = await _run_async(CustosExecutor, query)
+    assert planned == await _run_async(StrawberryGraphQLCoreExecutionContext, query)
+    assert planned["data"] is None or planned["data"]  # an answer, not an empty shape
