@@ -107,9 +107,7 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
             if later:
                 self.settle_in_background([completed[i] for i in later])
             raise
-        if not later:
-            return completed
-        return self._list_later(completed, later)
+        return self._filled_later(completed, later) if later else completed
 
     def _complete_items(
         self,
@@ -259,9 +257,7 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
             if later:
                 self.settle_in_background([results[k] for k in later])
             raise
-        if not later:
-            return results
-        return self._results_later(results, later)
+        return self._filled_later(results, later) if later else results
 
     async def _later(
         self,
@@ -277,16 +273,14 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
             self.handle_field_error(raw_error, return_type, details, path)
             return None
 
-    async def _results_later(self, results: dict[str, Any], later: list[str]) -> dict[str, Any]:
+    @staticmethod
+    async def _filled_later(completed: Any, later: list[Any]) -> Any:
+        """An object's fields (by name) or a list's items (by index) with the values that
+        complete later awaited in place, together, as graphql-core's executor does."""
         if len(later) == 1:
-            results[later[0]] = await results[later[0]]
-            return results
-        values = await gather_with_cancel(*(results[k] for k in later))
-        results.update(zip(later, values, strict=True))
-        return results
-
-    async def _list_later(self, completed: list[Any], later: list[int]) -> list[Any]:
-        values = await gather_with_cancel(*(completed[i] for i in later))
-        for index, value in zip(later, values, strict=True):
-            completed[index] = value
+            completed[later[0]] = await completed[later[0]]
+            return completed
+        values = await gather_with_cancel(*(completed[k] for k in later))
+        for key, value in zip(later, values, strict=True):
+            completed[key] = value
         return completed
