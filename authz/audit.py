@@ -60,21 +60,12 @@ _CHAINED = tuple(sorted(set(AuditRecord.__dataclass_fields__) - set(_INPUTS)))
 STORED = (*_CHAINED, *_INPUTS)
 _AT = _CHAINED.index("at")
 _COLUMNS = (*STORED, "prev_hash", "hash")
-_LINK_COLUMNS = ("event_id", "subject_id", "at")
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 # Rows per INSERT statement (19 parameters each, well under every driver's limit).
 _CHUNK = 500
 
 
 _LAST_HASH = "SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1"
-# A row's subject links, as `subjects_of` splits its subject_id, in the order listed.
-_PG_LINKS = (
-    "INSERT INTO audit_subject (event_id, subject_id, at) "
-    "SELECT e.id, s.subject, e.at FROM audit_event e "
-    "CROSS JOIN LATERAL unnest(string_to_array(e.subject_id, ',')) "
-    "WITH ORDINALITY AS s(subject, n) "
-    "WHERE e.id = ANY($1::bigint[]) AND s.subject <> '' ORDER BY e.id, s.n"
-)
 
 
 def canonical_values(values: Sequence[object]) -> bytes:
@@ -107,26 +98,21 @@ def subjects_of(subject_id: str) -> list[str]:
     return [s for s in subject_id.split(",") if s]
 
 
-async def _insert_rows(
-    conn: BaseDBAsyncClient, table: str, columns: tuple[str, ...], params: list[object]
-) -> list[dict[str, object]]:
-    width, returned = len(columns), []
+async def _insert_rows(conn: BaseDBAsyncClient, params: list[object]) -> None:
+    width = len(_COLUMNS)
     for start in range(0, len(params), _CHUNK * width):
         chunk = params[start : start + _CHUNK * width]
-        returning = "id, hash" if table == "audit_event" else ""
-        sql = sql_insert(conn.capabilities.dialect, table, columns, len(chunk) // width, returning)
-        if table == "audit_event":  # RETURNING: a fetch on every driver
-            returned += await conn.execute_query_dict(sql, chunk)
-        else:
-            await conn.execute_query(sql, chunk)
-    return returned
+        sql = sql_insert(conn.capabilities.dialect, "audit_event", _COLUMNS, len(chunk) // width)
+        await conn.execute_query(sql, chunk)
 
 
 async def append(records: list[AuditRecord]) -> None:
-    """Append records with one multi-row INSERT, chained to the last row, and index their
-    subjects in `audit_subject`. Joins the caller's transaction when there is one (a
-    mutation's writes and its log commit together). Written without the ORM's per-object
-    work: this is on the path of every read."""
+    """Append records with one multi-row INSERT, chained to the last row. Joins the
+    caller's transaction when there is one (a mutation's writes and its log commit
+    together). Written without the ORM's per-object work: this is on the path of every
+    read. The rows' subjects are indexed in `audit_subject` when the rows join the tree
+    (authz/log_tree.py), not here: an index entry per subject lands on a page of its own,
+    which costs a page each per commit when written one request at a time."""
     if not records:
         return
     async with in_transaction() as conn:
@@ -135,26 +121,15 @@ async def append(records: list[AuditRecord]) -> None:
         last = await conn.execute_query_dict(_LAST_HASH)
         prev = str(last[0]["hash"]) if last else GENESIS
         params: list[object] = []
-        stored_at: dict[str, tuple[object, list[str]]] = {}
         for record in records:
             values = [getattr(record, name) for name in STORED]
             at = values[_AT]
             digest = hashlib.sha256(prev.encode() + canonical_values(values)).hexdigest()
             values[_AT] = at if postgres else str(at.astimezone(UTC))
-            stored_at[digest] = (values[_AT], subjects_of(record.subject_id))
             params += values
             params += (prev, digest)
             prev = digest
-        inserted = await _insert_rows(conn, "audit_event", _COLUMNS, params)
-        if postgres:  # the database splits the rows' subjects itself: no value per link
-            await conn.execute_query(_PG_LINKS, [[int(str(row["id"])) for row in inserted]])
-            return
-        links: list[object] = []
-        for row in inserted:
-            at, subjects = stored_at[str(row["hash"])]
-            for subject in subjects:
-                links += (row["id"], subject, at)
-        await _insert_rows(conn, "audit_subject", _LINK_COLUMNS, links)
+        await _insert_rows(conn, params)
 
 
 class GroupCommit:
@@ -227,13 +202,21 @@ async def _links(first_id: object, last_id: object) -> dict[int, set[str]]:
     return links
 
 
+def links_agree(linked: set[str], subjects: set[str], in_tree: bool) -> bool:
+    """A row's subjects are indexed when it joins the tree: a row in the tree is linked to
+    exactly its subjects; a row not yet in it to none of them, or (written before links
+    moved to the tree, or integrated meanwhile) to exactly them."""
+    return linked == subjects or (not in_tree and not linked)
+
+
 async def verify(*, batch: int = 10_000) -> VerifyResult:
     """Walk the chain from the first row; name the first row whose link or hash is wrong,
-    or whose subjects are not exactly those indexed in `audit_subject`."""
+    or whose subjects are not as `audit_subject` indexes them (see `links_agree`)."""
     prev = GENESIS
     checked = 0
     async for chunk in _chunks(batch):
         links = await _links(chunk[0]["id"], chunk[-1]["id"])
+        in_tree = await leaves_of([int(str(row["id"])) for row in chunk])
         for row in chunk:
             row_id = int(str(row["id"]))
             if row["prev_hash"] != prev:
@@ -242,7 +225,8 @@ async def verify(*, batch: int = 10_000) -> VerifyResult:
                 )
             if chain_hash(prev, row) != row["hash"]:
                 return VerifyResult(False, checked, row_id, "hash does not match the row's content")
-            if links.get(row_id, set()) != set(subjects_of(str(row["subject_id"]))):
+            subjects = set(subjects_of(str(row["subject_id"])))
+            if not links_agree(links.get(row_id, set()), subjects, row_id in in_tree):
                 return VerifyResult(False, checked, row_id, "its subject index was altered")
             prev = str(row["hash"])
             checked += 1

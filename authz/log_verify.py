@@ -25,7 +25,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from authz import log_tree
-from authz.audit import GENESIS, STORED, canonical_values, subjects_of
+from authz.audit import GENESIS, STORED, canonical_values, links_agree, subjects_of
 from models import AuditCheckpoint, AuditLogKey
 from verifier import merkle
 from verifier.leaf import PLAIN_ORDER, fast_leaf_data, leaf_data, row_leaf_hash
@@ -167,10 +167,13 @@ def _leaf(values: Sequence[object], stamp: str, salt: bytes) -> bytes:
     return leaf_hash(data)
 
 
-def _same_subjects(linked: object, subjects: object) -> bool:
-    if linked == subjects:  # the index lists them as the row does: the usual case
+def _same_subjects(linked: object, subjects: object, in_tree: bool) -> bool:
+    """authz.audit.links_agree, with a fast path for an index listing the subjects as the
+    row does (the usual case)."""
+    if linked == subjects and linked:
         return True
-    return set(str(linked or "").split(",")) - {""} == set(subjects_of(str(subjects)))
+    indexed = set(str(linked or "").split(",")) - {""}
+    return links_agree(indexed, set(subjects_of(str(subjects))), in_tree)
 
 
 async def verify_log(
@@ -204,7 +207,7 @@ async def verify_log(
                 return _broken(checked, tree, row_id, "prev_hash does not link to the row before")
             if sha256(prev.encode() + canonical).hexdigest() != row[_HASH]:
                 return _broken(checked, tree, row_id, "hash does not match the row's content")
-            if not _same_subjects(row[_LINKED], values[_SUBJECT]):
+            if not _same_subjects(row[_LINKED], values[_SUBJECT], row[_LEAF_IDX] is not None):
                 return _broken(checked, tree, row_id, "its subject index was altered")
             prev = str(row[_HASH])
             if row[_LEAF_IDX] is None:

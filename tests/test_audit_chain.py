@@ -11,6 +11,7 @@ from tortoise.exceptions import OperationalError
 
 from api.clock import FakeClock
 from authz.audit import GENESIS, AuditRecord, append, verify
+from authz.log_tree import integrate
 from models import AuditEvent, AuditSubject
 
 
@@ -108,7 +109,11 @@ async def test_one_decision_about_many_subjects_is_one_row_indexed_per_subject(
     # given one decision about a page of three customers
     await append([record(clock, 1, subject_id="c-1,c-2,c-3")])
     row = await AuditEvent.get()
-    # then it is one chained row, and each subject finds it through the index
+    # then it is one chained row, indexed when it joins the tree (not on the request's path)
+    assert await AuditSubject.filter(event_id=row.id).count() == 0
+    assert (await verify()).ok
+    assert await integrate() == 1
+    # and then each subject finds it through the index
     links = await AuditSubject.filter(event_id=row.id).order_by("subject_id")
     assert [link.subject_id for link in links] == ["c-1", "c-2", "c-3"]
     assert all(link.at == row.at for link in links)
@@ -128,6 +133,7 @@ async def test_altering_the_subject_index_is_named_by_verify(clock: FakeClock, s
     # given two rows, the second about three customers
     await append([record(clock, 0)])
     await append([record(clock, 1, subject_id="c-1,c-2,c-3")])
+    await integrate()
     victim = await AuditEvent.filter(subject_id="c-1,c-2,c-3").get()
     # when someone hides, redirects or adds an access in the index
     await _tamper(sql, table="audit_subject")
@@ -137,10 +143,56 @@ async def test_altering_the_subject_index_is_named_by_verify(clock: FakeClock, s
     assert "subject index" in result.problem
 
 
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        # a wrong or partial index of a row not yet in the tree is named...
+        (
+            "INSERT INTO audit_subject (event_id, subject_id, at) SELECT id, 'c-9', at "
+            "FROM audit_event WHERE subject_id = 'c-1,c-2,c-3'",
+            True,
+        ),
+        (
+            "INSERT INTO audit_subject (event_id, subject_id, at) SELECT id, 'c-1', at "
+            "FROM audit_event WHERE subject_id = 'c-1,c-2,c-3'",
+            True,
+        ),
+        # ...none is what such a row has until it joins the tree, or its whole index (as
+        # rows written before the index moved to the tree have): kept, not written twice
+        ("SELECT 1", False),
+        (
+            "INSERT INTO audit_subject (event_id, subject_id, at) SELECT e.id, s.v, e.at "
+            "FROM audit_event e, (SELECT 'c-1' AS v UNION ALL SELECT 'c-2' UNION ALL "
+            "SELECT 'c-3') s WHERE e.subject_id = 'c-1,c-2,c-3'",
+            False,
+        ),
+    ],
+)
+async def test_a_row_not_yet_in_the_tree_has_no_index_or_its_whole_index(
+    clock: FakeClock, sql: str, named: bool
+) -> None:
+    # given a row in the tree and one beyond it
+    await append([record(clock, 0)])
+    await integrate()
+    await append([record(clock, 1, subject_id="c-1,c-2,c-3")])
+    victim = await AuditEvent.filter(subject_id="c-1,c-2,c-3").get()
+    # when someone adds links for the row beyond the tree
+    await _tamper(sql, table="audit_subject")
+    # then verify names it, and integrating leaves the added links for verify to name
+    result = await verify()
+    assert (result.ok, result.first_broken_id) == (not named, victim.id if named else None)
+    assert await integrate() == 2
+    again = await verify()
+    assert (again.ok, again.first_broken_id) == (not named, victim.id if named else None)
+    linked = await AuditSubject.filter(event_id=victim.id).values_list("subject_id", flat=True)
+    assert (sorted(linked) == ["c-1", "c-2", "c-3"]) is not named
+
+
 async def test_the_application_cannot_update_or_delete_subject_links(clock: FakeClock) -> None:
     if _dialect() != "postgres":
         pytest.skip("the append-only trigger is PostgreSQL's (SQLite is the embedded default)")
     await append([record(clock, 1, subject_id="c-1,c-2")])
+    await integrate()
     with pytest.raises(OperationalError, match="append-only"):
         await AuditSubject.filter(subject_id="c-1").update(subject_id="c-9")
     with pytest.raises(OperationalError, match="append-only"):

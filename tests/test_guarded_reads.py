@@ -14,6 +14,7 @@ import pytest
 
 from api.services import Services
 from authz.audit import verify
+from authz.log_tree import integrate
 from models import (
     AuditEvent,
     AuditSubject,
@@ -361,7 +362,8 @@ async def test_a_page_is_one_log_row_per_decision_naming_every_customer(
     assert len(rows) == 2
     assert by_decision["allow"].subject_id == ",".join(sorted(str(c.id) for c in with_case))
     assert by_decision["deny"].subject_id == ",".join(sorted(str(c.id) for c in without))
-    # and each customer finds their row through the subject index
+    # and, once the rows are in the tree, each customer finds theirs through the subject index
+    await integrate()
     for customer, decision in [(with_case[0], "allow"), (without[1], "deny")]:
         [link] = await AuditSubject.filter(subject_id=str(customer.id))
         assert link.event_id == by_decision[decision].id

@@ -134,12 +134,16 @@ def test_a_naive_time_fails_as_the_chain_fails() -> None:
         _stamp("2025-13-01 00:00:00+00:00")
 
 
-def test_subjects_compare_as_sets() -> None:
-    assert _same_subjects("a,b", "a,b")
-    assert _same_subjects("b,a", "a,b,a")
-    assert _same_subjects(None, "")
-    assert not _same_subjects("a", "a,b")
-    assert not _same_subjects("a,b,c", "a,b")
+@pytest.mark.parametrize("in_tree", [True, False])
+def test_subjects_compare_as_sets(in_tree: bool) -> None:
+    assert _same_subjects("a,b", "a,b", in_tree)
+    assert _same_subjects("b,a", "a,b,a", in_tree)
+    assert _same_subjects(None, "", in_tree)
+    assert not _same_subjects("a", "a,b", in_tree)
+    assert not _same_subjects("a,b,c", "a,b", in_tree)
+    # a row is indexed when it joins the tree: until then, no index is its index
+    assert _same_subjects(None, "a,b", in_tree) is not in_tree
+    assert _same_subjects("", "a", in_tree) is not in_tree
 
 
 def _odd(clock: FakeClock, n: int) -> AuditRecord:

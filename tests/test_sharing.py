@@ -19,6 +19,7 @@ from api.rights.erasure import NO_PASSWORD
 from api.services import Services
 from api.sharing import processors
 from api.sharing.processors import ProcessorDraft, create_processor
+from authz.log_tree import integrate
 from models import (
     AuditEvent,
     AuditSubject,
@@ -159,6 +160,7 @@ async def disclose_decisions() -> list[AuditEvent]:
 
 
 async def subjects_of(event: AuditEvent) -> list[str]:
+    await integrate()  # the subject index is written as rows join the tree
     links = await AuditSubject.filter(event_id=event.id).order_by("subject_id")
     return [link.subject_id for link in links]
 

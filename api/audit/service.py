@@ -16,6 +16,7 @@ from tortoise.functions import Max
 from api.clock import as_utc
 from api.errors import InvalidArgument
 from api.pagination import decode_cursor, encode_cursor, page_size
+from authz import log_tree
 from models import AuditEvent, AuditSubject
 
 _CURSOR = "audit"
@@ -97,15 +98,20 @@ def _older_than(cursor: str) -> Q:
     return Q(at__lte=at) & (Q(at__lt=at) | Q(id__lt=row_id))
 
 
-def _about(subject_id: str, since: datetime | None = None, until: datetime | None = None) -> Any:
-    """The ids of rows about a subject, through the `audit_subject` index (a row may
-    name a whole page of subjects)."""
+async def _about(
+    subject_id: str, since: datetime | None = None, until: datetime | None = None
+) -> Q:
+    """Rows about a subject (a row may name a whole page of subjects): those in the tree
+    through the `audit_subject` index, and those not yet in it (indexed when they join it,
+    a second or so later) by their own `subject_id`, read in one more statement."""
     links = AuditSubject.filter(subject_id=subject_id)
     if since is not None:
         links = links.filter(at__gte=since)
     if until is not None:
         links = links.filter(at__lt=until)
-    return Subquery(links.values("event_id"))
+    indexed = Q(id__in=Subquery(links.values("event_id")))
+    pending = await log_tree.rows_not_yet_indexed(subject_id)
+    return indexed | Q(id__in=pending) if pending else indexed
 
 
 def _in_category(category: str) -> Q:
@@ -120,19 +126,23 @@ def _in_category(category: str) -> Q:
 
 
 def _conditions(where: DecisionFilter) -> dict[str, Any]:
-    since = as_utc(where.since) if where.since else None
-    until = as_utc(where.until) if where.until else None
-    if since and until and since >= until:
-        raise InvalidArgument("filter.until", "`until` must be later than `since`.")
+    since, until = _period(where)
     wanted = {
         "actor_id": where.actor_id,
-        "id__in": _about(where.subject_id, since, until) if where.subject_id else None,
         "decision": where.decision,
         "event": where.event,
         "at__gte": since,
         "at__lt": until,
     }
     return {name: value for name, value in wanted.items() if value is not None}
+
+
+def _period(where: DecisionFilter) -> tuple[datetime | None, datetime | None]:
+    since = as_utc(where.since) if where.since else None
+    until = as_utc(where.until) if where.until else None
+    if since and until and since >= until:
+        raise InvalidArgument("filter.until", "`until` must be later than `since`.")
+    return since, until
 
 
 async def access_decisions(
@@ -142,6 +152,8 @@ async def access_decisions(
     the indexes (subject_id, at), (actor_id, at) and (at)."""
     page_size(first)
     query = AuditEvent.filter(**_conditions(where))
+    if where.subject_id:
+        query = query.filter(await _about(where.subject_id, *_period(where)))
     if where.category is not None:
         query = query.filter(_in_category(where.category))
     if after is not None:
@@ -151,42 +163,40 @@ async def access_decisions(
     return Page(items, [_time_cursor(r) for r in items], len(rows) > first)
 
 
-def _accesses_of(customer_id: UUID) -> dict[str, Any]:
-    return {
-        "id__in": _about(str(customer_id)),
-        "event": "access",
-        "actor_kind": "employee",
-        "decision": "allow",
-    }
+_ALLOWED_STAFF_ACCESS = {"event": "access", "actor_kind": "employee", "decision": "allow"}
 
 
 async def access_log(*, customer_id: UUID, first: int, after: str | None) -> Page[AccessLogEntry]:
     """Staff accesses allowed on one customer's data, one entry per request, roles and
-    purpose; newest first. Two queries: the page of groups, then their rows."""
+    purpose; newest first. Three queries: the rows not yet indexed, the page of groups,
+    then their rows."""
     page_size(first)
+    if after is not None:
+        before = _id_from(after)  # an invalid cursor is refused before anything is read
+    about = await _about(str(customer_id))
     groups = (
-        AuditEvent.filter(**_accesses_of(customer_id))
+        AuditEvent.filter(about, **_ALLOWED_STAFF_ACCESS)
         .annotate(last_id=Max("id"))
         .group_by("request_id", "roles", "purpose")
     )
     if after is not None:
-        groups = groups.filter(last_id__lt=_id_from(after))
+        groups = groups.filter(last_id__lt=before)
     keys = (
         await groups.order_by("-last_id")
         .limit(first + 1)
         .values("request_id", "roles", "purpose", "last_id")
     )
     page = keys[:first]
-    entries = await _entries(customer_id, page)
+    entries = await _entries(about, page)
     cursors = [_id_cursor(int(str(k["last_id"]))) for k in page]
     return Page(entries, cursors, len(keys) > first)
 
 
-async def _entries(customer_id: UUID, keys: list[dict[str, Any]]) -> list[AccessLogEntry]:
+async def _entries(about: Q, keys: list[dict[str, Any]]) -> list[AccessLogEntry]:
     if not keys:
         return []
     rows = await AuditEvent.filter(
-        **_accesses_of(customer_id), request_id__in=sorted({k["request_id"] for k in keys})
+        about, **_ALLOWED_STAFF_ACCESS, request_id__in=sorted({k["request_id"] for k in keys})
     ).values("id", "request_id", "roles", "purpose", "category", "action", "at")
     grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
