@@ -284,11 +284,11 @@ _LINK_COLUMNS = ("event_id", "subject_id", "at")
 
 async def _link_subjects(conn: BaseDBAsyncClient, rows: Sequence[dict[str, object]]) -> None:
     """Index the subjects of rows joining the tree in `audit_subject`: one entry per
-    (row, subject). Batched here, many requests' rows a second in one transaction, rather
-    than per request: an entry per subject lands on its own page of the (subject, time)
-    index, so written a request at a time every page of a page of customers is written
-    again per request. Rows already linked (appended before the links moved here) are
-    left as they are."""
+    (row, subject). Written here, the rows of many requests in one transaction, rather
+    than by each request: each subject's entry lands on its own page of the (subject,
+    time) index, and a transaction writes each page it changed once, however many of its
+    rows changed it. Rows already linked (appended before the links moved here) are left
+    as they are."""
     first, last = int(str(rows[0]["id"])), int(str(rows[-1]["id"]))
     between = f"event_id >= {_marks(conn, 1)} AND event_id <= {_marks(conn, 1, 2)}"
     linked = await conn.execute_query_dict(
@@ -335,8 +335,8 @@ async def rows_not_yet_indexed(subject_id: str) -> list[int]:
 
 
 async def _size_if_complete() -> int | None:
-    """The tree's size when it holds every committed row, read without a transaction (no
-    lock taken when there is nothing to do: readers of the subject index integrate first);
+    """The tree's size when it holds every committed row, read without a transaction (the
+    loop of each server asks every second: no lock is taken when there is nothing to do);
     None when rows wait to join it."""
     rows = await _conn().execute_query_dict(
         "SELECT (SELECT id FROM audit_event ORDER BY id DESC LIMIT 1) AS last_row, "
