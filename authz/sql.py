@@ -14,12 +14,9 @@ def marks(dialect: str, count: int, first: int = 1) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def insert(
-    dialect: str, table: str, columns: tuple[str, ...], rows: int, returning: str = ""
-) -> str:
+def insert(dialect: str, table: str, columns: tuple[str, ...], rows: int) -> str:
     """One multi-row INSERT of `rows` rows. Only our own table and column names and
     placeholders enter it: no value is ever interpolated."""
     width = len(columns)
     groups = ",".join(f"({marks(dialect, width, r * width + 1)})" for r in range(rows))
-    tail = f" RETURNING {returning}" if returning else ""
-    return f"INSERT INTO {table} ({','.join(columns)}) VALUES {groups}{tail}"  # noqa: S608
+    return f"INSERT INTO {table} ({','.join(columns)}) VALUES {groups}"  # noqa: S608
