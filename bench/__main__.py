@@ -152,6 +152,9 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="page: turns of each workload (ratios: median)"
+    )
     parser.add_argument("--rows", type=int, default=1_000_000, help="retention: expired rows")
     parser.add_argument(
         "--log-rows",
