@@ -24,5 +24,5 @@ def test_turns_are_paired_in_order_and_an_even_count_takes_the_middle_two() -> N
 def test_turns_that_answered_nothing_are_left_out() -> None:
     assert turn_ratios([10.0, 5.0], [0.0, 10.0]) == (0.5, 0.5, 0.5)
     assert turn_ratios([], []) == (0.0, 0.0, 0.0)
-    with pytest.raises(ValueError, match="shorter"):
+    with pytest.raises(ValueError, match="longer"):
         turn_ratios([1.0], [1.0, 2.0])  # unpaired turns are a bug in the bench
