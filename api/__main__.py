@@ -1,3 +1,4 @@
 from api.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a worker process (spawned) imports it
+    raise SystemExit(main())

@@ -11,25 +11,27 @@ checkpoint the log signed. Each attack is named:
 - `signature`: a checkpoint given to check is not signed by a key of the log;
 - `tree`: the stored tree (from which proofs are served) disagrees with the rows.
 
-One pass over the rows, in batches, with O(log n) memory for the tree."""
+One pass over the rows, in batches, with O(log n) memory for the tree; or, for a large log
+and several cores, id ranges checked side by side in worker processes (authz/log_ranges.py),
+joined in order. The per-row checks are authz/log_walk.py's, the same on both paths."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Sequence
+import asyncio
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from authz import log_tree
-from authz.audit import GENESIS, STORED, canonical_values, links_agree, subjects_of
+from authz.audit import GENESIS
+from authz.log_ranges import DIGEST, RangeWalk, plan, walk_range
+from authz.log_walk import UNLINKED, Walk, rows_sql
 from models import AuditCheckpoint, AuditLogKey
 from verifier import merkle
-from verifier.leaf import PLAIN_ORDER, fast_leaf_data, leaf_data, row_leaf_hash
-from verifier.merkle import leaf_hash
 from verifier.note import Checkpoint, NoteError, Verifier, open_checkpoint, parse_vkey
 
 
@@ -64,12 +66,21 @@ def open_held(label: str, note: str | bytes, verifiers: Sequence[Verifier]) -> H
     return HeldCheckpoint(label, checkpoint, signed_at)
 
 
-class _Tree:
-    """The tree's root as leaves arrive: a stack of complete subtrees (O(log n))."""
+RANGE_ROWS = 100_000
+"""Rows per id range when verifying with workers; a smaller log is walked in one process
+(starting the workers costs about a second)."""
 
-    def __init__(self) -> None:
+
+class _Tree:
+    """The tree's root as leaves arrive: a stack of complete subtrees (O(log n)). The root
+    at each size in `wanted` is written there as the tree passes it."""
+
+    def __init__(self, wanted: dict[int, bytes]) -> None:
         self.size = 0
         self._stack: list[tuple[int, bytes]] = []
+        self._wanted = wanted
+        if 0 in wanted:
+            wanted[0] = self.root()
 
     def add(self, digest: bytes) -> None:
         self.size += 1
@@ -78,6 +89,8 @@ class _Tree:
             node = merkle.node_hash(self._stack.pop()[1], node)
             level += 1
         self._stack.append((level, node))
+        if self.size in self._wanted:
+            self._wanted[self.size] = self.root()
 
     def root(self) -> bytes:
         if not self._stack:
@@ -88,157 +101,112 @@ class _Tree:
         return folded
 
 
-_COLUMNS = ",".join(f"e.{c}" for c in dict.fromkeys(("id", *STORED, "prev_hash", "hash")))
-# Positions in a fetched row: id, the STORED fields, prev_hash, hash, then the leaf's index,
-# salt and hash and the subjects linked in `audit_subject`.
-_FIRST, _PREV, _HASH = 1, 1 + len(STORED), 2 + len(STORED)
-_LEAF_IDX, _LEAF_SALT, _LEAF_HASH, _LINKED = range(3 + len(STORED), 7 + len(STORED))
-_AT = STORED.index("at")
-_SUBJECT = STORED.index("subject_id")
-_ACTOR = STORED.index("actor_id")
-_VERSION = STORED.index("policy_version")
-_CHAINED = STORED.index("conditions")  # the fields before it are always in the chain
-_PLAIN = tuple(STORED.index(name) for name in PLAIN_ORDER)
-_escape: Callable[[object], str] = encode_basestring_ascii  # type: ignore[assignment]
-
-
 async def _batch(conn: BaseDBAsyncClient, after: int, size: int) -> Sequence[Sequence[object]]:
-    """The next rows by id, each a tuple (see the positions above): raw rows, no dicts."""
-    mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
-    sql = (
-        f"SELECT {_COLUMNS}, l.idx AS leaf_idx, l.salt AS leaf_salt, l.hash AS leaf_hash, "  # noqa: S608
-        "(SELECT string_agg(s.subject_id, ',') FROM audit_subject s WHERE s.event_id = e.id) "
-        "AS linked FROM audit_event e LEFT JOIN audit_leaf l ON l.event_id = e.id "
-        f"WHERE e.id > {mark} ORDER BY e.id LIMIT {int(size)}"
-    )
-    if conn.capabilities.dialect != "postgres":
-        sql = sql.replace("string_agg(s.subject_id, ',')", "group_concat(s.subject_id, ',')")
+    """The next rows by id, each a tuple (authz/log_walk.py's positions): no dicts."""
+    sql = rows_sql(conn.capabilities.dialect == "postgres") + str(int(size))
     _, rows = await conn.execute_query(sql, [after])
     return rows  # type: ignore[return-value]
 
 
-def _at(value: object) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _stamp(value: object) -> str:
-    """The row's time as both the chain and the leaf write it (UTC, ISO 8601, microseconds):
-    computed once for both. A naive time fails as authz.audit.canonical_values fails."""
-    at = _at(value)
-    if at.tzinfo is None:
-        raise TypeError("audit times are aware datetimes")
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _canonical(values: Sequence[object], stamp: str) -> bytes:
-    """authz.audit.canonical_values(values), the time given as `stamp`, written directly for
-    rows of text and an int version; any other row takes canonical_values itself."""
-    chained = list(values[:_CHAINED])
-    chained[_AT] = stamp
-    conditions, version = values[_CHAINED], values[_VERSION]
-    try:
-        parts = list(map(_escape, chained))
-        if conditions or version:
-            if type(version) is not int:
-                raise TypeError(version)
-            parts += (_escape(conditions), str(version))
-    except TypeError:
-        exact = list(values)
-        exact[_AT] = _at(values[_AT])
-        return canonical_values(exact)
-    return ("[" + ",".join(parts) + "]").encode()
-
-
-def _leaf(values: Sequence[object], stamp: str, salt: bytes) -> bytes:
-    """The row's leaf hash (verifier/leaf.py), the fast encoding for rows of text and an
-    int version, else the defining one."""
-    plain = [values[i] for i in _PLAIN]
-    actor, subjects, version = values[_ACTOR], values[_SUBJECT], values[_VERSION]
-    data = None
-    if type(actor) is str and type(subjects) is str and type(version) is int:
-        try:  # a plain field that is not text fails in the escaper
-            data = fast_leaf_data(plain, actor, subjects, stamp, version, salt)  # type: ignore[arg-type]
-        except TypeError:
-            data = None
-    if data is None:
-        row = dict(zip(STORED, values, strict=True))
-        row["at"] = _at(values[_AT])
-        data = leaf_data(row, salt)
-    return leaf_hash(data)
-
-
-def _same_subjects(linked: object, subjects: object, in_tree: bool) -> bool:
-    """authz.audit.links_agree, with a fast path for an index listing the subjects as the
-    row does (the usual case)."""
-    if linked == subjects and linked:
-        return True
-    indexed = set(str(linked or "").split(",")) - {""}
-    return links_agree(indexed, set(subjects_of(str(subjects))), in_tree)
-
-
 async def verify_log(
-    held: Sequence[HeldCheckpoint] = (), *, batch: int = 20_000
+    held: Sequence[HeldCheckpoint] = (),
+    *,
+    batch: int = 20_000,
+    workers: int = 1,
+    database_url: str = "",
+    range_rows: int = RANGE_ROWS,
 ) -> LogVerification:
     """Walk the log once; check it against `held` (opened checkpoints from outside the
-    database) and against every checkpoint the log signed."""
-    conn = connections.get("default")
+    database) and against every checkpoint the log signed. With `workers` above 1 and the
+    `database_url` of a file or a server, a log of more than `range_rows` rows is checked
+    in id ranges by that many worker processes (authz/log_ranges.py)."""
     signed = await AuditCheckpoint.all().order_by("size", "id").values("size", "root", "id")
     wanted: dict[int, bytes] = {}  # tree size -> recomputed root, filled during the walk
     for cp in held:
         wanted[cp.checkpoint.size] = b""
     for cp_row in signed:
         wanted[int(str(cp_row["size"]))] = b""
-    tree = _Tree()
-    if 0 in wanted:
-        wanted[0] = tree.root()
-    prev, checked, after = GENESIS, 0, 0
-    sha256 = hashlib.sha256
-    while True:
-        rows = await _batch(conn, after, batch)
-        if not rows:
-            break
-        first = True
-        for row in rows:
-            row_id = int(str(row[0]))
-            values = row[_FIRST:_PREV]
-            stamp = _stamp(values[_AT])
-            canonical = _canonical(values, stamp)
-            if row[_PREV] != prev:
-                return _broken(checked, tree, row_id, "prev_hash does not link to the row before")
-            if sha256(prev.encode() + canonical).hexdigest() != row[_HASH]:
-                return _broken(checked, tree, row_id, "hash does not match the row's content")
-            if not _same_subjects(row[_LINKED], values[_SUBJECT], row[_LEAF_IDX] is not None):
-                return _broken(checked, tree, row_id, "its subject index was altered")
-            prev = str(row[_HASH])
-            if row[_LEAF_IDX] is None:
-                checked += 1
-                continue  # not in the tree yet: only rows after the last integrated one
-            if int(str(row[_LEAF_IDX])) != tree.size:
-                return _broken(checked, tree, row_id, "its leaf is out of order or missing")
-            salt = bytes.fromhex(str(row[_LEAF_SALT]))
-            digest = _leaf(values, stamp, salt)
-            if first:  # the fast encodings must be the defining ones, byte for byte
-                _check_encodings(values, stamp, salt, canonical, digest)
-                first = False
-            if digest.hex() != row[_LEAF_HASH]:
-                return _broken(checked, tree, row_id, "its content does not match its leaf")
-            checked += 1
-            tree.add(digest)
-            if tree.size in wanted:
-                wanted[tree.size] = tree.root()
+    tree = _Tree(wanted)
+    conn = connections.get("default")
+    ids = await _id_span(conn) if workers > 1 and _parallel_url(database_url) else None
+    if ids is not None and ids[1] - ids[0] >= range_rows:
+        found = await _walk_ranges(tree, ids, workers, database_url, batch, range_rows)
+    else:
+        found = await _walk_here(conn, tree, batch)
+    if isinstance(found, LogVerification):
+        return found
+    return await _against_checkpoints(found, tree, held, signed, wanted)
+
+
+async def _walk_here(conn: BaseDBAsyncClient, tree: _Tree, batch: int) -> int | LogVerification:
+    """The walk in this process: the rows checked, or the first broken row."""
+    walk = Walk(tree.add, prev=GENESIS, next_leaf=0)
+    after = 0
+    while rows := await _batch(conn, after, batch):
+        if not walk.feed(rows):
+            return _broken(walk.checked, tree, *walk.broken)  # type: ignore[misc]
         after = int(str(rows[-1][0]))
-    return await _against_checkpoints(checked, tree, held, signed, wanted)
+    return walk.checked
 
 
-def _check_encodings(
-    values: Sequence[object], stamp: str, salt: bytes, canonical: bytes, digest: bytes
-) -> None:
-    row = dict(zip(STORED, values, strict=True))
-    row["at"] = _at(values[_AT])
-    if canonical != canonical_values([row[name] for name in STORED]) or digest != row_leaf_hash(
-        row, salt
-    ):
-        raise RuntimeError("internal error: the fast row encodings differ from the defining ones")
+def _parallel_url(database_url: str) -> bool:
+    if database_url.startswith("sqlite://"):
+        return ":memory:" not in database_url and "mode=memory" not in database_url
+    return database_url.startswith(("postgres://", "asyncpg://"))
+
+
+async def _id_span(conn: BaseDBAsyncClient) -> tuple[int, int] | None:
+    _, rows = await conn.execute_query("SELECT min(id), max(id) FROM audit_event")
+    low, high = rows[0][0], rows[0][1]
+    return None if low is None else (int(str(low)), int(str(high)))
+
+
+async def _walk_ranges(
+    tree: _Tree, ids: tuple[int, int], workers: int, url: str, batch: int, range_rows: int
+) -> int | LogVerification:
+    """The walk in id ranges, joined in order: each range's first row must link to the
+    range before and its first leaf continue the tree."""
+    loop = asyncio.get_running_loop()
+    ranges = plan(*ids, workers=workers, range_rows=range_rows)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = [
+            loop.run_in_executor(pool, walk_range, url, after, upto, batch)
+            for after, upto in ranges
+        ]
+        try:
+            return await _join(tree, parts)
+        finally:
+            for part in parts:
+                part.cancel()
+
+
+async def _join(tree: _Tree, parts: list[asyncio.Future[RangeWalk]]) -> int | LogVerification:
+    prev, checked = GENESIS, 0
+    for pending in parts:
+        part = await pending
+        if part.first_id is None:
+            continue  # no rows in these ids
+        if part.first_prev != prev:
+            return _broken(checked, tree, part.first_id, UNLINKED)
+        broken = part.broken
+        before_leaves = broken is not None and (
+            part.first_leaf_id is None or broken[0] < part.first_leaf_id
+        )
+        if part.first_leaf is not None and not before_leaves and part.first_leaf != tree.size:
+            return _broken(
+                checked + part.checked_before_first_leaf,
+                tree,
+                part.first_leaf_id,  # type: ignore[arg-type]
+                "its leaf is out of order or missing",
+            )
+        digests = part.digests
+        for start in range(0, len(digests), DIGEST):
+            tree.add(digests[start : start + DIGEST])
+        if broken is not None:
+            return _broken(checked + part.checked, tree, *broken)
+        checked += part.checked
+        prev = part.last_hash  # type: ignore[assignment]
+    return checked
 
 
 def _broken(checked: int, tree: _Tree, row_id: int, problem: str) -> LogVerification:

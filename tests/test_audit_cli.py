@@ -39,20 +39,29 @@ def audited_db(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return migrated_file(tmp_path, "audit.sqlite3", APPEND)
 
 
-def test_verify_passes_on_an_intact_log(audited_db: tuple[Path, dict[str, str]]) -> None:
+IN_RANGES = ["--workers", "2", "--range-rows", "2"]  # three ranges, two worker processes
+
+
+@pytest.mark.parametrize("ranges", [[], IN_RANGES], ids=["one process", "id ranges"])
+def test_verify_passes_on_an_intact_log(
+    audited_db: tuple[Path, dict[str, str]], ranges: list[str]
+) -> None:
     _, env = audited_db
-    done = custos(env, "audit", "verify")
+    done = custos(env, "audit", "verify", *ranges)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "audit log ok: 6 row(s) verified"
 
 
-def test_verify_names_the_edited_row(audited_db: tuple[Path, dict[str, str]]) -> None:
+@pytest.mark.parametrize("ranges", [[], IN_RANGES], ids=["one process", "id ranges"])
+def test_verify_names_the_edited_row(
+    audited_db: tuple[Path, dict[str, str]], ranges: list[str]
+) -> None:
     # given someone edits the fourth row directly in the database file
     path, env = audited_db
     with sqlite3.connect(path) as db:
         db.execute("UPDATE audit_event SET subject_id = 'someone-else' WHERE id = 4")
     # then verify fails, naming row 4
-    done = custos(env, "audit", "verify")
+    done = custos(env, "audit", "verify", *ranges)
     assert done.returncode == 1
     assert "BROKEN at row 4" in done.stderr
     assert "3 row(s) before it are intact" in done.stderr

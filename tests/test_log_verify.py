@@ -4,14 +4,16 @@ stage it, and named."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
 from tortoise import connections
 
 from api.clock import FakeClock
-from authz import checkpoints, log_keys, log_tree
+from authz import checkpoints, log_keys, log_tree, log_verify
 from authz.audit import GENESIS, STORED, AuditRecord, append, canonical_values
 from authz.checkpoints import LogConfig
 from authz.log_tree import _LEVEL, _insert
@@ -23,6 +25,18 @@ from verifier.note import Checkpoint, NoteError
 
 ORIGIN = "shop.example.test/audit-log"
 APPEND_ONLY = ("audit_event", "audit_subject", "audit_leaf", "audit_node", "audit_checkpoint")
+
+
+@pytest.fixture(autouse=True, params=["one process", "id ranges"])
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    """Every test twice: the log walked in this process, and in id ranges of 2 rows by two
+    worker processes (so that attacks fall at ranges' edges and inside them)."""
+    if request.param == "id ranges":
+        ranged = functools.partial(
+            log_verify.verify_log, workers=2, database_url=database_url, range_rows=2
+        )
+        monkeypatch.setattr(sys.modules[__name__], "verify_log", ranged)
+    return str(request.param)
 
 
 @pytest.fixture

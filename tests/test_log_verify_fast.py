@@ -1,4 +1,4 @@
-"""The fast row encodings of the log's verification (authz/log_verify.py, verifier/leaf.py
+"""The fast row encodings of the log's verification (authz/log_walk.py, verifier/leaf.py
 `fast_leaf_data`) are the defining ones (authz/audit.py `canonical_values`, verifier/leaf.py
 `leaf_data`) byte for byte, on any input; and rows whose text the fast path handles (non
 ASCII, quotes, control characters, subjects linked in another order) verify as before."""
@@ -16,7 +16,8 @@ from tortoise import connections
 from api.clock import FakeClock
 from authz import log_tree
 from authz.audit import STORED, AuditRecord, append, canonical_values
-from authz.log_verify import _canonical, _leaf, _same_subjects, _stamp, verify_log
+from authz.log_verify import verify_log
+from authz.log_walk import _canonical, _leaf, _same_subjects, _stamp
 from models import AuditEvent
 from tests.test_log_verify import intrude
 from verifier.leaf import (

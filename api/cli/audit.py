@@ -4,6 +4,7 @@ log written out for auditors' own tools (and `witness`, api/cli/witness.py)."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from api.cli.output import FORMATS, Progress, write_rows
 from api.cli.params import When
 from api.cli.runner import run
 from api.services import Services
+from authz.log_verify import RANGE_ROWS
 
 
 @click.group("audit", cls=Group, short_help="the decision log", example="custos audit verify")
@@ -42,16 +44,32 @@ def audit() -> None:
     help="the log's public key (vkey) to check checkpoints with; default: the keys the "
     "database publishes (repeatable)",
 )
-def verify_command(files: tuple[Path, ...], vkeys: tuple[str, ...]) -> int:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="processes checking id ranges side by side; default: one per core",
+)
+@click.option(
+    "--range-rows",
+    type=click.IntRange(1),
+    default=RANGE_ROWS,
+    show_default=True,
+    help="rows per range a worker checks (a smaller log is walked in one process)",
+)
+def verify_command(
+    files: tuple[Path, ...], vkeys: tuple[str, ...], workers: int | None, range_rows: int
+) -> int:
     """Walk the decision log once: every row against its chain link, its hash, its subject
     index and its leaf; the tree's root against every checkpoint the log signed and every
     --checkpoint file. Exit 0 when all hold; 1 naming the broken row, or the attack:
-    truncated, rewritten, inconsistent, or a checkpoint the log's keys did not sign."""
+    truncated, rewritten, inconsistent, or a checkpoint the log's keys did not sign. A log
+    larger than --range-rows is checked in id ranges by --workers processes at once."""
     from api.observability.metrics import note_audit_verified
     from authz.log_verify import NoteError, open_held, published_verifiers, verify_log
     from verifier.note import parse_vkey
 
-    async def work(_: Services) -> int:
+    async def work(services: Services) -> int:
         try:
             keys = [parse_vkey(v) for v in vkeys] or await published_verifiers()
             held = [open_held(str(f), f.read_bytes(), keys) for f in files]
@@ -59,7 +77,12 @@ def verify_command(files: tuple[Path, ...], vkeys: tuple[str, ...]) -> int:
             click.echo(f"audit log NOT VERIFIED (signature): {exc}", err=True)
             return 1
         async with Progress("audit verify"):
-            result = await verify_log(held)
+            result = await verify_log(
+                held,
+                workers=workers or len(os.sched_getaffinity(0)),
+                database_url=services.settings.database_url,
+                range_rows=range_rows,
+            )
         note_audit_verified(result.ok)
         if result.ok or result.kind == "edited":
             return report_chain("audit log", result)
