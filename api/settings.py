@@ -231,6 +231,9 @@ class Settings(BaseSettings):
     # seconds (0 turns it off; `custos retention run` still works).
     retention_batch: int = Field(default=1000, ge=1, le=100_000)
     retention_interval_seconds: float = Field(default=6 * 3600, ge=0)
+    # The law whose deadline a rights request follows when the customer's country has none
+    # of its own (api/rights/deadlines.py: GDPR, UK_GDPR or CCPA).
+    rights_default_jurisdiction: Literal["GDPR", "UK_GDPR", "CCPA"] = "GDPR"
 
     # The decision log's Merkle tree and signed checkpoints (docs/AUDIT_LOG.md). The log's
     # name is its checkpoints' origin and its signing key's name (unset: the public URL's

@@ -34,8 +34,13 @@ class RightsRequest(Model):
     code_attempts = fields.IntField(default=0)
     submitted_at = fields.DatetimeField()
     received_at = fields.DatetimeField(null=True)
-    """When the identity was verified: the deadline counts from here."""
+    """When the identity was verified."""
+    jurisdiction = fields.CharField(max_length=16, default="GDPR")
+    """The law whose deadline the request follows (api/rights/deadlines.py)."""
+    clock: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
+    """The deadline clock's events: started, paused, resumed, extended (with when and why)."""
     due_at = fields.DatetimeField(null=True, db_index=True)
+    """What the clock gives; null while it stands (identity not yet verified, GDPR)."""
     extended_at = fields.DatetimeField(null=True)
     extension_reason = fields.TextField(default="")
     decided_at = fields.DatetimeField(null=True)

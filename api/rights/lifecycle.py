@@ -4,8 +4,10 @@
     plus extended (once, before the due date) and cancelled (by the customer)
 
 Every transition is recorded (who, when, why) and announced by email through the outbox in
-the same transaction. The deadline counts from receipt, the moment the requester proved
-their identity with the code mailed to the account's address (see DECISIONS)."""
+the same transaction. The deadline follows the law of the customer's country
+(api/rights/deadlines.py): its clock starts when the request is submitted and, where that
+law says so (GDPR), stands until the requester proves their identity with the code mailed
+to the account's address."""
 
 from __future__ import annotations
 
@@ -20,17 +22,15 @@ from tortoise.transactions import in_transaction
 
 from api.mail import templates
 from api.mail.outbox import Mail, enqueue
-from api.rights import perform, rectification
+from api.rights import deadlines, perform, rectification
 from api.rights.rules import (
     CLOSED,
     CODE_ATTEMPTS,
     CODE_MINUTES,
-    EXTENSION_MONTHS_MAX,
     RUNNING,
     Kind,
     RightsProblem,
     Status,
-    add_months,
     code_digest,
     code_matches,
     new_code,
@@ -154,6 +154,18 @@ async def submit(
         )
         if open_one is not None:
             raise RightsProblem("DUPLICATE_REQUEST", "A request of this kind is already open.")
+        country = (
+            await Customer.filter(id=customer_id)
+            .using_db(conn)
+            .values_list("address_country", flat=True)
+        )
+        jurisdiction = deadlines.jurisdiction_for(
+            str(country[0]) if country else "", services.settings.rights_default_jurisdiction
+        )
+        rule = deadlines.RULES[jurisdiction]
+        clock = [deadlines.event(now, deadlines.STARTED, "submitted")]
+        if rule.verification_pauses:
+            clock.append(deadlines.event(now, deadlines.PAUSED, "awaiting identity verification"))
         request = RightsRequest(
             customer_id=customer_id,
             kind=kind,
@@ -162,6 +174,9 @@ async def submit(
             details=details.strip(),
             changes=clean,
             submitted_at=now,
+            jurisdiction=jurisdiction,
+            clock=clock,
+            due_at=deadlines.due(rule, clock),
         )
         await request.save(using_db=conn)
         request.status = ""  # recorded as the first transition: (none) -> unverified
@@ -263,9 +278,16 @@ async def verify(
 async def _receive(
     services: Services, request: RightsRequest, now: datetime, conn: BaseDBAsyncClient
 ) -> None:
-    """The identity is proven: the request is received and its deadline starts."""
+    """The identity is proven: the request is received, and its clock runs again if it
+    stood meanwhile."""
     request.code_digest, request.code_expires_at = None, None
-    request.received_at, request.due_at = now, add_months(now, 1)
+    request.received_at = now
+    if not request.clock:  # submitted before clocks were kept: it starts here, as it did then
+        request.clock = [deadlines.event(now, deadlines.STARTED, "identity verified")]
+    elif deadlines.paused(request.clock):
+        resumed = deadlines.event(now, deadlines.RESUMED, "identity verified")
+        request.clock = [*request.clock, resumed]
+    request.due_at = deadlines.due(_rule(request), request.clock)
     actor = Actor("customer", UUID(str(request.customer_id)))
     await _move(
         request, Status.PENDING, actor=actor, reason="identity verified", now=now, conn=conn
@@ -366,18 +388,25 @@ async def review(
     return request
 
 
+def _rule(request: RightsRequest) -> deadlines.DeadlineRule:
+    return deadlines.RULES.get(request.jurisdiction, deadlines.GDPR)
+
+
 async def extend(
-    *, services: Services, request_id: UUID, officer_id: UUID, reason: str, months: int
+    *, services: Services, request_id: UUID, officer_id: UUID, reason: str, months: int | None
 ) -> RightsRequest:
-    """Up to EXTENSION_MONTHS_MAX more months, once, before the due date, with a reason
-    mailed to the customer."""
+    """Once, before the due date, by what the request's law allows (GDPR: 1 or 2 months,
+    `months`; CCPA: 45 days, no `months`), with a reason mailed to the customer."""
     if not reason.strip():
         raise RightsProblem("VALIDATION", "An extension needs a reason.")
-    if not 1 <= months <= EXTENSION_MONTHS_MAX:
-        raise RightsProblem("VALIDATION", f"Extend by 1 to {EXTENSION_MONTHS_MAX} months.")
     now = services.clock.now()
     async with in_transaction() as conn:
         request = await _own(request_id, None, conn)
+        rule = _rule(request)
+        try:
+            period = rule.extension(months)
+        except ValueError as exc:
+            raise RightsProblem("VALIDATION", f"{str(exc).capitalize()}.", field="months") from None
         if request.status not in RUNNING or request.due_at is None:
             raise RightsProblem(
                 "INVALID_TRANSITION", f"A request {request.status} cannot be extended."
@@ -390,7 +419,12 @@ async def extend(
         await _move(
             request, Status.EXTENDED, actor=actor, reason=reason.strip(), now=now, conn=conn
         )
-        request.due_at = add_months(request.due_at, months)
+        extension = deadlines.event(now, deadlines.EXTENDED, reason.strip(), period)
+        request.clock = [*request.clock, extension]
+        if not request.clock[:-1]:  # a request from before the clock: its due date moves
+            request.due_at = period.after(request.due_at)
+        else:
+            request.due_at = deadlines.due(rule, request.clock)
         request.extended_at, request.extension_reason = now, reason.strip()
         await request.save(using_db=conn)
         mail = templates.rights_extended(

@@ -3,19 +3,18 @@ between them, the deadline arithmetic, and the identity verification codes."""
 
 from __future__ import annotations
 
-import calendar
 import hmac
 import secrets
-from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from api.rights.deadlines import add_months
 from api.security.secret_keys import verifying_keys
 from api.security.tokens import keyed_digest
 
 CODE_MINUTES = 15
 CODE_ATTEMPTS = 5
-EXTENSION_MONTHS_MAX = 2
+__all__ = ["add_months"]  # with the deadline rules (api/rights/deadlines.py); imported from here
 
 
 class Kind(StrEnum):
@@ -59,15 +58,6 @@ class RightsProblem(Exception):
         self.message = message
         self.field = field
         self.attempts_left = attempts_left
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day `months` calendar months later; the last day of the month when that
-    month is shorter (31 January + 1 month = 28 or 29 February)."""
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 def new_code() -> str:

@@ -231,10 +231,12 @@ class RightsMutation:
 
     @strawberry.mutation(
         extensions=_OFFICER,
-        description="Up to two more months, once, before the due date; the reason is mailed.",
+        description="Once, before the due date, by what the request's law allows (GDPR: 1 "
+        "or 2 months, `months`, 2 if left out; CCPA: 45 days, no `months`); the reason is "
+        "mailed.",
     )
     async def extend_rights_request(
-        self, info: Info, id: strawberry.ID, reason: str, months: int = 2
+        self, info: Info, id: strawberry.ID, reason: str, months: int | None = None
     ) -> OfficerPayload | None:
         work = lifecycle.extend(
             services=info.context.services,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 import strawberry
@@ -73,6 +73,33 @@ class RightsExport:
         )
 
 
+@strawberry.enum(description="What happened to a request's deadline clock.")
+class ClockEvent(Enum):
+    STARTED = "started"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    EXTENDED = "extended"
+
+
+@strawberry.type(description="One event of a request's deadline clock.")
+class DeadlineClockEntry:
+    at: datetime
+    event: ClockEvent
+    reason: str
+    months: int = strawberry.field(description="What an extension added: months, then days.")
+    days: int
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> DeadlineClockEntry:
+        return cls(
+            at=datetime.fromisoformat(str(entry["at"])),
+            event=ClockEvent(entry["event"]),
+            reason=str(entry.get("reason", "")),
+            months=int(entry.get("months", 0)),
+            days=int(entry.get("days", 0)),
+        )
+
+
 @strawberry.type(description="A request to access, rectify or erase personal data.")
 class RightsRequest:
     id: strawberry.ID
@@ -81,10 +108,18 @@ class RightsRequest:
     status: Status
     channel: str = strawberry.field(description="account (signed in) or email.")
     submitted_at: datetime
-    received_at: datetime | None = strawberry.field(
-        description="When the identity was verified: the deadline counts from here."
+    received_at: datetime | None = strawberry.field(description="When the identity was verified.")
+    jurisdiction: str = strawberry.field(
+        description="The law whose deadline the request follows: GDPR, UK_GDPR or CCPA (from "
+        "the customer's country)."
     )
-    due_at: datetime | None
+    clock: list[DeadlineClockEntry] = strawberry.field(
+        description="The deadline clock's history, oldest first: started at submission, paused "
+        "while the requester's identity is verified (GDPR), resumed, extended."
+    )
+    due_at: datetime | None = strawberry.field(
+        description="What the clock gives; null while it stands."
+    )
     overdue: bool
     extended: bool
     extension_reason: str
@@ -131,6 +166,8 @@ class RightsRequest:
             channel=m.channel,
             submitted_at=m.submitted_at,
             received_at=m.received_at,
+            jurisdiction=m.jurisdiction,
+            clock=[DeadlineClockEntry.from_entry(e) for e in m.clock or []],
             due_at=m.due_at,
             overdue=running and m.due_at is not None and m.due_at < now,
             extended=m.extended_at is not None,
