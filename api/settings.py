@@ -234,6 +234,10 @@ class Settings(BaseSettings):
     # The law whose deadline a rights request follows when the customer's country has none
     # of its own (api/rights/deadlines.py: GDPR, UK_GDPR or CCPA).
     rights_default_jurisdiction: Literal["GDPR", "UK_GDPR", "CCPA"] = "GDPR"
+    # A request by email address repeated while one of its kind is open mails a fresh code
+    # only once the last one is this old (the code's own life by default; 0: every time,
+    # within the mail limits).
+    rights_repeat_window_minutes: float = Field(default=15, ge=0, le=7 * 24 * 60)
 
     # The decision log's Merkle tree and signed checkpoints (docs/AUDIT_LOG.md). The log's
     # name is its checkpoints' origin and its signing key's name (unset: the public URL's

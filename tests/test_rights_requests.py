@@ -35,7 +35,7 @@ SUBMIT = """
 mutation ($kind: RightsRequestKind!, $details: String!, $changes: RectificationInput) {
   submitRightsRequest(kind: $kind, details: $details, changes: $changes) {
     __typename
-    ... on RightsRequestReceipt { id kind status dueAt }
+    ... on RightsRequestReceipt { id kind status dueAt alreadyOpen }
     ... on RightsError { code message } } }
 """
 BY_EMAIL = """
@@ -214,18 +214,31 @@ async def test_someone_elses_request_is_out_of_reach(gql: GQL) -> None:
     assert sorted(e.operation for e in logged) == ["cancel", "verify"]
 
 
-async def test_double_submission_is_refused_until_the_first_is_closed(gql: GQL) -> None:
+async def test_asking_again_while_a_request_is_open_returns_the_open_one(gql: GQL) -> None:
     token, jane = await customer(gql)
     first = await submit(gql, token)
-    again = await submit(gql, token)
-    assert again["code"] == "DUPLICATE_REQUEST"
+    assert first["alreadyOpen"] is False
+    again = await submit(gql, token, details="Asking again")
+    # the open request, unchanged, and no second code mailed
+    assert (again["id"], again["status"], again["alreadyOpen"]) == (first["id"], "UNVERIFIED", True)
     assert await RightsRequest.filter(customer_id=jane.id).count() == 1
-    assert len(await denials("submit")) == 1
+    assert (await RightsRequest.get(id=first["id"])).details == "What do you hold about me?"
+    assert len(await mails("rights_code", "jane.doe@example.com")) == 1
+    logged = await AuditEvent.filter(event="rights", operation="submit").order_by("id")
+    assert [e.reason for e in logged] == ["unverified", f"already open: {first['id']}"]
+    # still so once it is received
+    request_id, code = await last_code("jane.doe@example.com")
+    await gql(VERIFY, {"id": request_id, "code": code}, token=token)
+    received_again = await submit(gql, token)
+    assert (received_again["id"], received_again["status"]) == (first["id"], "PENDING")
+    assert received_again["alreadyOpen"] is True
     # another kind is a separate request; after cancelling, the same kind can be asked again
-    assert (await submit(gql, token, "ERASURE"))["status"] == "UNVERIFIED"
+    assert (await submit(gql, token, "ERASURE"))["alreadyOpen"] is False
     body = await gql(CANCEL, {"id": first["id"]}, token=token)
     assert body["data"]["cancelRightsRequest"]["status"] == "CANCELLED"
-    assert (await submit(gql, token))["status"] == "UNVERIFIED"
+    fresh = await submit(gql, token)
+    assert (fresh["status"], fresh["alreadyOpen"]) == ("UNVERIFIED", False)
+    assert fresh["id"] != first["id"]
 
 
 async def test_by_email_answers_the_same_for_unknown_addresses(

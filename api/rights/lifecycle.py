@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -129,6 +129,13 @@ def check_input(*, kind: Kind, details: str, changes: dict[str, Any] | None) -> 
     return {}
 
 
+class Submitted(NamedTuple):
+    request: RightsRequest
+    opened: bool
+    """False when a request of the same kind was already open: `request` is that one, and
+    nothing was written or mailed."""
+
+
 async def submit(
     *,
     services: Services,
@@ -137,9 +144,9 @@ async def submit(
     details: str,
     changes: dict[str, Any] | None,
     actor: Actor,
-) -> RightsRequest:
-    """A new request, unverified until the code mailed to the account is entered.
-    DUPLICATE_REQUEST while one of the same kind is still open."""
+) -> Submitted:
+    """A new request, unverified until the code mailed to the account is entered; or, while
+    one of the same kind is still open, that one (one request per intent)."""
     clean = check_input(kind=kind, details=details, changes=changes)
     now = services.clock.now()
     async with in_transaction() as conn:
@@ -153,7 +160,7 @@ async def submit(
             .first()
         )
         if open_one is not None:
-            raise RightsProblem("DUPLICATE_REQUEST", "A request of this kind is already open.")
+            return Submitted(open_one, opened=False)
         country = (
             await Customer.filter(id=customer_id)
             .using_db(conn)
@@ -182,33 +189,35 @@ async def submit(
         request.status = ""  # recorded as the first transition: (none) -> unverified
         await _move(request, Status.UNVERIFIED, actor=actor, reason="submitted", now=now, conn=conn)
         await _send_code(services, request, conn)
-    return request
+    return Submitted(request, opened=True)
 
 
 async def submit_by_email(
     *, services: Services, address: str, kind: Kind, details: str, changes: dict[str, Any] | None
 ) -> bool:
     """For someone who cannot sign in, run by the intake worker (api/rights/intake.py) after
-    the requester was answered: a known address gets a code (for its open request of that
-    kind, if any), an unknown one nothing. True when the address has an account."""
+    the requester was answered: a known address gets a code for a new request; asked again
+    while one of that kind is open, a fresh code for it once the code mailed last is older
+    than `rights_repeat_window_minutes` (within it, nothing: the code it holds still works),
+    an unknown one nothing. True when the address has an account."""
     customer = await Customer.filter(email=address).first()
     if customer is None:
         return False
-    try:
-        await submit(
-            services=services,
-            customer_id=customer.id,
-            kind=kind,
-            details=details,
-            changes=changes,
-            actor=Actor("anonymous"),
-        )
-    except RightsProblem:
+    submitted = await submit(
+        services=services,
+        customer_id=customer.id,
+        kind=kind,
+        details=details,
+        changes=changes,
+        actor=Actor("anonymous"),
+    )
+    if not submitted.opened:
         await resend_code_for_open(services=services, customer_id=customer.id, kind=kind)
     return True
 
 
 async def resend_code_for_open(*, services: Services, customer_id: UUID, kind: Kind) -> None:
+    window = timedelta(minutes=services.settings.rights_repeat_window_minutes)
     async with in_transaction() as conn:
         await lock_customer(conn, customer_id)
         request = (
@@ -216,8 +225,14 @@ async def resend_code_for_open(*, services: Services, customer_id: UUID, kind: K
             .using_db(conn)
             .first()
         )
-        if request is not None:
-            await _send_code(services, request, conn)
+        if request is None:
+            return
+        mailed = request.code_expires_at and request.code_expires_at - timedelta(
+            minutes=CODE_MINUTES
+        )
+        if mailed and services.clock.now() < mailed + window:
+            return  # a repeat: the code mailed last still stands for it
+        await _send_code(services, request, conn)
 
 
 async def _own(

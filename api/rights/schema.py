@@ -153,7 +153,17 @@ class RightsMutation:
             changes=_changes(changes),
             actor=Actor("customer", customer_id),
         )
-        return await _receipt(info, "submit", work, customer_id)
+        result = await _attempt(info, "submit", work, customer_id)
+        if isinstance(result, RightsError):
+            return result
+        request, opened = result
+        info.context.audit_event(
+            event="rights",
+            operation="submit",
+            subject_id=customer_id,
+            reason=request.status if opened else f"already open: {request.id}",
+        )
+        return RightsRequestReceipt.from_model(request, already_open=not opened)
 
     @strawberry.mutation(
         permission_classes=[MailRateLimit],

@@ -195,11 +195,22 @@ class RightsRequestReceipt:
     kind: Kind
     status: Status
     due_at: datetime | None
+    already_open: bool = strawberry.field(
+        default=False,
+        description="True when a request of this kind was already open: this is that one, "
+        "unchanged, and no code was mailed (resendRightsRequestCode mails a fresh one).",
+    )
 
     @classmethod
-    def from_model(cls, m: RightsRequestModel) -> RightsRequestReceipt:
+    def from_model(
+        cls, m: RightsRequestModel, *, already_open: bool = False
+    ) -> RightsRequestReceipt:
         return cls(
-            id=strawberry.ID(str(m.id)), kind=Kind(m.kind), status=Status(m.status), due_at=m.due_at
+            id=strawberry.ID(str(m.id)),
+            kind=Kind(m.kind),
+            status=Status(m.status),
+            due_at=m.due_at,
+            already_open=already_open,
         )
 
 

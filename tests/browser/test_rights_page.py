@@ -107,6 +107,12 @@ async def test_a_customer_asks_for_their_data_confirms_follows_and_downloads_it(
     assert await page.get_by_label("Code from our message").count() == 0
     await check_page(page, "rights", AXE)
 
+    # Asking for a copy again while this one runs: the page points to it, nothing is added.
+    await page.get_by_label("Send me a copy of my data").check()
+    await page.get_by_role("button", name="Send my request").click()
+    await page.get_by_text("You already have a request of this kind under way").wait_for()
+    assert await page.locator("#requests > li").count() == 1
+
     # The officer approves and fulfils it; the page shows it completed, the link mailed.
     await _approve_and_fulfil(server, settings, request_id)
     await page.reload()

@@ -140,7 +140,7 @@ export const MY_RIGHTS_REQUESTS = `query MyRightsRequests {
 export const SUBMIT_RIGHTS_REQUEST = `mutation SubmitRightsRequest($kind: RightsRequestKind!, $details: String!, $changes: RectificationInput) {
   submitRightsRequest(kind: $kind, details: $details, changes: $changes) {
     __typename
-    ... on RightsRequestReceipt { id status }
+    ... on RightsRequestReceipt { id status alreadyOpen }
     ... on RightsError { code field }
   }
 }`;

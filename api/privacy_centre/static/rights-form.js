@@ -114,6 +114,11 @@ export function setUpForm(onSubmitted) {
           }
           return;
         }
+        if (answer.alreadyOpen) {
+          // one request per kind: the open one is in the list above, nothing was mailed
+          showAlert(alert, "error.DUPLICATE_REQUEST");
+          return;
+        }
         form.reset();
         document.getElementById("address.country").value = "";
         showKind();
