@@ -31,6 +31,8 @@ def no_repeat_window(services: Services) -> None:
     """Rights requests repeated by email mail a fresh code every time (within the limits),
     so the mail limits are what these tests meet."""
     services.settings = services.settings.model_copy(update={"rights_repeat_window_minutes": 0})
+
+
 WINDOW = 3600  # the default `mail_window_seconds`; the test clock starts on the hour
 BY_EMAIL = """
 mutation ($email: String!) {
