@@ -203,14 +203,17 @@ async def submit_by_email(
     customer = await Customer.filter(email=address).first()
     if customer is None:
         return False
-    submitted = await submit(
-        services=services,
-        customer_id=customer.id,
-        kind=kind,
-        details=details,
-        changes=changes,
-        actor=Actor("anonymous"),
-    )
+    try:
+        submitted = await submit(
+            services=services,
+            customer_id=customer.id,
+            kind=kind,
+            details=details,
+            changes=changes,
+            actor=Actor("anonymous"),
+        )
+    except RightsProblem:  # checked when it was accepted; refused now, it opens nothing
+        return True
     if not submitted.opened:
         await resend_code_for_open(services=services, customer_id=customer.id, kind=kind)
     return True
