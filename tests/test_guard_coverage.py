@@ -73,6 +73,10 @@ METADATA = {
             "submittedAt",
             "receivedAt",
             "dueAt",
+            # the law whose deadline the request follows and its clock's events: a law's
+            # name and dates, what the officer needs to answer in time, not the address
+            "jurisdiction",
+            "clock",
             "overdue",
             "extended",
             "extensionReason",
