@@ -9,8 +9,8 @@ one request (started, paused, resumed, extended) from which its due date follows
 GDPR (Art. 12(3)): one month from receipt, extendable once by up to two months with the
 reasons told to the requester; the clock stands while we wait for the requester to prove
 their identity. CCPA (Cal. Code Regs. tit. 11, s. 7021): 45 days from receipt whatever the
-time verification takes, extendable once by 45 days with notice. docs/RIGHTS.md explains
-each choice."""
+time verification takes, extendable once by 45 days with notice. docs/API_CUSTOMERS.md
+("Deadlines") states the rules and docs/DECISIONS.md ("Rights requests") each choice."""
 
 from __future__ import annotations
 
