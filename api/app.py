@@ -48,6 +48,8 @@ from api.observability import logging_setup, metrics, request_log
 from api.observability.endpoint import metrics_endpoint, run_policy_version_loop
 from api.policy.notices import run_notice_loop
 from api.privacy_centre.routes import centre_routes
+from api.recipients.callback_http import link_acknowledgement, signed_acknowledgement
+from api.recipients.chase import run_chase_loop
 from api.retention.purge import run_retention_loop
 from api.rights.downloads import download_export
 from api.rights.intake import run_intake_loop
@@ -61,6 +63,8 @@ from authz.audit import AuditTrail
 from authz.watcher import run_policy_watcher
 
 log = logging.getLogger("custos")
+CHASE_POLL_SECONDS = 60.0
+"""How often each process looks for recipients to remind or escalate (hours matter here)."""
 
 
 def _dumps(value: object) -> bytes:
@@ -277,6 +281,7 @@ def create_app(
         notices: asyncio.Task[None] | None = None
         campaigns: asyncio.Task[None] | None = None
         intake: asyncio.Task[None] | None = None
+        chasing: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
         retention: asyncio.Task[None] | None = None
         expiry: asyncio.Task[None] | None = None
@@ -321,6 +326,9 @@ def create_app(
                             services=services, poll_seconds=settings.intake_poll_seconds
                         )
                     )
+                    chasing = asyncio.create_task(
+                        run_chase_loop(services=services, poll_seconds=CHASE_POLL_SECONDS)
+                    )
                 if settings.retention_interval_seconds > 0:
                     retention = asyncio.create_task(
                         run_retention_loop(
@@ -350,6 +358,7 @@ def create_app(
                 notices,
                 campaigns,
                 intake,
+                chasing,
                 watcher,
                 retention,
                 expiry,
@@ -374,6 +383,8 @@ def create_app(
         Route("/collect", collect, methods=["POST"]),
         Route("/exports/{token}", download_export, methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
+        Route("/notices/acknowledge", signed_acknowledgement, methods=["POST"]),
+        Route("/notices/{token}", link_acknowledgement, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *log_routes.ROUTES,

@@ -34,6 +34,7 @@ from api.marketing.campaign_schema import CampaignMutation, CampaignQuery
 from api.marketing.schema import UnsubscribeMutation
 from api.pipeline import RequestPipeline
 from api.policy.schema import PolicyMutation, PolicyQuery
+from api.recipients.schema import RecipientsMutation, RecipientsQuery
 from api.recovery.schema import RecoveryMutation
 from api.register.schema import RegisterQuery
 from api.retention.schema import RetentionMutation, RetentionQuery
@@ -60,6 +61,7 @@ Query = merge_types(
         InsightQuery,
         HoldQuery,
         RightsQuery,
+        RecipientsQuery,
         CampaignQuery,
         RetentionQuery,
         SharingQuery,
@@ -78,6 +80,7 @@ Mutation = merge_types(
         SupportMutation,
         HoldMutation,
         RightsMutation,
+        RecipientsMutation,
         CampaignMutation,
         UnsubscribeMutation,
         RetentionMutation,

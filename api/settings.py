@@ -132,6 +132,17 @@ class Settings(BaseSettings):
     mail_backoff_seconds: float = Field(default=30.0, gt=0)
     mail_backoff_max_seconds: float = Field(default=3600.0, gt=0)
 
+    # Recipient notices (api/recipients/): a webhook's answer is awaited this long; a signed
+    # acknowledgement is accepted within this many seconds of its timestamp; a notice
+    # delivered and not acknowledged is sent again after `recipient_chase_hours`, and
+    # escalated to the privacy officers after `recipient_chases` sendings or once its
+    # request's due date is `recipient_escalate_days` away, whichever comes first.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    recipient_ack_tolerance_seconds: int = Field(default=300, ge=30, le=3600)
+    recipient_chase_hours: float = Field(default=72.0, gt=0)
+    recipient_chases: int = Field(default=3, ge=1, le=20)
+    recipient_escalate_days: float = Field(default=7.0, ge=0)
+
     # Access policy: how often each process compares its policy version with the database
     # (the fallback behind PostgreSQL LISTEN/NOTIFY, and the only signal on SQLite).
     policy_poll_seconds: float = Field(default=1.0, gt=0)

@@ -41,6 +41,7 @@ class ErrorCode(Enum):
     VALUE_BLIND_ROLE = "VALUE_BLIND_ROLE"
     PROPOSAL_EXPIRED = "PROPOSAL_EXPIRED"
     ALREADY_DECIDED = "ALREADY_DECIDED"
+    ALREADY_SETTLED = "ALREADY_SETTLED"
 
 
 @strawberry.type(description="One problem with one input field.")

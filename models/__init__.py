@@ -9,6 +9,7 @@ from models.customer import Customer, EmailToken, PasswordResetToken
 from models.deferred import DeferredIntake
 from models.employee import Employee, EmployeeRole
 from models.limits import RateCount
+from models.notices import RecipientNotice
 from models.outbox import OutboxMessage
 from models.policy import PolicyAcceptance, PrivacyPolicy
 from models.retention import RetentionRule
@@ -46,6 +47,7 @@ __all__ = [
     "PrivacyPolicy",
     "Processor",
     "RateCount",
+    "RecipientNotice",
     "RetentionRule",
     "RightsRequest",
     "RightsTransition",

@@ -22,6 +22,10 @@ class OutboxMessage(Model):
 
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharField(max_length=64)
+    channel = fields.CharField(max_length=8, default="mail")
+    """mail (SMTP), or webhook: a signed POST to `processor_id`'s notice endpoint, whose
+    address and key are read, and the body signed, when it is sent."""
+    processor_id = fields.UUIDField(null=True)
     customer_id = fields.UUIDField(null=True, db_index=True)
     recipient = fields.CharField(max_length=320)
     subject = fields.CharField(max_length=200)

@@ -18,6 +18,12 @@ class Processor(Model):
     categories: fields.Field[list[str]] = fields.JSONField(default=list)
     active_from = fields.DatetimeField()
     active_to = fields.DatetimeField(null=True)
+    notice_url = fields.CharField(max_length=500, default="")
+    """Where it receives signed notices of erasures, rectifications and withdrawn consents
+    (blank: they go by mail to `contact`)."""
+    notice_secret = fields.CharField(max_length=64, default="")
+    """The HMAC-SHA256 key that signs notices to it and its acknowledgements to us: shown
+    to legal once, when issued; never logged or returned again."""
     created_by = fields.UUIDField()
     created_at = fields.DatetimeField()
     updated_by = fields.UUIDField()

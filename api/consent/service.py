@@ -14,6 +14,8 @@ from api.consent.records import consent_record
 from api.consent.state import ConsentState, consent_state
 from api.customers import validation as v
 from api.customers.directory import latest_consents
+from api.recipients.service import notify
+from api.recipients.vocabulary import Trigger
 from api.serial import lock_customer
 from api.services import Services
 from authz.registry import PURPOSES, ConsentSource
@@ -115,6 +117,14 @@ async def set_consent(
             policy_version=policy_version,
         )
         await record.save(using_db=conn)
+        if not granted:  # every processor that received data for it is told to stop
+            await notify(
+                services=services,
+                customer_id=customer_id,
+                trigger=Trigger.CONSENT_WITHDRAWN,
+                purpose=purpose,
+                conn=conn,
+            )
     return record, True
 
 

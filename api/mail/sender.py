@@ -26,6 +26,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol, TextIO
@@ -34,13 +35,17 @@ import aiosmtplib
 from tortoise.expressions import F
 
 from api.clock import Clock, iso
+from api.mail import webhooks
 from api.settings import Settings
-from models import OutboxMessage
+from models import OutboxMessage, RecipientNotice
 
 log = logging.getLogger("custos.mail")
 FORGET_RECIPIENT = frozenset({"rights_erased"})
 """Kinds whose address is blanked once delivered: the answer to an erasure request."""
 QUEUED = ("pending", "sending")
+NOTICE_KIND = "recipient_notice"
+"""Notices to recipients (api/recipients/): delivering one marks it notified; its retry
+budget spent marks it failed."""
 PAUSE_AFTER_SEND_ENV = "CUSTOS_TEST_MAIL_PAUSE_AFTER_SEND"
 """Test hook (unset in production): seconds a sender waits after the relay accepted a
 message and before marking it sent, so a fault test can kill the process there."""
@@ -280,7 +285,7 @@ async def _deliver_one(
         await _drop_expired(row, lease=lease)
         return False
     try:
-        held = await _send_while_held(backend, build_message(row, sender=settings.mail_from), lease)
+        held = await _send_while_held(_transport(row, backend, settings), lease)
     except Exception as exc:  # any failure is retried; the log names only its type
         await _failed(row, lease=lease, error=type(exc).__name__, settings=settings, clock=clock)
         return False
@@ -310,14 +315,25 @@ async def _deliver_one(
         claimed_by=None,
         **forget,
     )
+    if row.kind == NOTICE_KIND:
+        await RecipientNotice.filter(outbox_id=row.id, status="pending").update(
+            status="notified", notified_at=clock.now()
+        )
     return True
 
 
-async def _send_while_held(backend: MailBackend, message: EmailMessage, lease: _Lease) -> bool:
+def _transport(row: OutboxMessage, backend: MailBackend, settings: Settings) -> Awaitable[None]:
+    """The row's sending: a signed POST for a webhook notice, else the mail backend."""
+    if row.channel == webhooks.CHANNEL:
+        return webhooks.post(row, settings=settings)
+    return backend.send(build_message(row, sender=settings.mail_from))
+
+
+async def _send_while_held(send: Awaitable[None], lease: _Lease) -> bool:
     """Send, unless the claim lapses first: then the send is cancelled (an SMTP backend drops
     the connection before the relay's final answer) and False is returned."""
     margin = min(1.0, lease.seconds / 10)
-    sending = asyncio.ensure_future(backend.send(message))
+    sending = asyncio.ensure_future(send)
     try:
         while True:
             done, _ = await asyncio.wait({sending}, timeout=max(0.0, lease.remaining() - margin))
@@ -369,6 +385,10 @@ async def _failed(
     ours = OutboxMessage.filter(id=row.id, claimed_by=lease.round_id, status="sending")
     if now >= deadline:
         await ours.update(status="dead", last_error=error, claimed_by=None)
+        if row.kind == NOTICE_KIND:  # its officer decides: requeue it, or record why not
+            await RecipientNotice.filter(
+                outbox_id=row.id, status__in=("pending", "notified")
+            ).update(status="failed", reason=f"delivery gave up: {error}")
         log.warning(
             "mail %s (%s) attempt %d failed: %s; retry budget of %g h spent, kept as dead "
             "(custos mail requeue)",

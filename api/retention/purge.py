@@ -124,7 +124,10 @@ def _closed_before(cut: datetime) -> Q:
     """Erased accounts closed before `cut`: their completed erasure request closed then;
     when that request is gone (rights.requests has its own period), the customer row's
     `updated_at`, which the erasure wrote at the same moment."""
-    erasures = RightsRequest.filter(kind=Kind.ERASURE, status=Status.COMPLETED)
+    # an erasure awaiting recipients' acknowledgements closed our side when it was fulfilled
+    erasures = RightsRequest.filter(
+        kind=Kind.ERASURE, status__in=[Status.COMPLETED, Status.NOTIFYING]
+    )
     closed_then = Subquery(erasures.filter(completed_at__lt=cut).values("customer_id"))
     every = Subquery(erasures.values("customer_id"))
     fallback = Q(updated_at__lt=cut) & ~Q(id__in=every)

@@ -1,7 +1,10 @@
 """The life of a rights request (docs/ARCHITECTURE.md: rights requests):
 
-    unverified -> pending -> approved | refused -> in_progress -> completed
+    unverified -> pending -> approved | refused -> in_progress -> [notifying ->] completed
     plus extended (once, before the due date) and cancelled (by the customer)
+
+An erasure or rectification whose data had recipients waits in `notifying` until each has
+acknowledged the notice it was sent, or an officer recorded why not (api/recipients/).
 
 Every transition is recorded (who, when, why) and announced by email through the outbox in
 the same transaction. The deadline follows the law of the customer's country
@@ -27,6 +30,7 @@ from api.rights.rules import (
     CLOSED,
     CODE_ATTEMPTS,
     CODE_MINUTES,
+    REPEATABLE,
     RUNNING,
     Kind,
     RightsProblem,
@@ -155,7 +159,7 @@ async def submit(
         await lock_customer(conn, customer_id)
         open_one = (
             await RightsRequest.filter(customer_id=customer_id, kind=kind)
-            .exclude(status__in=list(CLOSED))
+            .exclude(status__in=list(REPEATABLE))
             .using_db(conn)
             .first()
         )
@@ -333,7 +337,7 @@ async def cancel(*, services: Services, request_id: UUID, customer_id: UUID) -> 
     now = services.clock.now()
     async with in_transaction() as conn:
         request = await _own(request_id, customer_id, conn)
-        if request.status in CLOSED or request.status == Status.IN_PROGRESS:
+        if request.status in CLOSED or request.status in (Status.IN_PROGRESS, Status.NOTIFYING):
             raise RightsProblem(
                 "INVALID_TRANSITION", f"A request {request.status} cannot be cancelled."
             )
@@ -425,7 +429,7 @@ async def extend(
             period = rule.extension(months)
         except ValueError as exc:
             raise RightsProblem("VALIDATION", f"{str(exc).capitalize()}.", field="months") from None
-        if request.status not in RUNNING or request.due_at is None:
+        if request.status not in RUNNING - {Status.NOTIFYING} or request.due_at is None:
             raise RightsProblem(
                 "INVALID_TRANSITION", f"A request {request.status} cannot be extended."
             )
@@ -466,11 +470,15 @@ async def fulfil(
         actor = Actor("employee", officer_id)
         await _move(request, Status.IN_PROGRESS, actor=actor, reason="", now=now, conn=conn)
         await request.save(using_db=conn)
-        request.outcome = await perform.carry_out(
+        request.outcome, waiting = await perform.carry_out(
             services=services, request=request, decide=decide, now=now, conn=conn
         )
         request.completed_at = now
-        await _move(request, Status.COMPLETED, actor=actor, reason="", now=now, conn=conn)
+        if waiting:
+            reason = f"{waiting} recipient(s) notified, awaiting acknowledgement"
+            await _move(request, Status.NOTIFYING, actor=actor, reason=reason, now=now, conn=conn)
+        else:
+            await _move(request, Status.COMPLETED, actor=actor, reason="", now=now, conn=conn)
         await request.save(using_db=conn)
     return request
 

@@ -29,6 +29,8 @@ class Status(StrEnum):
     APPROVED = "approved"
     REFUSED = "refused"
     IN_PROGRESS = "in_progress"
+    NOTIFYING = "notifying"
+    """Done on our side; waiting for the recipients of the data to acknowledge."""
     COMPLETED = "completed"
     EXTENDED = "extended"
     CANCELLED = "cancelled"
@@ -36,8 +38,13 @@ class Status(StrEnum):
 
 CLOSED = frozenset({Status.REFUSED, Status.COMPLETED, Status.CANCELLED})
 """A request in one of these is answered: it no longer runs against its deadline."""
-RUNNING = frozenset({Status.PENDING, Status.APPROVED, Status.IN_PROGRESS, Status.EXTENDED})
-"""Received (identity verified) and not yet answered: these can be overdue."""
+RUNNING = frozenset(
+    {Status.PENDING, Status.APPROVED, Status.IN_PROGRESS, Status.EXTENDED, Status.NOTIFYING}
+)
+"""Received (identity verified) and not yet answered, or answered with recipients still to
+acknowledge: these can be overdue."""
+REPEATABLE = frozenset({*CLOSED, Status.NOTIFYING})
+"""A new request of the same kind is a new intent once the open one is in one of these."""
 
 
 class RightsProblem(Exception):

@@ -14,6 +14,8 @@ from strawberry.scalars import JSON
 from api.context import Info
 from api.guards import Access, personal
 from api.pagination import PageInfo
+from api.recipients.service import notices_of
+from api.recipients.types import RecipientNotice
 from api.rights.queries import ExportRow, exports_of
 from api.rights.rules import RUNNING, Kind, Status
 from api.types import ErrorCode
@@ -145,6 +147,18 @@ class RightsRequest:
             return None
         row = await info.context.load(exports_of, UUID(str(self.id)))
         return RightsExport.from_row(row, info.context.services.clock.now()) if row else None
+
+    @strawberry.field(
+        description="Everyone who received the data an erasure or rectification concerns, "
+        "each told of it, and their acknowledgement (GDPR Article 19). The customer is not "
+        "shown a recipient while a non-disclosure order covers it."
+    )
+    async def recipients(self, info: Info) -> list[RecipientNotice]:
+        notices = await info.context.load(notices_of, UUID(str(self.id)))
+        now = info.context.services.clock.now()
+        if info.context.viewer.is_customer:
+            notices = [n for n in notices if n.hidden_until is None or n.hidden_until <= now]
+        return [RecipientNotice.from_model(n) for n in notices]
 
     @classmethod
     def from_model(

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
@@ -17,6 +18,7 @@ from api.clock import as_utc
 from api.customers import validation as v
 from api.customers.countries import ISO_3166_ALPHA2
 from api.errors import FieldProblem, InputInvalid
+from api.recipients import signing
 from authz.registry import PURPOSES, Category
 from models import Processor
 
@@ -43,6 +45,42 @@ class ProcessorDraft:
     categories: list[str]
     active_from: datetime
     active_to: datetime | None = None
+    notice_url: str = ""
+
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _check_notice_url(url: str, p: v.Problems) -> str:
+    """Blank, or an absolute https address (http only to this machine, for development)
+    with no user name, password or fragment: where signed notices are POSTed."""
+    url = url.strip()
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, host, port_ok = None, "", False
+    plain_http_ok = parts is not None and parts.scheme == "http" and host in LOOPBACK
+    if (
+        len(url) > 500
+        or parts is None
+        or not port_ok
+        or not host
+        or not url.isprintable()
+        or not url.isascii()
+        or parts.username is not None
+        or parts.fragment
+        or not (parts.scheme == "https" or plain_http_ok)
+    ):
+        p.add(
+            "noticeUrl",
+            "Use an https address of at most 500 characters, with no user name or fragment "
+            "(http only to localhost).",
+        )
+    return url
 
 
 def _check_list(p: v.Problems, *, field: str, values: list[str], known: tuple[str, ...]) -> None:
@@ -68,13 +106,14 @@ def _checked(draft: ProcessorDraft) -> ProcessorDraft:
     )
     _check_list(p, field="purposes", values=draft.purposes, known=tuple(PURPOSES))
     _check_list(p, field="categories", values=draft.categories, known=SHAREABLE)
+    notice_url = _check_notice_url(draft.notice_url, p)
     start = as_utc(draft.active_from)
     end = as_utc(draft.active_to) if draft.active_to else None
     if end is not None and end <= start:
         p.add("activeTo", "The contract must end after it starts.")
     p.raise_if_any()
     return ProcessorDraft(
-        name, contact, country, reference, draft.purposes, draft.categories, start, end
+        name, contact, country, reference, draft.purposes, draft.categories, start, end, notice_url
     )
 
 
@@ -117,6 +156,7 @@ async def create_processor(*, draft: ProcessorDraft, actor_id: UUID, now: dateti
             categories=list(d.categories),
             active_from=d.active_from,
             active_to=d.active_to,
+            notice_url=d.notice_url,
             created_by=actor_id,
             created_at=now,
             updated_by=actor_id,
@@ -145,6 +185,7 @@ async def update_processor(
             "categories": list(d.categories),
             "active_from": d.active_from,
             "active_to": d.active_to,
+            "notice_url": d.notice_url,
             "updated_by": actor_id,
             "updated_at": now,
         }
@@ -152,6 +193,18 @@ async def update_processor(
     async with _unique_name():
         await processor.save()
     return processor
+
+
+async def issue_notice_key(*, processor_id: UUID, actor_id: UUID, now: datetime) -> str:
+    """A new key for the processor's notices and acknowledgements (legal), replacing any
+    it had at once: the caller shows it once; it is never returned again."""
+    key = signing.new_key()
+    updated = await Processor.filter(id=processor_id).update(
+        notice_secret=key, updated_by=actor_id, updated_at=now
+    )
+    if not updated:
+        raise InputInvalid([FieldProblem("id", "NOT_FOUND", "No such processor.")])
+    return key
 
 
 def is_active(processor: Processor, *, now: datetime) -> bool:

@@ -27,6 +27,8 @@ from api.sharing.types import (
     DisclosureConnection,
     DisclosureFilter,
     DisclosureRecorded,
+    IssueNoticeKeyPayload,
+    NoticeKeyIssued,
     Processor,
     ProcessorInput,
     ProcessorSaved,
@@ -38,6 +40,7 @@ from api.sharing.types import (
 )
 from api.types import InputError
 from authz.registry import Action, Role
+from models import Processor as ProcessorModel
 
 
 def _refused(info: Info, operation: str, exc: InputInvalid, subject: object = "") -> InputError:
@@ -161,6 +164,27 @@ class SharingMutation:
             return _refused(info, "updateProcessor", exc)
         info.context.audit_event(event="processor", operation="update", reason=str(saved.id))
         return ProcessorSaved(processor=Processor.from_model(saved, now=now))
+
+    @strawberry.mutation(
+        extensions=only(Role.LEGAL),
+        description="Issue a processor a new key for signed notices and its "
+        "acknowledgements (legal): shown once in the answer, and the previous key stops "
+        "working at once.",
+    )
+    async def issue_processor_notice_key(
+        self, info: Info, id: strawberry.ID
+    ) -> IssueNoticeKeyPayload | None:
+        now = info.context.services.clock.now()
+        try:
+            processor_id = parse_input_id(id, field="id", what="processor")
+            key = await processors.issue_notice_key(
+                processor_id=processor_id, actor_id=info.context.subject_id, now=now
+            )
+        except InputInvalid as exc:
+            return _refused(info, "issueProcessorNoticeKey", exc)
+        info.context.audit_event(event="processor", operation="notice_key", reason=str(id))
+        saved = await ProcessorModel.get(id=processor_id)
+        return NoticeKeyIssued(processor=Processor.from_model(saved, now=now), notice_key=key)
 
     @strawberry.mutation(
         extensions=only(Role.LEGAL, Role.MARKETING, Role.FRAUD_ANALYST),

@@ -37,6 +37,14 @@ class Processor:
     active_to: datetime | None
     active: bool = strawberry.field(description="The contract is in force now.")
     updated_at: datetime
+    notice_url: str = strawberry.field(
+        description="Where it receives signed notices of erasures, rectifications and "
+        "withdrawn consents (blank: they are mailed to `contact`)."
+    )
+    has_notice_key: bool = strawberry.field(
+        description="A notice key was issued (issueProcessorNoticeKey); notices go to "
+        "`noticeUrl` only with one. The key itself is shown once, when issued."
+    )
 
     @classmethod
     def from_model(cls, m: ProcessorModel, *, now: datetime) -> Processor:
@@ -52,6 +60,8 @@ class Processor:
             active_to=m.active_to,
             active=processors.is_active(m, now=now),
             updated_at=m.updated_at,
+            notice_url=m.notice_url,
+            has_notice_key=bool(m.notice_secret),
         )
 
 
@@ -68,6 +78,11 @@ class ProcessorInput:
     )
     active_from: datetime
     active_to: datetime | None = None
+    notice_url: str = strawberry.field(
+        default="",
+        description="An https address that receives signed notices (blank: by mail to the "
+        "contact). Notices go there once a key is issued (issueProcessorNoticeKey).",
+    )
 
     def to_draft(self) -> processors.ProcessorDraft:
         return processors.ProcessorDraft(
@@ -79,12 +94,29 @@ class ProcessorInput:
             categories=list(self.categories),
             active_from=self.active_from,
             active_to=self.active_to,
+            notice_url=self.notice_url,
         )
 
 
 @strawberry.type(description="The processor was registered or its record replaced.")
 class ProcessorSaved:
     processor: Processor
+
+
+@strawberry.type(
+    description="A new notice key: give it to the processor now, it is not shown again. It "
+    "replaces the previous key at once."
+)
+class NoticeKeyIssued:
+    processor: Processor
+    notice_key: str = strawberry.field(
+        description="64 hex characters: the HMAC-SHA256 key of its notices and answers."
+    )
+
+
+IssueNoticeKeyPayload = Annotated[
+    NoticeKeyIssued | InputError, strawberry.union("IssueNoticeKeyPayload")
+]
 
 
 SaveProcessorPayload = Annotated[
