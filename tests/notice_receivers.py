@@ -99,7 +99,9 @@ async def serving(*receivers: Receiver) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     try:
         for server in servers:
-            while not server.started:
+            for _ in range(1000):  # up within 10 s, or the test fails on its first notice
+                if server.started:
+                    break
                 await asyncio.sleep(0.01)
         yield
     finally:

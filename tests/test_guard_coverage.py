@@ -85,6 +85,9 @@ METADATA = {
             "outcome",
             "transitions",
             "export",  # when the answer's link was mailed, expires, was used: no content
+            # who received the data the request concerns and what each answered: names,
+            # categories and dates, as the ledger's disclosures are, no value of the data
+            "recipients",
         )
     ),
 }

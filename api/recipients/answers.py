@@ -27,6 +27,17 @@ class AnswerRefused(Exception):
         self.status = status
 
 
+def _fair(text: str) -> bool:
+    """Short plain text: at most MAX_NOTE characters, valid UTF-8, no control characters."""
+    if len(text) > MAX_NOTE or not text.isprintable():
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 async def _locked(notice_id: UUID, conn: BaseDBAsyncClient) -> RecipientNotice:
     notice = await RecipientNotice.filter(id=notice_id).using_db(conn).select_for_update().first()
     if notice is None:
@@ -47,7 +58,7 @@ async def acknowledge(
     holder is the contact it was mailed to. Refused with nothing changed otherwise."""
     if outcome not in tuple(Outcome):
         raise AnswerRefused("BAD_OUTCOME", 400)
-    if len(note) > MAX_NOTE or "\x00" in note:
+    if not _fair(note):
         raise AnswerRefused("VALIDATION", 400)
     async with in_transaction() as conn:
         notice = await _locked(notice_id, conn)
@@ -69,7 +80,7 @@ async def excuse(
 ) -> RecipientNotice:
     """The privacy officer records why a recipient could not be told, or cannot answer
     (gone out of business, refuses to reply): the notice is settled as not required."""
-    if not reason.strip() or len(reason) > MAX_NOTE:
+    if not reason.strip() or not _fair(reason):
         raise AnswerRefused("VALIDATION", 400)
     async with in_transaction() as conn:
         notice = await _locked(notice_id, conn)

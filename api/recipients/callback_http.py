@@ -84,8 +84,11 @@ async def signed_acknowledgement(request: Request) -> Response:
     body = await request.body()
     processor = await _processor(request)
     actor = str(processor.id) if processor else ""
+    if len(body) > MAX_BODY:
+        await _log(request, decision="deny", reason="TOO_LARGE", actor=actor)
+        return _refused("TOO_LARGE", 413)
     try:
-        if processor is None or len(body) > MAX_BODY:
+        if processor is None:
             raise signing.Refused("BAD_SIGNATURE")
         signing.check(
             processor.notice_secret,
