@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ from api.settings import Settings
 from api.version import VERSION
 from authz import checkpoints, log_tree
 from authz.adapter import current_version
-from models import AuditEvent, OutboxMessage, RightsRequest, SupportCase
+from models import AuditEvent, OutboxMessage, RecipientNotice, RightsRequest, SupportCase
 from tests.conftest import (
     CLIENT_IP,
     GQL,
@@ -337,3 +338,31 @@ def test_two_processes_sharing_a_directory_are_summed_in_one_scrape(
         loaded = series(text, "custos_policy_version_loaded")
         assert len({labels["pid"] for labels in loaded}) == 2, loaded
         assert value(text, "custos_build_info", version=VERSION) == 1
+
+
+async def test_open_recipient_notices_are_counted_by_status(
+    services: Services, local: httpx.AsyncClient
+) -> None:
+    now = services.clock.now()
+    common: dict[str, Any] = {
+        "customer_id": uuid4(),
+        "trigger": "erasure",
+        "recipient": "r",
+        "channel": "mail",
+        "created_at": now,
+    }
+    for status, escalated in (
+        ("pending", None),
+        ("notified", None),
+        ("notified", now),
+        ("failed", now),
+        ("acknowledged", None),
+        ("not_required", now),
+    ):
+        await RecipientNotice.create(**common, status=status, escalated_at=escalated)
+    text = await scrape(local)
+    assert value(text, "custos_recipient_notices_open", status="pending") == 1
+    assert value(text, "custos_recipient_notices_open", status="notified") == 2
+    assert value(text, "custos_recipient_notices_open", status="failed") == 1
+    assert value(text, "custos_recipient_notices_open") == 4
+    assert value(text, "custos_recipient_notices_escalated") == 2

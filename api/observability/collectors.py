@@ -5,6 +5,8 @@ memory of it.
 - The outbox: messages pending (queued or being sent), failed (pending again after a failed
   attempt), dead, and how long the message due longest ago has waited past its time.
 - Rights requests: open (received, not yet answered) and overdue (open past their due date).
+- Recipient notices still open, by status (pending, notified, failed), and how many of
+  them were escalated to the privacy officers.
 - The decision log: its rows, and the last retention run (the run's summary rows are in
   it). The log is append-only and its ids grow in commit order (appends hold the chain's
   lock to the end of their transaction, authz/audit.py), so each scrape counts only the
@@ -33,13 +35,15 @@ from api.rights.rules import RUNNING
 from api.version import VERSION
 from authz import log_tree
 from authz.adapter import current_version
-from models import AuditCheckpoint, AuditEvent, OutboxMessage, RightsRequest
+from models import AuditCheckpoint, AuditEvent, OutboxMessage, RecipientNotice, RightsRequest
 
 log = logging.getLogger("custos.metrics")
 
 TIMEOUT_SECONDS = 5.0
 QUEUED = ("pending", "sending")
 """Outbox statuses of a message not yet delivered (api/mail/sender.py)."""
+NOTICES_OPEN = ("pending", "notified", "failed")
+"""Statuses of a recipient notice still awaited (api/recipients/vocabulary.py)."""
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Figures:
     audit_checkpoint_at: datetime | None
     retention_last_run: datetime | None
     policy_version_latest: int
+    notices_open: dict[str, int]
+    notices_escalated: int
 
 
 class DatabaseGauges:
@@ -85,6 +91,15 @@ class DatabaseGauges:
         running = RightsRequest.filter(status__in=list(RUNNING))
         rights_open = await running.count()
         overdue = await RightsRequest.filter(status__in=list(RUNNING), due_at__lt=now).count()
+        notices = dict(
+            await RecipientNotice.filter(status__in=NOTICES_OPEN)
+            .group_by("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+        escalated = await RecipientNotice.filter(
+            status__in=NOTICES_OPEN, escalated_at__not_isnull=True
+        ).count()
         await self._count_audit()
         latest = await AuditCheckpoint.all().order_by("-id").first().values("size", "signed_at")
         return Figures(
@@ -102,6 +117,8 @@ class DatabaseGauges:
             audit_checkpoint_at=latest["signed_at"] if latest else None,
             retention_last_run=self._retention_at,
             policy_version_latest=await current_version(),
+            notices_open={s: int(notices.get(s, 0)) for s in NOTICES_OPEN},
+            notices_escalated=escalated,
         )
 
     async def _count_audit(self) -> None:
@@ -219,4 +236,20 @@ def database_families(f: Figures) -> Iterable[Metric]:
         "The latest access policy version in the database (compare with each process's "
         "custos_policy_version_loaded).",
         f.policy_version_latest,
+    )
+    notices = GaugeMetricFamily(
+        "custos_recipient_notices_open",
+        "Notices to recipients of customers' data not yet acknowledged nor excused, by "
+        "status: pending (not yet delivered), notified (awaiting the answer), failed "
+        "(delivery gave up).",
+        labels=["status"],
+    )
+    for status, n in f.notices_open.items():
+        notices.add_metric([status], n)
+    yield notices
+    yield _gauge(
+        "custos_recipient_notices_escalated",
+        "Open recipient notices escalated to the privacy officers (unanswered after every "
+        "reminder, failed, or close to their request's due date).",
+        f.notices_escalated,
     )
