@@ -10,9 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import uuid4
 
+import jsonschema
+
 from api.clock import FakeClock
 from api.mail.sender import deliver_pending
 from api.recipients import chase
+from api.recipients.answers import acknowledge
+from api.rights.export import build_export
 from api.services import Services
 from api.sharing import ledger
 from api.sharing.processors import issue_notice_key
@@ -21,6 +25,7 @@ from tests.conftest import GQL, mails
 from tests.notice_receivers import Receiver, serving
 from tests.test_consent import SET
 from tests.test_recipient_notices import ISSUE_KEY, contract, disclosed, registered
+from tests.test_rights_export import SCHEMA as EXPORT_SCHEMA
 from tests.test_rights_requests import EXTEND, FULFIL, REVIEW, customer, officer, received
 from tests.test_sharing import employee
 
@@ -81,6 +86,21 @@ async def test_a_rectification_tells_the_recipients_of_what_changed_and_the_cust
     [done] = await mails("rights_completed", "jane.doe@example.com")
     assert "Phone Verify Ltd" in done.body_text
     assert "Secret Recipient" not in done.body_text
+    # and her access export lists it, with its answer once it comes, in the documented format
+    await acknowledge(
+        notice_id=(await RecipientNotice.get(recipient="Phone Verify Ltd")).id,
+        processor_id=None,
+        outcome="no_record",
+        note="",
+        now=clock.now(),
+    )
+    document = await build_export(customer_id=jane.id, include=lambda _: True, now=clock.now())
+    jsonschema.validate(document, EXPORT_SCHEMA)
+    [exported] = [r for r in document["rightsRequests"] if r["id"] == request_id]
+    assert exported["status"] == "notifying"
+    assert [(r["recipient"], r["status"], r["outcome"]) for r in exported["recipients"]] == [
+        ("Phone Verify Ltd", "acknowledged", "no_record")
+    ]
     # while it waits for them it can be neither extended nor cancelled
     extend = {"id": request_id, "reason": "complex", "months": 1}
     refused = (await gql(EXTEND, extend, officer_token))["data"]["extendRightsRequest"]

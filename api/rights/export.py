@@ -35,6 +35,7 @@ from models import (
     DataExport,
     OutboxMessage,
     PolicyAcceptance,
+    RecipientNotice,
     RightsRequest,
     RightsTransition,
     Session,
@@ -109,6 +110,8 @@ _REQUEST = (
     "before",
     "after",
     "outcome",
+    "jurisdiction",
+    "clock",
 )
 _TRANSITION = ("request_id", "from_status", "to_status", "at", "reason", "actor_kind")
 
@@ -125,7 +128,7 @@ async def build_export(*, customer_id: UUID, include: Include, now: datetime) ->
         **await _consent_sections(customer_id, allowed, now),
         "visits": await _visits(customer_id, allowed),
         "supportCases": await _support_cases(customer_id, allowed),
-        "rightsRequests": await _rights_requests(customer_id, allowed),
+        "rightsRequests": await _rights_requests(customer_id, allowed, now),
         "sessions": await _sessions(customer_id),
         "messages": await _messages(customer_id, allowed),
         "disclosures": await _disclosures(customer_id, now),
@@ -293,7 +296,7 @@ async def _support_cases(
 
 
 async def _rights_requests(
-    customer_id: UUID, allowed: frozenset[Category]
+    customer_id: UUID, allowed: frozenset[Category], now: datetime
 ) -> list[dict[str, Any]] | None:
     """Every request with its transitions (two queries); never the code's digest, nor who
     on our staff decided (an employee id is not the customer's data)."""
@@ -322,10 +325,34 @@ async def _rights_requests(
                 "actorKind": step["actor_kind"],
             }
         )
-    return [_rights_request(r, by_request[str(r["id"])]) for r in rows]
+    told = await _recipients(list(by_request), now)
+    return [_rights_request(r, by_request[str(r["id"])], told[str(r["id"])]) for r in rows]
 
 
-def _rights_request(row: dict[str, Any], transitions: list[dict[str, Any]]) -> dict[str, Any]:
+async def _recipients(request_ids: list[str], now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Who each request's data went to and was told, and their answers (one query); a
+    recipient under a running non-disclosure order is left out until it ends."""
+    found: dict[str, list[dict[str, Any]]] = {i: [] for i in request_ids}
+    rows = await RecipientNotice.filter(request_id__in=request_ids).order_by("recipient", "id")
+    for n in rows:
+        if n.hidden_until is not None and n.hidden_until > now:
+            continue
+        found[str(n.request_id)].append(
+            {
+                "recipient": n.recipient,
+                "categories": list(n.categories),
+                "status": n.status,
+                "outcome": n.outcome or None,
+                "notifiedAt": iso(n.notified_at),
+                "acknowledgedAt": iso(n.acknowledged_at),
+            }
+        )
+    return found
+
+
+def _rights_request(
+    row: dict[str, Any], transitions: list[dict[str, Any]], recipients: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
         "kind": row["kind"],
@@ -345,6 +372,17 @@ def _rights_request(row: dict[str, Any], transitions: list[dict[str, Any]]) -> d
         "after": row["after"],
         "outcome": row["outcome"],
         "transitions": transitions,
+        "jurisdiction": row["jurisdiction"],
+        "clock": [_clock_event(e) for e in row["clock"] or []],
+        "recipients": recipients,
+    }
+
+
+def _clock_event(entry: dict[str, Any]) -> dict[str, Any]:
+    kept = ("event", "reason", "months", "days")
+    return {
+        "at": iso(datetime.fromisoformat(str(entry["at"]))),
+        **{k: entry[k] for k in kept if k in entry},
     }
 
 
