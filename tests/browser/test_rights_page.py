@@ -16,6 +16,7 @@ from api.settings import Settings
 from tests.browser.harness import (
     AXE,
     LiveServer,
+    api,
     as_staff,
     body_text,
     check_page,
@@ -161,5 +162,69 @@ async def test_the_rights_page_speaks_french(server: LiveServer, browser: Any) -
     await page.get_by_role("button", name="Envoyer ma demande").click()
     await page.get_by_text("Choisissez ce que vous souhaitez que nous fassions.").wait_for()
     await check_page(page, "rights-fr", AXE, screenshot=False)
+    shopper.watch.assert_clean()
+    await shopper.context.close()
+
+
+CREATE_PROCESSOR = """mutation C($input: ProcessorInput!) { createProcessor(input: $input) {
+  __typename ... on ProcessorSaved { processor { id } } } }"""
+SHARE = """mutation S($p: ID!, $c: [ID!]!) { shareWithProcessor(processorId: $p,
+  categories: ["contact.phone"], purpose: "service", customerIds: $c) {
+  __typename ... on DataShared { shared } } }"""
+CUSTOMER_ID = """query Q($e: String!) { customers(purpose: LEGAL, first: 1, search: $e) {
+  edges { node { id } } } }"""
+SUBMIT = """mutation M { submitRightsRequest(kind: RECTIFICATION, details: "new number",
+  changes: { phone: "+44 20 7946 0999" }) { ... on RightsRequestReceipt { id } } }"""
+VERIFY = """mutation V($id: ID!, $code: String!) {
+  verifyRightsRequest(id: $id, code: $code) { __typename } }"""
+CUSTOMER_LOGIN = """mutation L($e: String!, $p: String!) { login(email: $e, password: $p) {
+  ... on LoginSuccess { token } } }"""
+
+
+async def test_a_correction_shows_the_recipients_told_and_their_answers(
+    server: LiveServer, browser: Any, settings: Settings
+) -> None:
+    shopper = await signed_in_shopper(server, browser, "remy.recipients@example.com")
+    page = shopper.page
+    # legal shares the shopper's phone number with a courier
+    legal = await employee_token(
+        server, settings.database_url, "lee.legal@staff.example.com", "legal"
+    )
+    processor = {
+        "name": "Relay Couriers",
+        "contact": "dpo@relay.example",
+        "country": "FR",
+        "contractReference": "DPA-RELAY-1",
+        "purposes": ["service"],
+        "categories": ["contact.phone"],
+        "activeFrom": "2026-01-01T00:00:00Z",
+    }
+    created = await as_staff(server, legal, CREATE_PROCESSOR, {"input": processor})
+    relay = created["createProcessor"]["processor"]["id"]
+    found = await as_staff(server, legal, CUSTOMER_ID, {"e": shopper.email})
+    customer_id = found["customers"]["edges"][0]["node"]["id"]
+    shared = await as_staff(server, legal, SHARE, {"p": relay, "c": [customer_id]})
+    assert shared["shareWithProcessor"]["shared"] == 1
+    # the shopper corrects the number; the officer approves and fulfils it
+    token = await api(server, CUSTOMER_LOGIN, {"e": shopper.email, "p": shopper.password})
+    customer = token["login"]["token"]
+    request_id = (await api(server, SUBMIT, token=customer))["submitRightsRequest"]["id"]
+    mail = await server.sink.wait_for(
+        to=shopper.email, subject="Confirm your request about your personal data"
+    )
+    match = CODE.search(body_text(mail))
+    assert match
+    await api(server, VERIFY, {"id": request_id, "code": match.group(2)}, token=customer)
+    officer = await employee_token(server, settings.database_url, OFFICER_EMAIL, "privacy_officer")
+    await as_staff(server, officer, REVIEW, {"id": request_id})
+    fulfilled = await as_staff(server, officer, FULFIL, {"id": request_id})
+    assert fulfilled["fulfillRightsRequest"]["status"] == "NOTIFYING"
+    # the page says the work is done, who was told, and that their answer is awaited
+    await page.goto(f"{shopper.centre}/rights")
+    item = page.locator(f"#request-{request_id}")
+    await item.get_by_text("waiting for the recipients of your data to confirm").wait_for()
+    told = item.locator(f"#recipients-{request_id}")
+    assert "Relay Couriers: told" in await told.inner_text()
+    await check_page(page, "rights-recipients", AXE, screenshot=False)
     shopper.watch.assert_clean()
     await shopper.context.close()

@@ -133,6 +133,7 @@ export const MY_RIGHTS_REQUESTS = `query MyRightsRequests {
       id kind status submittedAt receivedAt dueAt overdue extended extensionReason
       decisionReason completedAt
       export { mailedAt expiresAt downloadedAt available }
+      recipients { recipient status }
     }
   }
 }`;

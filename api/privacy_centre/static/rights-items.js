@@ -1,6 +1,7 @@
 // One rights request as the page lists it: what it is, its status in plain words, its
 // dates, and what the customer can do with it now (enter the mailed code, ask for it
-// again, withdraw it); for an answered access request, where the download link went.
+// again, withdraw it); for an answered access request, where the download link went; for
+// a correction or erasure, the recipients of the data we told and whether each confirmed.
 import { formatDate, t } from "./centre.js";
 
 const CANCELLABLE = new Set(["UNVERIFIED", "PENDING", "APPROVED", "EXTENDED"]);
@@ -67,6 +68,22 @@ function codeForm(request) {
   return form;
 }
 
+function recipientList(request) {
+  const told = request.recipients || [];
+  if (told.length === 0) {
+    return null;
+  }
+  const section = element("div", { class: "recipients", id: `recipients-${request.id}` });
+  section.append(element("p", {}, t("rights.recipients")));
+  const list = element("ul");
+  for (const recipient of told) {
+    const status = t(`rights.recipient.${recipient.status}`);
+    list.append(element("li", {}, `${recipient.recipient}: ${status}`));
+  }
+  section.append(list);
+  return section;
+}
+
 /** The list item of `request` (a `me.rightsRequests` entry). */
 export function requestItem(request) {
   const item = element("li", { id: `request-${request.id}` });
@@ -96,6 +113,10 @@ export function requestItem(request) {
   const note = exportNote(request);
   if (note) {
     item.append(note);
+  }
+  const recipients = recipientList(request);
+  if (recipients) {
+    item.append(recipients);
   }
   item.append(element("div", { class: "alert", id: `alert-${request.id}`, role: "alert" }));
   if (request.status === "UNVERIFIED") {
