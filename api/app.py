@@ -51,6 +51,7 @@ from api.privacy_centre.routes import centre_routes
 from api.recipients.callback_http import link_acknowledgement, signed_acknowledgement
 from api.recipients.chase import run_chase_loop
 from api.retention.purge import run_retention_loop
+from api.rights.certificate_http import certificate_download
 from api.rights.downloads import download_export
 from api.rights.intake import run_intake_loop
 from api.schema import build_schema
@@ -384,6 +385,7 @@ def create_app(
         Route("/exports/{token}", download_export, methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
         Route("/notices/acknowledge", signed_acknowledgement, methods=["POST"]),
+        Route("/certificates/{token}", certificate_download, methods=["GET"]),
         Route("/notices/{token}", link_acknowledgement, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

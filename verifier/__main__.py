@@ -1,4 +1,5 @@
-"""The auditor's commands: `python -m verifier witness | witness-key | check-export`.
+"""The auditor's commands: `python -m verifier witness | witness-key | check-export |
+check-certificate`.
 
 Exit statuses: 0 all is well; 2 a finding (the witness's ALARM, a failed export check);
 1 nothing could be checked (bad arguments, unreachable log, unusable input). Usage errors
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from verifier import export_check, witness
+from verifier import certificate, export_check, witness
 from verifier.fetch import FetchError, check_url, get, join
 from verifier.note import MAX_NOTE_BYTES, NoteError, Verifier, open_checkpoint, parse_vkey
 
@@ -99,6 +100,27 @@ def _check_export(args: argparse.Namespace) -> int:
     return OK if report.ok else FINDING
 
 
+def _check_certificate(args: argparse.Namespace) -> int:
+    keys = _keys(args.log_key)
+    try:
+        with open(args.certificate, "rb") as handle:
+            raw = handle.read(certificate.MAX_BYTES + 1)
+    except OSError as exc:
+        raise _Usage(f"cannot read {args.certificate}: {exc.strerror or exc}") from None
+    try:
+        checked = certificate.check(raw, keys)
+    except certificate.CertificateError as exc:
+        _err(f"NOT VALID: {exc}")
+        return FINDING
+    _out(f"certificate ok: request {checked.request}, completed {checked.completed}")
+    for name, action, _ in checked.categories:
+        _out(f"  {name}: {action}")
+    for name, status, outcome, _ in checked.recipients:
+        _out(f"  recipient {name}: {status}" + (f" ({outcome})" if outcome != "-" else ""))
+    _out(f"  {len(checked.evidence)} log row(s) in the tree of {checked.tree_size}")
+    return OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m verifier", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -125,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--log-key", required=True, action="append", metavar="VKEY", help="a log key")
     c.add_argument("--jobs", type=int, help="processes to hash with (default: by file size)")
     c.set_defaults(run=_check_export)
+    e = commands.add_parser(
+        "check-certificate", help="check a certificate of erasure against the log's keys"
+    )
+    e.add_argument("--certificate", required=True, help="the downloaded certificate (JSON)")
+    e.add_argument("--log-key", required=True, action="append", metavar="VKEY", help="a log key")
+    e.set_defaults(run=_check_certificate)
     return parser
 
 

@@ -17,6 +17,7 @@ from api.mail.outbox import enqueue
 from api.recipients.service import notify
 from api.recipients.vocabulary import SETTLED, Trigger
 from api.rights import rectification
+from api.rights.certificate import link_token
 from api.rights.erasure import erase_customer
 from api.rights.export import build_export, issue_download
 from api.rights.rules import Kind, RightsProblem
@@ -96,7 +97,9 @@ async def carry_out(
         mail=templates.rights_completed(
             settings=services.settings,
             request_id=str(request.id),
-            summary=erasure_summary(outcome) + told_summary(told, now=now),
+            summary=erasure_summary(outcome)
+            + told_summary(told, now=now)
+            + certificate_note(services, request.id),
             erased=True,
         ),
         recipient=address,
@@ -105,6 +108,17 @@ async def carry_out(
         using_db=conn,
     )
     return {"categories": outcome}, _waiting(told)
+
+
+def certificate_note(services: Services, request_id: Any) -> str:
+    """Where the certificate of the erasure is (it is ready once every recipient told has
+    confirmed); the link works for good."""
+    token = link_token(services.secret, request_id)
+    url = services.settings.public_url.rstrip("/") + f"/certificates/{token}"
+    return (
+        "\n\nYour certificate of erasure, signed by our decision log, is at this address "
+        f"once every recipient has confirmed (keep it: it works for good):\n{url}\n"
+    )
 
 
 def _waiting(notices: list[RecipientNotice]) -> int:
