@@ -41,8 +41,9 @@ class Receiver:
     (after answering 200), "silent" answers 200 and never acknowledges, "fail" answers 503.
     `received` keeps every notice whose signature checked; `rejected` counts the others."""
 
-    def __init__(self, *, mode: str, post: Post) -> None:
+    def __init__(self, *, mode: str, post: Post, delay: float = 0.0) -> None:
         self.mode = mode
+        self.delay = delay
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/custos-notices"
         self.key = ""
@@ -64,6 +65,8 @@ class Receiver:
 
     async def _notice(self, request: Request) -> Response:
         body = await request.body()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.mode == "fail":
             return Response(status_code=503)
         if not self.verified(request, body):
