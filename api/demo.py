@@ -1,14 +1,16 @@
 """Demo data for `make run` (development only), shaped to fit the documented examples: a few
 customers (six with analytics consent and visits in each of the last four weeks, enough for
 `insights` to show a group at the default minimum group size of 5), one with an open support
-case, one employee per role, three processors whose names no documented `createProcessor`
-example uses, and a `publishPolicy` example dated relative to today."""
+case, one employee per role, four processors whose names no documented `createProcessor`
+example uses, a completed correction that two of them acknowledged (api/demo_recipients.py),
+and a `publishPolicy` example dated relative to today."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from api.customers.service import RequestMeta, register_customer, validate_registration
+from api.demo_recipients import seed_corrected_phone
 from api.errors import InputInvalid
 from api.security.network import truncate_ip
 from api.services import Services
@@ -137,6 +139,8 @@ async def seed_demo(*, services: Services) -> list[str]:
     lines.append(f"Analytics visits, last {VISIT_WEEKS} weeks: {visitors} customers")
     lines.append("Processors:")
     lines += await _seed_processors(services=services)
+    lines.append("Rights requests:")
+    lines.append("  " + await seed_corrected_phone(services=services))
     lines.append(
         "Publish a policy version (legal): a material change takes effect "
         f"{services.settings.policy_notice_days} days ahead at the earliest, e.g. "
@@ -195,11 +199,12 @@ _PROCESSORS = [
     ("Northwind Mail", "IE", ["marketing.email"], ["contact.email"]),
     ("Parcel Express", "DE", ["service"], ["contact.address", "contact.phone"]),
     ("FraudShield", "US", ["security"], ["device.ip", "device.browser", "behavior.browsing"]),
+    ("Relay Couriers", "FR", ["service"], ["contact.phone"]),
 ]
 
 
 async def _seed_processors(*, services: Services) -> list[str]:
-    """Three service providers for shareWithProcessor, created by the demo legal employee."""
+    """Four service providers for shareWithProcessor, created by the demo legal employee."""
     legal = await Employee.get(email="legal@staff.example.com")
     now = services.clock.now()
     lines = []

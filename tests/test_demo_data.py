@@ -13,7 +13,16 @@ import pytest
 from api.clock import FakeClock
 from api.demo import DEMO_PASSWORD, SUPPORT_CUSTOMER, VISITORS, seed_demo
 from api.services import Services
-from models import Customer, Processor, SupportCase, VisitEvent
+from models import (
+    Customer,
+    Disclosure,
+    OutboxMessage,
+    Processor,
+    RecipientNotice,
+    RightsRequest,
+    SupportCase,
+    VisitEvent,
+)
 from tests.conftest import GQL, STAFF_LOGIN
 
 INSIGHTS = """
@@ -94,7 +103,7 @@ async def test_insights_show_a_group_over_the_demo_visits(
 async def test_the_documented_processor_name_is_free(gql: GQL, seeded: list[str]) -> None:
     # given the demo processors
     names = set(await Processor.all().values_list("name", flat=True))
-    assert len(names) == 3
+    assert len(names) == 4
     assert "Mailer EU" not in names
     # when legal creates the processor of the documented example
     body = await gql(CREATE_PROCESSOR, token=await staff(gql, "legal"))
@@ -128,6 +137,9 @@ async def test_seeding_again_adds_nothing(services: Services, seeded: list[str])
         "cases": await SupportCase.all().count(),
         "visits": await VisitEvent.all().count(),
         "processors": await Processor.all().count(),
+        "requests": await RightsRequest.all().count(),
+        "notices": await RecipientNotice.all().count(),
+        "ledger": await Disclosure.all().count(),
     }
     again = await seed_demo(services=services)
     assert again == seeded
@@ -136,4 +148,24 @@ async def test_seeding_again_adds_nothing(services: Services, seeded: list[str])
         "cases": await SupportCase.all().count(),
         "visits": await VisitEvent.all().count(),
         "processors": await Processor.all().count(),
+        "requests": await RightsRequest.all().count(),
+        "notices": await RecipientNotice.all().count(),
+        "ledger": await Disclosure.all().count(),
     }
+
+
+async def test_chloes_correction_reached_two_couriers_who_acknowledged(
+    seeded: list[str],
+) -> None:
+    chloe = await Customer.get(email="chloe@example.com")
+    [request] = await RightsRequest.filter(customer_id=chloe.id)
+    assert (request.kind, request.status) == ("rectification", "completed")
+    assert chloe.phone == "+33612345678"
+    notices = await RecipientNotice.filter(request_id=request.id).order_by("recipient")
+    assert [(n.recipient, n.status, n.outcome) for n in notices] == [
+        ("Parcel Express", "acknowledged", "done"),
+        ("Relay Couriers", "acknowledged", "no_record"),
+    ]
+    # its mail was dropped, so the docs' `custos mail send-pending` prints none of it
+    assert not await OutboxMessage.filter(recipient="chloe@example.com").exists()
+    assert not await OutboxMessage.filter(kind="recipient_notice").exists()
