@@ -93,7 +93,9 @@ def _late(now: datetime, services: Services) -> Q:
 async def escalate(services: Services, now: datetime) -> int:
     settings = services.settings
     near = now + timedelta(days=settings.recipient_escalate_days)
-    closing = await RightsRequest.filter(due_at__lte=near).values_list("id", flat=True)
+    closing = await RightsRequest.filter(status="notifying", due_at__lte=near).values_list(
+        "id", flat=True
+    )
     candidates = await RecipientNotice.filter(
         Q(status__in=list(OPEN), escalated_at=None)
         & (_late(now, services) | Q(request_id__in=list(closing)))
