@@ -18,6 +18,7 @@ import pytest
 from api.clock import FakeClock
 from api.recipients import links
 from api.recipients.signing import new_key
+from api.security.secret_keys import SigningKey
 from api.services import Services
 from models import AuditEvent, Processor, RecipientNotice
 from tests.notice_receivers import sign
@@ -222,3 +223,13 @@ async def test_a_link_for_a_settled_or_forged_notice_is_refused(
     assert (await client.get(f"/notices/{forged}")).status_code == 404
     assert (await RecipientNotice.get(id=notice.id)).outcome == "done"
     assert UUID(str(notice.id))
+
+
+def test_a_link_made_under_a_previous_key_still_reads_after_a_rotation() -> None:
+    notice_id = uuid4()
+    token = links.ack_token(SigningKey("the-key-before-the-rotation-0123456789"), notice_id)
+    rotated = SigningKey(
+        "the-key-after-the-rotation-9876543210", previous=["the-key-before-the-rotation-0123456789"]
+    )
+    assert links.notice_of(rotated, token) == notice_id
+    assert links.notice_of(SigningKey("the-key-after-the-rotation-9876543210"), token) is None

@@ -10,7 +10,6 @@ Nothing is stored; the certificate is built and signed when it is fetched."""
 
 from __future__ import annotations
 
-import hmac
 import json
 from datetime import datetime
 from uuid import UUID
@@ -20,15 +19,13 @@ from tortoise.expressions import Q
 from api.audit.log_config import log_config
 from api.clock import iso
 from api.rights.rules import Kind, Status
-from api.security.secret_keys import verifying_keys
-from api.security.tokens import keyed_digest
+from api.security.tokens import id_of_tagged, tagged_id
 from api.services import Services
 from authz import checkpoints, log_keys, log_tree
 from models import AuditEvent, RecipientNotice, RightsRequest, RightsTransition
 from verifier.certificate import Certificate
 
 _PURPOSE = "custos.erasure-certificate.v1"
-_TAG_CHARS = 40
 MAX_EVIDENCE = 500
 """Rows cited at most (an erasure's decisions are a few dozen)."""
 
@@ -42,25 +39,12 @@ class NotReady(Exception):
 
 
 def link_token(secret: str, request_id: UUID) -> str:
-    return f"{request_id}.{keyed_digest(secret, _PURPOSE, str(request_id))[:_TAG_CHARS]}"
+    return tagged_id(secret, _PURPOSE, request_id)
 
 
 def request_of(secret: str, token: str) -> UUID | None:
     """The request a token is for, when its tag is right; else None."""
-    if len(token) > 36 + 1 + _TAG_CHARS or not token.isascii():
-        return None
-    raw_id, _, tag = token.partition(".")
-    try:
-        request_id = UUID(raw_id)
-    except ValueError:
-        return None
-    if str(request_id) != raw_id:
-        return None
-    for key in verifying_keys(secret):
-        wanted = keyed_digest(key, _PURPOSE, raw_id)[:_TAG_CHARS]
-        if hmac.compare_digest(wanted.encode(), tag.encode()):
-            return request_id
-    return None
+    return id_of_tagged(secret, _PURPOSE, token)
 
 
 async def _evidence(customer_id: UUID, fulfilled: datetime) -> list[int]:
