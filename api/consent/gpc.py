@@ -10,8 +10,7 @@ from tortoise.transactions import in_transaction
 
 from api.consent.records import consent_record
 from api.customers.service import RequestMeta
-from api.recipients.service import notify
-from api.recipients.vocabulary import Trigger
+from api.recipients.service import notify_withdrawal
 from api.serial import lock_customer
 from api.services import Services
 from authz.audit import AuditTrail
@@ -59,12 +58,8 @@ async def record_opt_out(
             at=services.clock.now(),
             policy_version=await services.policies.version_in_force(),
         ).save(using_db=conn)
-        await notify(
-            services=services,
-            customer_id=customer_id,
-            trigger=Trigger.CONSENT_WITHDRAWN,
-            purpose=PURPOSE,
-            conn=conn,
+        await notify_withdrawal(
+            services=services, customer_id=customer_id, purpose=PURPOSE, conn=conn
         )
     if len(seen) >= 100_000:
         seen.clear()

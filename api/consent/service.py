@@ -14,8 +14,7 @@ from api.consent.records import consent_record
 from api.consent.state import ConsentState, consent_state
 from api.customers import validation as v
 from api.customers.directory import latest_consents
-from api.recipients.service import notify
-from api.recipients.vocabulary import Trigger
+from api.recipients.service import notify_withdrawal
 from api.serial import lock_customer
 from api.services import Services
 from authz.registry import PURPOSES, ConsentSource
@@ -118,12 +117,8 @@ async def set_consent(
         )
         await record.save(using_db=conn)
         if not granted:  # every processor that received data for it is told to stop
-            await notify(
-                services=services,
-                customer_id=customer_id,
-                trigger=Trigger.CONSENT_WITHDRAWN,
-                purpose=purpose,
-                conn=conn,
+            await notify_withdrawal(
+                services=services, customer_id=customer_id, purpose=purpose, conn=conn
             )
     return record, True
 

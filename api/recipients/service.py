@@ -170,6 +170,26 @@ async def send(
     )
 
 
+def shown_to_customer(notice: RecipientNotice, now: datetime) -> bool:
+    """The customer is told of a recipient unless a non-disclosure order still covers it
+    (as the ledger's own rows): their request view, mail, export and certificate."""
+    return notice.hidden_until is None or notice.hidden_until <= now
+
+
+async def notify_withdrawal(
+    *, services: Services, customer_id: UUID, purpose: str, conn: BaseDBAsyncClient
+) -> list[RecipientNotice]:
+    """A consent withdrawn (by the customer, an unsubscribe link or a GPC signal): the
+    processors that received data for `purpose` are told to stop."""
+    return await notify(
+        services=services,
+        customer_id=customer_id,
+        trigger=Trigger.CONSENT_WITHDRAWN,
+        purpose=purpose,
+        conn=conn,
+    )
+
+
 async def notices_of(request_ids: list[UUID]) -> list[list[RecipientNotice]]:
     """Each request's notices, by recipient name (a batch loader)."""
     found: dict[str, list[RecipientNotice]] = {str(i): [] for i in request_ids}

@@ -18,6 +18,7 @@ from tortoise.expressions import Q
 
 from api.audit.log_config import log_config
 from api.clock import iso
+from api.recipients.service import shown_to_customer
 from api.rights.rules import Kind, Status
 from api.security.tokens import id_of_tagged, tagged_id
 from api.services import Services
@@ -90,7 +91,7 @@ async def certificate(*, services: Services, request_id: UUID) -> str | None:
     notices = [
         n
         for n in await RecipientNotice.filter(request_id=request_id).order_by("recipient", "id")
-        if n.hidden_until is None or n.hidden_until <= now  # as the customer sees them
+        if shown_to_customer(n, now)
     ]
     c = Certificate(
         origin=config.origin,

@@ -25,6 +25,7 @@ from api.mail import templates
 from api.mail.outbox import enqueue
 from api.pagination import MAX_PAGE
 from api.policy.book import load_policies
+from api.recipients.service import shown_to_customer
 from api.security.tokens import new_token, token_hash
 from api.services import Services
 from api.sharing.ledger import disclosures_of
@@ -335,7 +336,7 @@ async def _recipients(request_ids: list[str], now: datetime) -> dict[str, list[d
     found: dict[str, list[dict[str, Any]]] = {i: [] for i in request_ids}
     rows = await RecipientNotice.filter(request_id__in=request_ids).order_by("recipient", "id")
     for n in rows:
-        if n.hidden_until is not None and n.hidden_until > now:
+        if not shown_to_customer(n, now):
             continue
         found[str(n.request_id)].append(
             {

@@ -14,7 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from api.mail import templates
 from api.mail.outbox import enqueue
-from api.recipients.service import notify
+from api.recipients.service import notify, shown_to_customer
 from api.recipients.vocabulary import SETTLED, Trigger
 from api.rights import rectification
 from api.rights.certificate import link_token
@@ -128,7 +128,7 @@ def _waiting(notices: list[RecipientNotice]) -> int:
 def told_summary(notices: list[RecipientNotice], *, now: datetime) -> str:
     """Who received the data and was told (Article 19), as the customer's mail says it;
     a recipient under a running non-disclosure order is left out."""
-    shown = [n for n in notices if n.hidden_until is None or n.hidden_until <= now]
+    shown = [n for n in notices if shown_to_customer(n, now)]
     if not shown:
         return ""
     lines = [

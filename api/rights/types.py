@@ -14,7 +14,7 @@ from strawberry.scalars import JSON
 from api.context import Info
 from api.guards import Access, personal
 from api.pagination import PageInfo
-from api.recipients.service import notices_of
+from api.recipients.service import notices_of, shown_to_customer
 from api.recipients.types import RecipientNotice
 from api.rights.queries import ExportRow, exports_of
 from api.rights.rules import RUNNING, Kind, Status
@@ -157,7 +157,7 @@ class RightsRequest:
         notices = await info.context.load(notices_of, UUID(str(self.id)))
         now = info.context.services.clock.now()
         if info.context.viewer.is_customer:
-            notices = [n for n in notices if n.hidden_until is None or n.hidden_until <= now]
+            notices = [n for n in notices if shown_to_customer(n, now)]
         return [RecipientNotice.from_model(n) for n in notices]
 
     @classmethod
