@@ -73,16 +73,19 @@ class Context:
         default_factory=dict
     )
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
-    denials: list[str] = field(default_factory=list)
-    """Denied fields' errors, each the JSON of its entry in `errors` (deny_field)."""
+    denials: list[_Denied] = field(default_factory=list)
+    """Denied fields, each as the shared parts of its error (deny_field); `denied_errors`
+    writes them out with `_denied_parents`."""
+    _denied_parents: list[Path | None] = field(default_factory=list)
+    """The parent path of each denied field, in the order of `denials`."""
     # a page's denials allocate nothing the cyclic collector tracks (a tuple per field of
     # the query and decision, a string per denial), so they do not bring its passes over
     # the page being built sooner
     _denied_shared: dict[str, _Denied] = field(default_factory=dict)
     _denied_at: dict[int, _Denied] = field(default_factory=dict)  # by node: the latest
     _path_items: dict[int, str] = field(default_factory=dict)
-    _paths: list[Path] = field(default_factory=list)  # keeps each id's path alive
-    """Denied fields' parent paths, by id, with their JSON list items (deny_field)."""
+    """Denied fields' parent paths, by id, with their JSON list items (`denied_errors`;
+    `_denied_parents` keeps each path, and so its id, alive)."""
     _last_denial: Decision | None = None
     """The denied read decision read_access answered last (deny_field explains it)."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
@@ -288,28 +291,23 @@ class Context:
         self._last_denial = denial
         return outcome
 
-    def deny_field(
-        self, nodes: list[FieldNode], path: Path, *, category: str, purpose: str
-    ) -> None:
+    def deny_field(self, nodes: list[FieldNode], path: Path, category: str, purpose: str) -> None:
         """A denied field (its nodes in the query, its path in the response): null in
         `data`, a FORBIDDEN error at its path. No exception, no traceback, no GraphQLError:
         a page may deny hundreds of fields, and a denial must cost no more than an allowed
-        read, so the error is kept as the JSON of its entry (message, location and
-        extensions worked out once per field of the query and decision, then its path) and
-        written straight into the response (`denied_errors`). The guard calls this right
-        after read_access (no await between), so the decision explained is that read's."""
-        node = nodes[0]
+        read. So this only notes the field's shared parts (message, locations and
+        extensions, worked out once per field of the query and decision) and its parent's
+        path; `denied_errors` writes each entry's JSON once the page is built, in one loop.
+        The guard calls this right after read_access (no await between), so the decision
+        explained is that read's."""
         decision = self._last_denial or _MASK_ONLY
         # the latest shared parts of this field of the query (the node holds the field's
         # response key; node and decision live all request, so their ids stay theirs)
-        last = self._denied_at.get(id(node))
+        last = self._denied_at.get(id(nodes[0]))
         if last is None or last[0] is not decision or last[1] != purpose or last[2] != category:
             last = self._shared_denial(nodes, path, category, purpose, decision)
-        parent = path.prev
-        items = self._path_items.get(id(parent))
-        if items is None:
-            items = self._items_of(parent)
-        self.denials.append(f"{last[3]}{items}{last[5]}" if items else last[4])
+        self.denials.append(last)
+        self._denied_parents.append(path.prev)
 
     def _shared_denial(
         self, nodes: list[FieldNode], path: Path, category: str, purpose: str, decision: Any
@@ -330,28 +328,56 @@ class Context:
         self._denied_at[id(nodes[0])] = shared
         return shared
 
-    def _items_of(self, path: Path | None) -> str:
-        """A response path as the items of its JSON list, root first. Sibling fields share
-        their parent's path object, and the items of every object on a page continue its
-        list's: each path object's items are written once, from its parent's. Every path
-        written is kept for the request, so its id cannot be reused meanwhile; only strings
-        are kept per denial, nothing the cyclic collector must scan."""
-        if path is None:
-            return ""
-        known = self._path_items.get(id(path))
-        if known is not None:
-            return known
-        parent = self._items_of(path.prev)
-        item = _item(path.key)
-        items = f"{parent},{item}" if parent else item
-        self._path_items[id(path)] = items
-        self._paths.append(path)
-        return items
-
     def denied_errors(self) -> list[str]:
         """The FORBIDDEN errors of denied fields, each as the JSON of its entry in the
-        response's `errors` (api/app.py writes them in as they are)."""
-        return self.denials
+        response's `errors` (api/app.py writes them in as they are). Sibling fields share
+        their parent's path object, and the objects of a list share the list's path: a
+        parent's JSON items are written once, from its list's when that is known."""
+        known = self._path_items
+        errors: list[str] = []
+        append = errors.append
+        last_parent: Path | None = None
+        items = ""
+        for shared, parent in zip(self.denials, self._denied_parents, strict=True):
+            if parent is None:  # a field at the root
+                append(shared[4])
+                continue
+            if parent is not last_parent:  # siblings come one after another
+                last_parent = parent
+                index = parent.prev  # the common case: an object in a list known already
+                if (
+                    index is not None
+                    and type(index.key) is int
+                    and type(parent.key) is str
+                    and (base := known.get(id(index.prev))) is not None
+                ):
+                    items = f'{base},{index.key},"{parent.key}"'
+                else:
+                    items = self._items_of(parent)
+            append(f"{shared[3]}{items}{shared[5]}")
+        return errors
+
+    def _items_of(self, path: Path) -> str:
+        """A response path as the items of its JSON list, root first, kept by the id of
+        each path object on the way (`_denied_parents` keeps them, and so their ids,
+        alive)."""
+        known = self._path_items
+        unknown: list[Path] = []
+        at: Path | None = path
+        items = ""
+        while at is not None:
+            found = known.get(id(at))
+            if found is not None:
+                items = found
+                break
+            unknown.append(at)
+            at = at.prev
+        for step in reversed(unknown):
+            key = step.key
+            item = f'"{key}"' if isinstance(key, str) else str(key)
+            items = f"{items},{item}" if items else item
+            known[id(step)] = items
+        return items
 
     def set_session_cookie(self, issued: IssuedSession) -> None:
         self.response.set_cookie(

@@ -84,7 +84,7 @@ class PersonalData(FieldExtension):
         if outcome is _MASKED and self.mask is None:
             outcome = _DENIED
         if outcome is _DENIED:
-            context.deny_field(nodes, path, category=self.category, purpose=access.purpose)
+            context.deny_field(nodes, path, self.category, access.purpose)
         return outcome
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:

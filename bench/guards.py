@@ -14,9 +14,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.load import Result, post_request, run
+
+T = TypeVar("T")
 
 PAGE = (
     "{ customers(purpose: %s, first: 100) { edges { node { id email phone address { city } } } } }"
@@ -121,10 +123,19 @@ def staff_servers(
         yield cases, {"on": on_proc, "off": off_proc}
 
 
+def turn_order(workloads: dict[str, T], round_: int) -> list[tuple[str, T]]:
+    """The workloads of one round, in the reverse order every other round. A turn leaves
+    work behind that it caused (the log's tree joins its last second of rows after it):
+    in a fixed order, that work would always fall on the same next workload."""
+    order = list(workloads.items())
+    return order[::-1] if round_ % 2 else order
+
+
 def measure(*, server: Any, login: Any, port_of: Any, env: dict[str, str], args: Any) -> None:
     """Both servers run at once (only one is loaded at a time, both pinned to the same
     core); the three cases take turns in ROUNDS rounds, so a drift over the run (the log
-    growing, the database's background work) falls on all of them alike."""
+    growing, the database's background work) falls on all of them alike, in the reverse
+    order every other round (`turn_order`)."""
     asyncio.run(seed(env["DATABASE_URL"]))
 
     def load(port: int, purpose: str, token: str, errors_ok: bool, seconds: float) -> Result:
@@ -137,8 +148,8 @@ def measure(*, server: Any, login: Any, port_of: Any, env: dict[str, str], args:
         for case in cases.values():
             load(*case, 1.0)  # warm up
         results = {name: Result() for name in cases}
-        for _ in range(ROUNDS):
-            for name, case in cases.items():
+        for round_ in range(ROUNDS):
+            for name, case in turn_order(cases, round_):
                 _merge(results[name], load(*case, args.seconds / ROUNDS))
     off, allowed, denied = results["off"], results["allowed"], results["denied"]
 

@@ -9,7 +9,9 @@ requests/s, SQL statements, server CPU and database CPU per request answered:
 Targets: light / plain >= 0.8, guarded / unguarded >= 0.8, deny / allow >= 0.9, and the
 guarded page at most 4 SQL statements and at most 8 ms of server CPU per page of 100.
 As in bench/guards.py the servers run at once, pinned to core 0 (the load on core 1), and
-the workloads take turns in `--rounds` rounds (10), `--seconds` in all for each. A ratio is
+the workloads take turns in `--rounds` rounds (10), `--seconds` in all for each, in the
+reverse order every other round (the work a turn leaves behind, its last second of log rows
+joining the tree, then falls on the turn before it as often as on the one after). A ratio is
 judged by its median turn by turn (`turn_ratios`), shown with its lowest and highest turn
 and the whole run's ratio: on a shared 2-core machine the whole run's ratio of the same code
 moved by more than the targets' margins from one run to the next.
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.guards import CUSTOMER, PASSWORD, _merge, page_request, staff_servers
+from bench.guards import CUSTOMER, PASSWORD, _merge, page_request, staff_servers, turn_order
 from bench.load import Result, post_request, run
 
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
@@ -171,8 +173,8 @@ async def _turns(
     tallies = {name: Tally() for name in workloads}
     for port, request, errors_ok, _ in workloads.values():
         await load(port, request, errors_ok, 1.0)  # warm up
-    for _ in range(args.rounds):
-        for name, (port, request, errors_ok, pid) in workloads.items():
+    for round_ in range(args.rounds):
+        for name, (port, request, errors_ok, pid) in turn_order(workloads, round_):
             tally = tallies[name]
             await db.reset()
             server0, db0 = cpu_ticks(pid), db.ticks()
