@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from authz import sql
 from verifier import merkle
-from verifier.leaf import SALT_BYTES, SubjectsMemo, fast_row_leaf_hash
+from verifier.leaf import SALT_BYTES, fast_row_leaf_hash
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ _LEVEL = 1 << 48
 # Any constant (not the chain's): serialises integration across processes on PostgreSQL.
 _TREE_LOCK = 0x637573746F74
 _BATCH = 5_000
-_SHARED_SALT_ID = 16  # the shortest request id whose rows share a salt (see _salt_of)
 LEAF_COLUMNS = (
     "id",
     "action",
@@ -231,19 +230,6 @@ async def _lock(conn: BaseDBAsyncClient) -> None:
         await conn.execute_query(f"SELECT pg_advisory_xact_lock({_TREE_LOCK})")
 
 
-def _salt_of(row: dict[str, object], salt: bytes, request: str | None) -> tuple[bytes, str | None]:
-    """The salt of a row joining the tree, and its request: the salt of the row before it
-    when both came from one request (a staff page writes a row per category, about the
-    same customers, one after another), else a new random one. Rows of one request are
-    linked already by their request id, which every leaf shows; sharing their salt lets
-    their commitments to a customer be worked out once, and links nothing more. A request
-    id that is not one request's (too short to be the server's own) gets no sharing."""
-    request_id = str(row["request_id"] or "")
-    if salt and request_id == request:
-        return salt, request
-    return os.urandom(SALT_BYTES), request_id if len(request_id) >= _SHARED_SALT_ID else None
-
-
 async def _integrate_batch(batch: int) -> tuple[int, int]:
     """Integrate up to `batch` rows; returns (rows integrated, tree size)."""
     async with in_transaction() as conn:
@@ -265,11 +251,9 @@ async def _integrate_batch(batch: int) -> tuple[int, int]:
         stack = [(level, stored[(level, index)]) for level, index in frontier]
         leaves: list[tuple[object, ...]] = []
         nodes: list[tuple[object, ...]] = []
-        memo: SubjectsMemo = {}
-        salt, request = b"", None
         for row in rows:
-            salt, request = _salt_of(row, salt, request)
-            digest = fast_row_leaf_hash(row, salt, memo)
+            salt = os.urandom(SALT_BYTES)
+            digest = fast_row_leaf_hash(row, salt)
             leaves.append((tree_size, int(row["id"]), salt.hex(), digest.hex()))
             tree_size += 1
             stack.append((0, digest))

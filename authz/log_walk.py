@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 
 from authz.audit import STORED, canonical_values, links_agree, subjects_of
-from verifier.leaf import PLAIN_ORDER, SubjectsMemo, fast_leaf_data, leaf_data, row_leaf_hash
+from verifier.leaf import PLAIN_ORDER, fast_leaf_data, leaf_data, row_leaf_hash
 from verifier.merkle import leaf_hash
 
 _COLUMNS = ",".join(f"e.{c}" for c in dict.fromkeys(("id", *STORED, "prev_hash", "hash")))
@@ -80,18 +80,15 @@ def _canonical(values: Sequence[object], stamp: str) -> bytes:
     return ("[" + ",".join(parts) + "]").encode()
 
 
-def _leaf(
-    values: Sequence[object], stamp: str, salt: bytes, memo: SubjectsMemo | None = None
-) -> bytes:
+def _leaf(values: Sequence[object], stamp: str, salt: bytes) -> bytes:
     """The row's leaf hash (verifier/leaf.py), the fast encoding for rows of text and an
-    int version, else the defining one; `memo` keeps the commitments of rows that share a
-    salt and subjects (the rows of one staff page)."""
+    int version, else the defining one."""
     plain = [values[i] for i in _PLAIN]
     actor, subjects, version = values[_ACTOR], values[_SUBJECT], values[_VERSION]
     data = None
     if type(actor) is str and type(subjects) is str and type(version) is int:
         try:  # a plain field that is not text fails in the escaper
-            data = fast_leaf_data(plain, actor, subjects, stamp, version, salt, memo)  # type: ignore[arg-type]
+            data = fast_leaf_data(plain, actor, subjects, stamp, version, salt)  # type: ignore[arg-type]
         except TypeError:
             data = None
     if data is None:
@@ -139,7 +136,6 @@ class Walk:
     first_leaf_id: int | None = None
     checked_before_first_leaf: int = 0
     broken: tuple[int, str] | None = field(default=None)
-    memo: SubjectsMemo = field(default_factory=dict, repr=False)
 
     def feed(self, rows: Sequence[Sequence[object]]) -> bool:
         """Check `rows` (the next ones by id, as `rows_sql` returns them); False at the
@@ -174,7 +170,7 @@ class Walk:
             if index != self.next_leaf:
                 return self._break(row_id, "its leaf is out of order or missing")
             salt = bytes.fromhex(str(row[_LEAF_SALT]))
-            digest = _leaf(values, stamp, salt, self.memo)
+            digest = _leaf(values, stamp, salt)
             if first:  # the fast encodings must be the defining ones, byte for byte
                 _check_encodings(values, stamp, salt, canonical, digest)
                 first = False

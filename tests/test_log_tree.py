@@ -5,7 +5,6 @@ proof verifying, integration idempotent and safe when run concurrently."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import pytest
 from tortoise import connections
@@ -98,34 +97,6 @@ async def test_salts_are_random_per_row(clock: FakeClock) -> None:
     salts = [leaf.salt for leaf in await AuditLeaf.all()]
     assert len(set(salts)) == 10
     assert all(len(bytes.fromhex(s)) == 16 for s in salts)
-
-
-async def test_rows_of_one_request_share_a_salt_and_no_others_do(clock: FakeClock) -> None:
-    # given a staff page's rows (one per category, the same customers), written together,
-    # then another request's, then rows whose request id is no request's own (too short)
-    page, other = "a1" * 16, "b2" * 16
-    rows = [
-        (page, "contact.email"),
-        (page, "contact.phone"),
-        (page, "contact.address"),
-        (other, "contact.email"),
-        ("-", "contact.email"),
-        ("-", "contact.phone"),
-        ("", "contact.email"),
-        ("", "contact.phone"),
-        (page, "contact.email"),  # the first request's id again, after others
-    ]
-    for request_id, category in rows:
-        one = replace(record(clock, 3), request_id=request_id, category=category)
-        await append([replace(one, subject_id="c-1,c-2,c-3")])
-    await log_tree.integrate()
-    salts = [leaf.salt for leaf in await AuditLeaf.all().order_by("idx")]
-    # then the page's rows share one salt, and every other row has its own
-    assert salts[0] == salts[1] == salts[2]
-    assert len(set(salts[2:])) == len(salts) - 2
-    # and each leaf is still the one its row and salt define
-    stored = [bytes.fromhex(leaf.hash) for leaf in await AuditLeaf.all().order_by("idx")]
-    assert stored == await _expected_leaves()
 
 
 async def test_a_missing_node_is_refused_not_guessed(clock: FakeClock) -> None:

@@ -22,7 +22,6 @@ from models import AuditEvent
 from tests.test_log_verify import intrude
 from verifier.leaf import (
     PLAIN_ORDER,
-    SubjectsMemo,
     fast_leaf_data,
     fast_row_leaf_hash,
     leaf_data,
@@ -57,14 +56,6 @@ def test_the_fast_leaf_is_the_defined_leaf(
     row.update(actor_id=actor, subject_id=subjects, at=at, policy_version=version)
     fast = fast_leaf_data(plain, actor, subjects, timestamp(at), version, salt)
     assert fast == leaf_data(row, salt)
-    # with a memo: the same bytes when it is filled, when it answers, and for a row of
-    # the same subjects under another salt (which must not take the first row's)
-    memo: SubjectsMemo = {}
-    assert fast_leaf_data(plain, actor, subjects, timestamp(at), version, salt, memo) == fast
-    assert fast_leaf_data(plain, actor, subjects, timestamp(at), version, salt, memo) == fast
-    other = bytes([salt[0] ^ 1, *salt[1:]]) if salt else b"\x01"
-    again = fast_leaf_data(plain, actor, subjects, timestamp(at), version, other, memo)
-    assert again == leaf_data(row, other)
 
 
 @settings(max_examples=300, deadline=None)

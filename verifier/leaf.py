@@ -29,7 +29,6 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
-from typing import Any
 
 from verifier.merkle import leaf_hash
 
@@ -105,27 +104,13 @@ _BLOCK = 64
 PLAIN_ORDER = _PLAIN
 
 
-SubjectsMemo = dict[tuple[bytes, str], str]
-"""Rows' committed subjects as the leaf writes them, by (salt, subject_id): the rows of one
-request share their salt and, on a staff page, their subjects (one row per category)."""
-_MEMO_ROWS = 64
-
-
 def fast_leaf_data(
-    plain: Sequence[str],
-    actor: str,
-    subjects: str,
-    at: str,
-    policy_version: int,
-    salt: bytes,
-    memo: SubjectsMemo | None = None,
+    plain: Sequence[str], actor: str, subjects: str, at: str, policy_version: int, salt: bytes
 ) -> bytes:
     """`leaf_data` of a row given as `plain` (its fields named in PLAIN_ORDER, in that
     order, as text), `actor_id`, `subject_id` (comma-separated), `at` already as
     `timestamp` writes it, and an int `policy_version`: the same bytes, two to three
-    times faster (HMAC from two SHA-256 states shared by every commitment of the row).
-    With a `memo`, a row with the salt and subjects of one met before reuses their
-    commitments."""
+    times faster (HMAC from two SHA-256 states shared by every commitment of the row)."""
     if len(salt) > _BLOCK:  # HMAC would hash such a key first: take the defining path
         row: dict[str, object] = dict(zip(_PLAIN, plain, strict=True))
         row.update(actor_id=actor, subject_id=subjects, at=at, policy_version=policy_version)
@@ -143,13 +128,20 @@ def fast_leaf_data(
         o.update(i.digest())
         return sha256(o.digest() + raw).hexdigest()
 
-    known = memo.get((salt, subjects)) if memo is not None else None
-    if known is None:
-        known = _committed_subjects(inner, outer, subjects)
-        if memo is not None:
-            if len(memo) >= _MEMO_ROWS:
-                memo.clear()
-            memo[(salt, subjects)] = known
+    names = [s for s in set(subjects.split(",")) if s] if subjects else []
+    # every subject's HMAC starts alike: from one state past the role's prefix
+    subject_inner = inner.copy()
+    subject_inner.update(b"subject\n")
+    inner_copy, outer_copy = subject_inner.copy, outer.copy
+    committed_subjects = []
+    for name in names:
+        raw = name.encode()
+        i = inner_copy()
+        i.update(raw)
+        o = outer_copy()
+        o.update(i.digest())
+        committed_subjects.append(sha256(o.digest() + raw).hexdigest())
+    committed_subjects.sort()
     e = [encode_basestring_ascii(v) for v in plain]
     # _PLAIN: action actor_kind category conditions decision event operation purpose
     #         reason request_id roles rule
@@ -186,35 +178,13 @@ def fast_leaf_data(
             ',"rule":',
             e[11],
             ',"subjects":[',
-            known,
+            ",".join([f'"{c}"' for c in committed_subjects]),
             '],"v":1}',
         )
     ).encode()
 
 
-def _committed_subjects(inner: Any, outer: Any, subjects: str) -> str:
-    """The leaf's `subjects` list, inside its brackets: the sorted commitments of the ids
-    in `subjects`, given the salt's HMAC states."""
-    names = [s for s in set(subjects.split(",")) if s] if subjects else []
-    # every subject's HMAC starts alike: from one state past the role's prefix
-    subject_inner = inner.copy()
-    subject_inner.update(b"subject\n")
-    inner_copy, outer_copy, sha256 = subject_inner.copy, outer.copy, hashlib.sha256
-    committed = []
-    for name in names:
-        raw = name.encode()
-        i = inner_copy()
-        i.update(raw)
-        o = outer_copy()
-        o.update(i.digest())
-        committed.append(sha256(o.digest() + raw).hexdigest())
-    committed.sort()
-    return ",".join([f'"{c}"' for c in committed])
-
-
-def fast_row_leaf_hash(
-    row: Mapping[str, object], salt: bytes, memo: SubjectsMemo | None = None
-) -> bytes:
+def fast_row_leaf_hash(row: Mapping[str, object], salt: bytes) -> bytes:
     """`row_leaf_hash`, through `fast_leaf_data` when the row is text with an int version
     (as the database returns it), else through the definition: the same hash."""
     actor, subjects = row["actor_id"] or "", row["subject_id"] or ""
@@ -222,7 +192,7 @@ def fast_row_leaf_hash(
     if type(actor) is str and type(subjects) is str and type(version) is int:
         plain = [row[name] or "" for name in PLAIN_ORDER]
         try:  # a plain field that is not text fails in the escaper
-            data = fast_leaf_data(plain, actor, subjects, timestamp(row["at"]), version, salt, memo)  # type: ignore[arg-type]
+            data = fast_leaf_data(plain, actor, subjects, timestamp(row["at"]), version, salt)  # type: ignore[arg-type]
         except TypeError:
             return row_leaf_hash(row, salt)
         return leaf_hash(data)
