@@ -202,6 +202,33 @@ async def leaves_of(event_ids: Sequence[int]) -> dict[int, Leaf]:
     }
 
 
+async def rows_and_leaves(
+    event_ids: Sequence[int],
+) -> dict[int, tuple[dict[str, object], Leaf | None]]:
+    """Rows of the log by id, each with its leaf (None while it waits to join the tree), in
+    one statement. A row's fields are LEAF_COLUMNS, as the database returns them (what
+    integration hashes)."""
+    if not event_ids:
+        return {}
+    conn = _conn()
+    columns = ", ".join(f"e.{name}" for name in LEAF_COLUMNS)
+    rows = await conn.execute_query_dict(
+        f"SELECT {columns}, l.idx AS leaf_idx, l.salt AS leaf_salt, l.hash AS leaf_hash "  # noqa: S608
+        "FROM audit_event e LEFT JOIN audit_leaf l ON l.event_id = e.id "
+        f"WHERE e.id IN ({_marks(conn, len(event_ids))})",
+        list(event_ids),
+    )
+    found: dict[int, tuple[dict[str, object], Leaf | None]] = {}
+    for r in rows:
+        event_id = int(r["id"])
+        index, salt, digest = r.pop("leaf_idx"), r.pop("leaf_salt"), r.pop("leaf_hash")
+        leaf = None
+        if index is not None:
+            leaf = Leaf(int(index), event_id, bytes.fromhex(salt), bytes.fromhex(digest))
+        found[event_id] = (r, leaf)
+    return found
+
+
 async def inclusion_proof(index: int, tree_size: int) -> list[bytes]:
     """The inclusion proof of leaf `index` in the tree of `tree_size` leaves."""
     return await _ranges(lambda hr: merkle.inclusion_proof_from(hr, tree_size, index))

@@ -21,6 +21,7 @@ from models import AuditCheckpoint, AuditEvent
 from tests.conftest import GQL, signed_in_employee
 from tests.test_audit_queries import customer, error
 from tests.test_hostile_input import send
+from tests.test_no_oracle import statements
 from verifier import leaf as leaf_format
 from verifier import merkle
 from verifier.note import open_checkpoint, parse_vkey
@@ -275,3 +276,27 @@ async def test_hostile_checkpoints_get_typed_answers(
     else:
         assert body["data"]["verifyAuditLog"]["finding"] == "SIGNATURE"
     assert "Traceback" not in json.dumps(body)
+
+
+async def test_an_inclusion_proof_reads_its_row_and_leaf_in_one_statement(
+    gql: GQL, services: Services, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a signed checkpoint over some rows, one of them a row waiting for nothing
+    await append(rows(clock, [f"c-{n}" for n in range(9)]))
+    token, _ = await signed_in_employee(gql, services, Role.AUDITOR)
+    signed = (await gql(SIGN, token=token))["data"]["signAuditCheckpoint"]
+    target = await AuditEvent.get(subject_id="c-4")
+    # when an auditor asks for its proof in the latest checkpoint, then in a size of their own
+    with statements(caplog) as latest:
+        by_default = await gql(INCLUSION, {"id": str(target.id)}, token=token)
+    with statements(caplog) as sized:
+        by_size = await gql(INCLUSION, {"id": str(target.id), "size": 9}, token=token)
+    # then both answer, the default with the latest checkpoint's note, the size with none
+    assert by_default["data"]["auditInclusionProof"]["checkpoint"] == signed["note"]
+    assert by_size["data"]["auditInclusionProof"]["checkpoint"] is None
+    # and the row and its leaf come in one read, the checkpoint once
+    for seen in (latest, sized):
+        reads = [s for s in seen if "audit_leaf" in s and "audit_event" in s]
+        assert len([s for s in reads if "LEFT JOIN" in s]) == 1
+        assert not [s for s in seen if s.lstrip().upper().startswith("SELECT IDX, EVENT_ID, SALT")]
+    assert len([s for s in latest if "audit_checkpoint" in s.lower()]) == 1

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from api.errors import InvalidArgument, NotFound
 from authz import checkpoints, log_tree
-from models import AuditCheckpoint, AuditEvent
+from models import AuditCheckpoint
 from verifier import leaf as leaf_format
 
 MAX_SIZE = (1 << 63) - 1
@@ -51,38 +51,33 @@ async def _checkpoint_of(size: int) -> str | None:
     return row.note if row else None
 
 
-async def _tree_size(asked: int | None, argument: str) -> int:
-    """The size asked for, or the latest checkpoint's; never beyond the tree."""
+async def _tree_size(asked: int | None, argument: str) -> tuple[int, str | None]:
+    """The size asked for, or the latest checkpoint's with its note; never beyond the
+    tree."""
     size = await log_tree.integrate()
     if asked is None:
         latest = await checkpoints.latest()
         if latest is None:
             raise NotFound("The log has signed no checkpoint yet.")
-        return int(latest.size)
+        return int(latest.size), latest.note
     if not 0 <= asked <= size:
         raise InvalidArgument(argument, f"The tree holds {size} rows.")
-    return asked
-
-
-async def _rows(event_ids: Sequence[int]) -> dict[int, dict[str, object]]:
-    rows = await AuditEvent.filter(id__in=list(event_ids)).values(*log_tree.LEAF_COLUMNS)
-    return {int(str(r["id"])): r for r in rows}
+    return asked, None
 
 
 async def inclusion(event_id: int, tree_size: int | None) -> Inclusion:
     """Row `event_id`'s leaf and its inclusion proof in the tree of `tree_size` rows (the
     latest checkpoint's when None)."""
-    size = await _tree_size(tree_size, "treeSize")
-    leaves = await log_tree.leaves_of([event_id])
-    rows = await _rows([event_id])
-    if event_id not in leaves or event_id not in rows:
+    size, note = await _tree_size(tree_size, "treeSize")
+    row, found = (await log_tree.rows_and_leaves([event_id])).get(event_id, ({}, None))
+    if found is None:
         raise NotFound("No row of the log has this id.", field="eventId")
-    found = leaves[event_id]
     if found.index >= size:
         raise InvalidArgument("treeSize", f"Row {event_id} is leaf {found.index}: not in {size}.")
     hashes = await log_tree.inclusion_proof(found.index, size)
-    data = leaf_format.leaf_data(rows[event_id], found.salt)
-    note = await _checkpoint_of(size)
+    data = leaf_format.leaf_data(row, found.salt)
+    if note is None:  # a size asked for: the note of a checkpoint of that size, if any
+        note = await _checkpoint_of(size)
     return Inclusion(found.index, size, hashes, data, found.hash, note)
 
 
@@ -102,11 +97,12 @@ async def evidence_for(customer_id: UUID, event_ids: Sequence[int]) -> dict[int,
     read each for the rows, leaves, checkpoint and every proof's nodes."""
     if not event_ids:
         return {}
-    rows = await _rows(event_ids)
-    leaves = await log_tree.leaves_of(list(rows))
-    if len(leaves) < len(rows):  # rows of the last second, not yet in the tree: bring them
+    read = await log_tree.rows_and_leaves(event_ids)
+    if any(leaf is None for _, leaf in read.values()):  # rows of the last second: bring them
         await log_tree.integrate()
-        leaves = await log_tree.leaves_of(list(rows))
+        read = await log_tree.rows_and_leaves(event_ids)
+    rows = {event_id: row for event_id, (row, _) in read.items()}
+    leaves = {event_id: leaf for event_id, (_, leaf) in read.items() if leaf is not None}
     latest = await checkpoints.latest()
     size = latest.size if latest else 0
     proven = sorted(leaves[i].index for i in leaves if leaves[i].index < size)
