@@ -78,9 +78,9 @@ class Context:
     writes them out with `_denied_parents`."""
     _denied_parents: list[Path | None] = field(default_factory=list)
     """The parent path of each denied field, in the order of `denials`."""
-    # a page's denials allocate nothing the cyclic collector tracks (a tuple per field of
-    # the query and decision, a string per denial), so they do not bring its passes over
-    # the page being built sooner
+    # a page's denials allocate nothing the cyclic collector tracks while it is built (a
+    # tuple per field of the query and decision; per denial, two list entries), so they do
+    # not bring its passes over the page sooner
     _denied_shared: dict[str, _Denied] = field(default_factory=dict)
     _denied_at: dict[int, _Denied] = field(default_factory=dict)  # by node: the latest
     _path_items: dict[int, str] = field(default_factory=dict)
@@ -373,8 +373,7 @@ class Context:
             unknown.append(at)
             at = at.prev
         for step in reversed(unknown):
-            key = step.key
-            item = f'"{key}"' if isinstance(key, str) else str(key)
+            item = _item(step.key)
             items = f"{items},{item}" if items else item
             known[id(step)] = items
         return items

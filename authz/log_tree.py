@@ -184,6 +184,11 @@ class Leaf:
     salt: bytes
     hash: bytes
 
+    @classmethod
+    def stored(cls, index: object, event_id: int, salt: str, digest: str) -> Leaf:
+        """A leaf as `audit_leaf` holds it (salt and hash in hex)."""
+        return cls(int(str(index)), event_id, bytes.fromhex(salt), bytes.fromhex(digest))
+
 
 async def leaves_of(event_ids: Sequence[int]) -> dict[int, Leaf]:
     """The leaves of rows, by row id (rows not yet integrated are missing)."""
@@ -195,9 +200,7 @@ async def leaves_of(event_ids: Sequence[int]) -> dict[int, Leaf]:
         list(event_ids),
     )
     return {
-        int(r["event_id"]): Leaf(
-            int(r["idx"]), int(r["event_id"]), bytes.fromhex(r["salt"]), bytes.fromhex(r["hash"])
-        )
+        int(r["event_id"]): Leaf.stored(r["idx"], int(r["event_id"]), r["salt"], r["hash"])
         for r in rows
     }
 
@@ -222,9 +225,7 @@ async def rows_and_leaves(
     for r in rows:
         event_id = int(r["id"])
         index, salt, digest = r.pop("leaf_idx"), r.pop("leaf_salt"), r.pop("leaf_hash")
-        leaf = None
-        if index is not None:
-            leaf = Leaf(int(index), event_id, bytes.fromhex(salt), bytes.fromhex(digest))
+        leaf = None if index is None else Leaf.stored(index, event_id, salt, digest)
         found[event_id] = (r, leaf)
     return found
 
