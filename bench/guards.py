@@ -10,10 +10,13 @@ Targets: on/off >= 0.8, deny/allow >= 0.9."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.load import Result, post_request, run
@@ -100,19 +103,39 @@ def page_request(port: int, purpose: str, token: str) -> bytes:
 
 
 @contextmanager
+def log_follower(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`custos audit follow`, the decision log's tree and checkpoints in a process of its
+    own, pinned to core 1 beside the load (a deployment runs it beside its servers, which
+    then spend no CPU on the tree: CUSTOS_AUDIT_INTEGRATE_SECONDS=0)."""
+    cmd = [sys.executable, "-m", "api", "audit", "follow", "--every", "1"]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", "1", *cmd]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
 def staff_servers(
     *, server: Any, login: Any, port_of: Any, env: dict[str, str]
 ) -> Iterator[tuple[dict[str, Case], dict[str, Any]]]:
     """Custos and the unguarded baseline running at once (both pinned to the same core),
-    the agent signed in on each: the three cases (name -> port, purpose, token, errors_ok)
-    and the server process of each ("on", "off")."""
+    the agent signed in on each, and Custos's log follower (`log_follower`): the three
+    cases (name -> port, purpose, token, errors_ok) and the process of each ("on", "off",
+    "log")."""
     custos = [sys.executable, "-m", "api", "serve", "--log-level", "warning"]
     uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--factory"]
     on_port, off_port = port_of(), port_of()
     off_server = [*uvicorn, "bench.unguarded_app:create", "--port", str(off_port)]
+    on_env = dict(env, CUSTOS_AUDIT_INTEGRATE_SECONDS="0")
     with (
-        server([*custos, "--port", str(on_port)], on_port, env) as on_proc,
+        server([*custos, "--port", str(on_port)], on_port, on_env) as on_proc,
         server(off_server, off_port, env) as off_proc,
+        log_follower(env) as log_proc,
     ):
         on_token, off_token = login(on_port, AGENT, PASSWORD), login(off_port, AGENT, PASSWORD)
         cases = {
@@ -120,7 +143,7 @@ def staff_servers(
             "allowed": (on_port, "SUPPORT", on_token, False),
             "denied": (on_port, "LEGAL", on_token, True),
         }
-        yield cases, {"on": on_proc, "off": off_proc}
+        yield cases, {"on": on_proc, "off": off_proc, "log": log_proc}
 
 
 def turn_order(workloads: dict[str, T], round_: int) -> list[tuple[str, T]]:

@@ -118,6 +118,35 @@ def checkpoint_command() -> int:
 
 
 @audit.command(
+    "follow",
+    example="CUSTOS_AUDIT_INTEGRATE_SECONDS=0 custos serve & custos audit follow",
+    short_help="bring new rows into the tree and sign checkpoints, until stopped",
+)
+@click.option(
+    "--every",
+    type=click.FloatRange(0.05, 3600),
+    default=1.0,
+    show_default=True,
+    help="seconds between two passes over the new rows",
+)
+def follow_command(every: float) -> int:
+    """The log's background work in a process of its own: every --every seconds, bring the
+    rows written since into the Merkle tree, and sign a checkpoint when the last one is
+    CUSTOS_AUDIT_CHECKPOINT_SECONDS old, as each server does by itself unless
+    CUSTOS_AUDIT_INTEGRATE_SECONDS=0. Run one (or more: they take turns) beside servers
+    started with CUSTOS_AUDIT_INTEGRATE_SECONDS=0, and the servers spend no CPU on the
+    tree. Stops at SIGTERM or SIGINT (exit 0); a pass cut short by a kill is rolled back
+    and done again by the next."""
+    from api.audit.follow import follow
+
+    async def work(services: Services) -> int:
+        await follow(services, every)
+        return 0
+
+    return run(work)
+
+
+@audit.command(
     "rotate-key",
     example="custos audit rotate-key",
     short_help="make a new checkpoint signing key and retire the one in use",
