@@ -10,6 +10,7 @@ Targets: on/off >= 0.8, deny/allow >= 0.9."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -108,6 +109,8 @@ def log_follower(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     own, pinned to core 1 beside the load (a deployment runs it beside its servers, which
     then spend no CPU on the tree: CUSTOS_AUDIT_INTEGRATE_SECONDS=0)."""
     cmd = [sys.executable, "-m", "api", "audit", "follow", "--every", "1"]
+    if os.environ.get("BENCH_NO_FOLLOWER"):
+        cmd = ["sleep", "100000"]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", "1", *cmd]
     root = Path(__file__).resolve().parents[1]
@@ -131,10 +134,13 @@ def staff_servers(
     uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--factory"]
     on_port, off_port = port_of(), port_of()
     off_server = [*uvicorn, "bench.unguarded_app:create", "--port", str(off_port)]
+    # Neither server joins rows to the log's tree (the follower does, on core 1): the
+    # baseline, idle on core 0 while the guarded server is measured, would otherwise do
+    # the guarded server's tree work there, in the middle of its turn.
     on_env = dict(env, CUSTOS_AUDIT_INTEGRATE_SECONDS="0")
     with (
         server([*custos, "--port", str(on_port)], on_port, on_env) as on_proc,
-        server(off_server, off_port, env) as off_proc,
+        server(off_server, off_port, on_env) as off_proc,
         log_follower(env) as log_proc,
     ):
         on_token, off_token = login(on_port, AGENT, PASSWORD), login(off_port, AGENT, PASSWORD)

@@ -128,3 +128,90 @@ async def test_the_tree_tables_are_append_only_on_postgres(clock: FakeClock) -> 
     ):
         with pytest.raises(Exception, match="append-only"):
             await conn.execute_query(sql)
+
+
+async def test_subject_links_are_each_listed_subject_in_order_whatever_the_characters(
+    clock: FakeClock,
+) -> None:
+    # SQLite splits plain lists in SQL (json_each) and the others in Python; PostgreSQL
+    # splits them all in SQL: every way gives one link per listed subject, in list order
+    lists = [
+        "c-1,c-2,c-3",
+        "",
+        'quote"d,back\\slash',
+        "tab\there,bell\x07byte,del\x7f",  # (no NUL: PostgreSQL text holds none)
+        "ünï,☃,c-1",
+        ",,c-9,,",
+        "c-4",
+    ]
+    for plain_only in (True, False):
+        shown = lists[:1] + lists[-1:] if plain_only else lists
+        records = [
+            AuditRecord(
+                at=clock.now(),
+                actor_kind="employee",
+                event="access",
+                decision="allow",
+                subject_id=subjects,
+            )
+            for subjects in shown
+        ]
+        await append(records)
+        await log_tree.integrate()
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        "SELECT e.id, e.subject_id FROM audit_event e ORDER BY e.id"
+    )
+    expected = [(int(r["id"]), s) for r in rows for s in str(r["subject_id"]).split(",") if s]
+    links = await conn.execute_query_dict(
+        "SELECT event_id, subject_id FROM audit_subject ORDER BY id"
+    )
+    assert [(int(r["event_id"]), r["subject_id"]) for r in links] == expected
+    assert len(expected) == 4 + 13
+
+
+async def test_a_tree_moved_on_while_hashing_drops_the_batch_and_goes_on(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _append(clock, 12)
+    real = log_tree._node_hashes
+    raced: list[tuple[int, int] | None] = []
+
+    async def another_process_first(conn, keys):  # type: ignore[no-untyped-def]
+        found = await real(conn, keys)
+        if not raced:  # after this one read the tree, another extends it
+            raced.append(None)
+            raced[0] = await real_batch(5)
+        return found
+
+    real_batch = log_tree._integrate_batch
+    monkeypatch.setattr(log_tree, "_node_hashes", another_process_first)
+    assert await log_tree.integrate(batch=8) == 12
+    assert raced == [(5, 5)]
+    leaves = await AuditLeaf.all().order_by("idx")
+    assert [leaf.idx for leaf in leaves] == list(range(12))
+    events = [e.id for e in await AuditEvent.all().order_by("id")]
+    assert [leaf.event_id for leaf in leaves] == events
+    assert await log_tree.root(12) == merkle.root(await _expected_leaves())
+    links = await connections.get("default").execute_query_dict(
+        "SELECT count(*) AS n FROM audit_subject"
+    )
+    assert int(links[0]["n"]) == sum(n % 4 for n in range(12))  # each linked once
+
+
+async def test_integration_refuses_to_extend_a_tree_missing_nodes(clock: FakeClock) -> None:
+    await _append(clock, 8)
+    await log_tree.integrate()
+    await _append(clock, 2, start=8)
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_script(
+            "ALTER TABLE audit_node DISABLE TRIGGER audit_node_append_only;"
+            "DELETE FROM audit_node;"
+            "ALTER TABLE audit_node ENABLE TRIGGER audit_node_append_only;"
+        )
+    else:
+        await conn.execute_script("DELETE FROM audit_node")
+    with pytest.raises(log_tree.NotInTree):
+        await log_tree.integrate()
+    assert await log_tree.size() == 8
