@@ -10,7 +10,6 @@ Targets: on/off >= 0.8, deny/allow >= 0.9."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import sys
@@ -109,8 +108,6 @@ def log_follower(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     own, pinned to core 1 beside the load (a deployment runs it beside its servers, which
     then spend no CPU on the tree: CUSTOS_AUDIT_INTEGRATE_SECONDS=0)."""
     cmd = [sys.executable, "-m", "api", "audit", "follow", "--every", "1"]
-    if os.environ.get("BENCH_NO_FOLLOWER"):
-        cmd = ["sleep", "100000"]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", "1", *cmd]
     root = Path(__file__).resolve().parents[1]
