@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from models import Customer, EmailToken, OutboxMessage
+from models import AuditEvent, Customer, EmailToken, OutboxMessage
 from tests.conftest import (
     GQL,
     LOGIN,
@@ -178,6 +178,16 @@ async def test_email_change_with_wrong_password_is_refused(gql: GQL) -> None:
     assert await state() == before
     assert await mails(recipient=NEW_EMAIL) == []
     assert await mails("email_change_notice") == []
+    # and the refusal is logged, by the customer, naming no address or password
+    assert await refusals("updateProfile") == [("wrong password", str((await Customer.get()).id))]
+
+
+async def refusals(operation: str) -> list[tuple[str, str]]:
+    """The refused password re-confirmations of `operation` in the decision log: (reason,
+    actor), each row's actor and subject the customer."""
+    rows = await AuditEvent.filter(event="auth", operation=operation, decision="deny")
+    assert all(r.actor_kind == "customer" and r.subject_id == r.actor_id for r in rows)
+    return [(r.reason, r.actor_id) for r in rows]
 
 
 async def test_email_change_takes_effect_once_the_new_address_confirms(gql: GQL) -> None:
@@ -273,6 +283,9 @@ async def test_guessing_the_current_password_is_throttled(gql: GQL) -> None:
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert await state() == before
+    # and every refusal is logged: five wrong guesses, then the throttle
+    reasons = [reason for reason, _ in await refusals("updateProfile")]
+    assert reasons == ["wrong password"] * 5 + ["rate limited"]
 
 
 async def test_an_old_token_for_the_current_address_keeps_a_pending_change(gql: GQL) -> None:

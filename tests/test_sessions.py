@@ -13,7 +13,7 @@ import pytest
 from api.clock import FakeClock
 from api.services import Services
 from api.staff.service import create_employee
-from models import Customer, Employee, Session
+from models import AuditEvent, Customer, Employee, Session
 from tests.conftest import (
     GQL,
     LOGIN,
@@ -333,6 +333,12 @@ async def test_change_password_with_wrong_current_password_changes_nothing(gql: 
         "message": "The email or password is wrong.",
     }
     await assert_password_unchanged(gql, before, current, other)
+    # and the refusal is logged, by the customer
+    customer = await Customer.get()
+    [refused] = await AuditEvent.filter(event="auth", operation="changePassword")
+    assert (refused.decision, refused.reason) == ("deny", "wrong password")
+    assert (refused.actor_kind, refused.actor_id) == ("customer", str(customer.id))
+    assert refused.subject_id == str(customer.id)
 
 
 async def test_change_password_to_a_weak_one_changes_nothing(gql: GQL) -> None:

@@ -368,6 +368,9 @@ async def update_profile(
             stored_hash=customer.password_hash,
             password=changes.current_password or "",
             ip=meta.ip,
+            trail=meta.trail,
+            operation="updateProfile",
+            actor=customer.id,
         )
     now = services.clock.now()
     async with in_transaction() as conn:
@@ -437,6 +440,9 @@ async def change_password(
         stored_hash=customer.password_hash,
         password=current_password,
         ip=meta.ip,
+        trail=meta.trail,
+        operation="changePassword",
+        actor=customer.id,
     )
     new_hash = await services.passwords.hash(new_password)
     async with in_transaction() as conn:

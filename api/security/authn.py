@@ -59,19 +59,53 @@ async def _verify(
 
 
 async def check_password(
-    *, services: Services, account: str, stored_hash: str | None, password: str, ip: str | None
+    *,
+    services: Services,
+    account: str,
+    stored_hash: str | None,
+    password: str,
+    ip: str | None,
+    trail: AuditTrail | None = None,
+    operation: str = "",
+    actor: object = "",
+    actor_kind: str = "customer",
 ) -> None:
     """Throttled password check for operations that re-confirm the password: RateLimited
     when throttled, InvalidCredentials (counted) when wrong. The attempt is counted before
     the hash (see api/security/throttle.py), so concurrent guesses cannot outrun the limit;
     a place in the hashing queue is taken before that, so HashingBusy (RATE_LIMITED) when
-    the queue is full leaves nothing counted."""
+    the queue is full leaves nothing counted. A refusal is an audit event of `operation`
+    by `actor` (the signed-in account), written with the failure's count in one
+    transaction: the answer is a typed error, not a failed request, so nothing else would
+    write it."""
+
+    def refused(reason: str) -> None:
+        if trail is not None:
+            trail.event(
+                at=services.clock.now(),
+                event="auth",
+                operation=operation,
+                decision="deny",
+                actor_kind=actor_kind,
+                actor_id=actor,
+                subject_id=actor,
+                reason=reason,
+            )
+
     key = account_key(account)
     async with _paced(services), services.passwords.check_place():
-        reservation = await services.throttle.reserve(account=key, ip=ip)
+        try:
+            reservation = await services.throttle.reserve(account=key, ip=ip)
+        except RateLimited:
+            refused("rate limited")
+            raise
         matches = await _verify(services, reservation, stored_hash, password)
     if not matches:
-        await services.throttle.failed()
+        async with in_transaction():
+            await services.throttle.failed()
+            refused("wrong password")
+            if trail is not None:
+                await trail.flush()
         raise InvalidCredentials()
     await services.throttle.succeeded(reservation)
 
