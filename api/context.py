@@ -258,7 +258,7 @@ class Context:
         added to that decision's log row (the outcome, with the rule that decided it; a
         masked read logs `read_masked`)."""
         viewer = self.viewer
-        own = viewer.is_customer and viewer.subject_id == subject_id
+        own = viewer.is_customer and str(viewer.subject_id) == str(subject_id)
         key = (category, purpose, conditions, own)
         known = self._reads.get(key)
         if known is not None:

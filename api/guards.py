@@ -26,11 +26,13 @@ _FULL, _MASKED, _DENIED = Read.FULL, Read.MASKED, Read.DENIED
 
 
 class Access(NamedTuple):
-    """Whose data an object holds, the purpose it is read for, and the conditions that
-    hold for it (e.g. `open_case`, `consent:marketing.email`). Immutable; a tuple rather
-    than a frozen dataclass, which costs twice as much to build, once per object shown."""
+    """Whose data an object holds (the customer's id as text, as the log writes it: made
+    once per object, not once per field or log row), the purpose it is read for, and the
+    conditions that hold for it (e.g. `open_case`, `consent:marketing.email`). Immutable;
+    a tuple rather than a frozen dataclass, which costs twice as much to build, once per
+    object shown."""
 
-    subject_id: object
+    subject_id: str
     purpose: str
     conditions: tuple[str, ...] = ()
 

@@ -135,6 +135,7 @@ class Customer:
         """From a row holding `id` and the columns of the fields a query selects
         (`columns_for`); the fields of columns it lacks are never resolved."""
         customer_id = row["id"] if isinstance(row["id"], UUID) else UUID(str(row["id"]))
+        text = str(customer_id)  # once, for the id shown and the subject logged
         address = None
         if "address_line1" in row:
             address = Address(
@@ -145,7 +146,7 @@ class Customer:
                 country=row["address_country"],
             )
         return cls(
-            id=strawberry.ID(str(customer_id)),
+            id=strawberry.ID(text),
             email=row.get("email"),
             email_verified=row.get("email_verified_at") is not None,
             pending_email=row.get("pending_email"),
@@ -153,7 +154,7 @@ class Customer:
             address=address,
             created_at=row.get("created_at") or datetime.min,
             customer_id=customer_id,
-            access=Access(subject_id=customer_id, purpose=purpose, conditions=conditions),
+            access=Access(subject_id=text, purpose=purpose, conditions=conditions),
             preloaded_consents=consents,
         )
 

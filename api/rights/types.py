@@ -195,7 +195,7 @@ class RightsRequest:
             after=cast(JSON, m.after),
             transitions=[RightsTransition.from_model(t) for t in transitions],
             access=Access(
-                subject_id=UUID(str(m.customer_id)),
+                subject_id=str(m.customer_id),
                 purpose=purpose,
                 # An officer reads what a requester wrote while the request runs.
                 conditions=("fulfilling_request",) if running or acting else (),

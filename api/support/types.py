@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 
 import strawberry
 
@@ -36,6 +35,6 @@ class SupportCase:
             created_at=m.created_at,
             closed_at=m.closed_at,
             access=Access(
-                subject_id=UUID(str(m.customer_id)), purpose=purpose, conditions=conditions
+                subject_id=str(m.customer_id), purpose=purpose, conditions=conditions
             ),
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from uuid import UUID
 
 import strawberry
 
@@ -54,7 +53,7 @@ class Visit:
             language=m.language,
             ip=m.ip_full or m.ip_truncated,
             access=Access(
-                subject_id=UUID(str(m.customer_id)),
+                subject_id=str(m.customer_id),
                 purpose=access.purpose,
                 conditions=access.conditions,
             ),
