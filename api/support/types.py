@@ -34,7 +34,5 @@ class SupportCase:
             assignee_id=strawberry.ID(str(m.assignee_id)) if m.assignee_id else None,
             created_at=m.created_at,
             closed_at=m.closed_at,
-            access=Access(
-                subject_id=str(m.customer_id), purpose=purpose, conditions=conditions
-            ),
+            access=Access(subject_id=str(m.customer_id), purpose=purpose, conditions=conditions),
         )
