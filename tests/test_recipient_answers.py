@@ -17,6 +17,7 @@ import pytest
 
 from api.clock import FakeClock
 from api.recipients import links
+from api.recipients.callback_http import REFUSALS_PER_IP
 from api.recipients.signing import new_key
 from api.security.secret_keys import SigningKey
 from api.services import Services
@@ -223,6 +224,37 @@ async def test_a_link_for_a_settled_or_forged_notice_is_refused(
     assert (await client.get(f"/notices/{forged}")).status_code == 404
     assert (await RecipientNotice.get(id=notice.id)).outcome == "done"
     assert UUID(str(notice.id))
+
+
+async def test_a_flood_of_bad_answers_is_cut_off_and_cannot_fill_the_log(
+    client: httpx.AsyncClient, services: Services, two: tuple[Processor, Processor, RecipientNotice]
+) -> None:
+    a, _, notice = two
+    good = answer(notice.id)
+    forged = signed(a, good, key=new_key())
+    # the first REFUSALS_PER_IP bad answers from one address are refused and logged
+    for _ in range(REFUSALS_PER_IP):
+        response = await client.post(ACK, content=good, headers=forged)
+        assert (response.status_code, response.json()["error"]) == (401, "BAD_SIGNATURE")
+    # then every refusal, ten at once included, is 429 RATE_LIMITED, and is logged once
+    flood = await asyncio.gather(
+        *(client.post(ACK, content=good, headers=forged) for _ in range(10))
+    )
+    flood.append(await client.post(f"/notices/{notice.id}.{'0' * 40}"))  # a forged link too
+    assert {r.status_code for r in flood} == {429}
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in flood)
+    assert [r.json()["error"] for r in flood[:-1]] == ["RATE_LIMITED"] * 10
+    assert "Too many attempts" in flood[-1].text
+    assert await denied() == ["BAD_SIGNATURE"] * REFUSALS_PER_IP + ["RATE_LIMITED"]
+    stored = await RecipientNotice.get(id=notice.id)
+    assert (stored.status, stored.outcome) == ("notified", "")
+    # and a true answer from the same address is still taken
+    settled = await client.post(ACK, content=good, headers=signed(a, good))
+    assert (settled.status_code, settled.json()["status"]) == (200, "acknowledged")
+    # the limit is per window: the next one starts afresh
+    services.clock.advance(seconds=services.settings.mail_window_seconds)  # type: ignore[attr-defined]
+    again = await client.post(ACK, content=good, headers=forged)
+    assert (again.status_code, again.json()["error"]) == (401, "BAD_SIGNATURE")
 
 
 def test_a_link_made_under_a_previous_key_still_reads_after_a_rotation() -> None:

@@ -128,9 +128,12 @@ class StandalonePage(Response):
     """An HTML response rendered when it is sent, in the language of the request it
     answers, with the shop's settings of the running app."""
 
-    def __init__(self, content: Content, status_code: int = 200) -> None:
+    def __init__(
+        self, content: Content, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(None, status_code=status_code)
         self.content = content
+        self.extra_headers = headers or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
@@ -143,6 +146,7 @@ class StandalonePage(Response):
                 "Content-Security-Policy": CSP,
                 "Content-Language": reader.lang,
                 "Vary": "Accept-Language",
+                **self.extra_headers,
             },
         )
         await response(scope, receive, send)

@@ -10,7 +10,10 @@ Refusals are 4xx with a code and nothing changed: an unknown processor or a wron
 signature 401 BAD_SIGNATURE, a timestamp outside the tolerance 401 STALE, a body that is
 not the format 400, an unknown notice 404, another recipient's notice 403 NOT_NOTIFIED, a
 notice already settled (a replay) 409 ALREADY_SETTLED. Every answer, accepted or refused,
-is a row in the decision log: its code, never the body."""
+is a row in the decision log: its code, never the body. Refusals are counted per client IP
+and window (`mail_window_seconds`): past REFUSALS_PER_IP, an answer that would be refused is
+429 RATE_LIMITED with Retry-After, and only the first of those is logged (reason
+RATE_LIMITED), so that a flood of bad answers cannot fill the log."""
 
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ from models import Processor
 PROCESSOR = "Custos-Processor"
 MAX_BODY = 4096
 EVENT = "recipients"
+REFUSALS_PER_IP = 30
+"""Refused answers from one client IP a window that are answered and logged one by one."""
+_REFUSED_SCOPE = "notice-refused"  # at most 16 characters (rate_count.scope)
 
 
 async def _log(
@@ -53,8 +59,33 @@ async def _log(
     await trail.flush()
 
 
-def _refused(code: str, status: int) -> JSONResponse:
-    return JSONResponse({"format": ACK_FORMAT, "error": code}, status_code=status)
+def _refused(code: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"format": ACK_FORMAT, "error": code}, status_code=status, headers=headers)
+
+
+async def _over_limit(request: Request, actor: str = "") -> int | None:
+    """Count a refusal from the client's IP: None while within REFUSALS_PER_IP, else the
+    seconds until the window ends (the first refusal past the limit is logged once)."""
+    services: Services = request.app.state.services
+    if request.client is None:
+        return None
+    hits, retry_after = await services.mail_limits.count_ip(
+        scope=_REFUSED_SCOPE, ip=request.client.host, limit=REFUSALS_PER_IP, clock=services.clock
+    )
+    if hits <= REFUSALS_PER_IP:
+        return None
+    if hits == REFUSALS_PER_IP + 1:
+        await _log(request, decision="deny", reason="RATE_LIMITED", actor=actor)
+    return retry_after
+
+
+async def _refusal(request: Request, code: str, status: int, actor: str) -> JSONResponse:
+    """A refused signed answer: logged and answered with its code, or past the IP's limit
+    429 RATE_LIMITED."""
+    if (retry_after := await _over_limit(request, actor)) is not None:
+        return _refused("RATE_LIMITED", 429, {"Retry-After": str(retry_after)})
+    await _log(request, decision="deny", reason=code, actor=actor)
+    return _refused(code, status)
 
 
 async def _processor(request: Request) -> Processor | None:
@@ -85,8 +116,7 @@ async def signed_acknowledgement(request: Request) -> Response:
     processor = await _processor(request)
     actor = str(processor.id) if processor else ""
     if len(body) > MAX_BODY:
-        await _log(request, decision="deny", reason="TOO_LARGE", actor=actor)
-        return _refused("TOO_LARGE", 413)
+        return await _refusal(request, "TOO_LARGE", 413, actor)
     try:
         if processor is None:
             raise signing.Refused("BAD_SIGNATURE")
@@ -99,12 +129,10 @@ async def signed_acknowledgement(request: Request) -> Response:
             tolerance=services.settings.recipient_ack_tolerance_seconds,
         )
     except signing.Refused as exc:
-        await _log(request, decision="deny", reason=exc.code, actor=actor)
-        return _refused(exc.code, 401)
+        return await _refusal(request, exc.code, 401, actor)
     answer = _answer(body)
     if answer is None:
-        await _log(request, decision="deny", reason="MALFORMED", actor=actor)
-        return _refused("MALFORMED", 400)
+        return await _refusal(request, "MALFORMED", 400, actor)
     notice_id, outcome, note = answer
     try:
         notice = await acknowledge(
@@ -115,8 +143,7 @@ async def signed_acknowledgement(request: Request) -> Response:
             now=services.clock.now(),
         )
     except AnswerRefused as exc:
-        await _log(request, decision="deny", reason=exc.code, actor=actor)
-        return _refused(exc.code, exc.status)
+        return await _refusal(request, exc.code, exc.status, actor)
     await _log(
         request,
         decision="allow",
@@ -131,7 +158,12 @@ _OUTCOME_FIELD = "outcome"
 
 
 def _page(
-    status: int, title: str, *paragraphs: Text, ask: bool = False, tone: str = ""
+    status: int,
+    title: str,
+    *paragraphs: Text,
+    ask: bool = False,
+    tone: str = "",
+    headers: dict[str, str] | None = None,
 ) -> Response:
     form = None
     if ask:
@@ -139,7 +171,17 @@ def _page(
     content = Content(
         name="notices", title=Text(title), paragraphs=paragraphs, form=form, tone=tone
     )
-    return StandalonePage(content, status)
+    return StandalonePage(content, status, headers)
+
+
+async def _busy_page(request: Request) -> Response | None:
+    """Past the IP's limit of refusals: a 429 page instead of the refusal's."""
+    if (retry_after := await _over_limit(request)) is None:
+        return None
+    headers = {"Retry-After": str(retry_after)}
+    return _page(
+        429, "notices.refused.title", Text("notices.refused.busy"), tone="alert", headers=headers
+    )
 
 
 async def link_acknowledgement(request: Request) -> Response:
@@ -149,6 +191,8 @@ async def link_acknowledgement(request: Request) -> Response:
     notice_id = links.notice_of(services.secret, token)
     if notice_id is None:
         if request.method == "POST":
+            if (busy := await _busy_page(request)) is not None:
+                return busy
             await _log(request, decision="deny", reason="BAD_LINK")
         return _page(404, "notices.refused.title", Text("notices.refused.invalid"), tone="alert")
     if request.method != "POST":
@@ -162,6 +206,8 @@ async def link_acknowledgement(request: Request) -> Response:
             now=services.clock.now(),
         )
     except AnswerRefused as exc:
+        if (busy := await _busy_page(request)) is not None:
+            return busy
         await _log(request, decision="deny", reason=exc.code)
         status, key = (
             (409, "notices.refused.used") if exc.status == 409 else (404, "notices.refused.invalid")

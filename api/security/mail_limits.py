@@ -103,16 +103,23 @@ class MailLimits:
     async def ip_retry_after(self, *, ip: str, clock: Clock) -> int | None:
         """Count one mail-sending request from `ip`: None when allowed, else the seconds
         until the window ends."""
+        hits, retry_after = await self.count_ip(scope=IP, ip=ip, limit=self.per_ip, clock=clock)
+        return retry_after if hits > self.per_ip else None
+
+    async def count_ip(self, *, scope: str, ip: str, limit: int, clock: Clock) -> tuple[int, int]:
+        """Count one request of `scope` from `ip` in the current window, unless the window
+        already holds more than `limit` (then nothing is written): the window's hits with
+        this one, and the seconds until the window ends."""
         conn = connections.get("default")
-        key = keyed_digest(self.secret, "mail-ip", ip)
+        key = keyed_digest(self.secret, scope, ip)
         bucket, left = self._bucket(clock)
         retry_after = max(1, math.ceil(left))
-        if await _hits(conn, scope=IP, key=key, bucket=bucket) >= self.per_ip:
-            return retry_after
-        hits = await _hit(conn, scope=IP, key=key, bucket=bucket)
+        if (hits := await _hits(conn, scope=scope, key=key, bucket=bucket)) > limit:
+            return hits + 1, retry_after  # where this one would come
+        hits = await _hit(conn, scope=scope, key=key, bucket=bucket)
         if hits == 1:
             await _forget_old(conn, bucket)
-        return retry_after if hits > self.per_ip else None
+        return hits, retry_after
 
 
 async def _forget_old(conn: BaseDBAsyncClient, bucket: int) -> None:
