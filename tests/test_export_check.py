@@ -5,7 +5,6 @@ must say finding (2) apart from unusable input (1)."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import random
@@ -273,14 +272,6 @@ def test_only_the_first_problems_are_kept_but_all_counted() -> None:
     assert len(report.problems) == export_check.MAX_PROBLEMS
     assert report.problem_count == len(rows)
     assert "50 more not shown" in report.findings()[export_check.MAX_PROBLEMS]
-
-
-def test_the_direct_hmac_is_hmac_sha256() -> None:
-    rng = random.Random(5)
-    for length in (0, 1, 16, 63, 64):
-        key = rng.randbytes(length)
-        message = rng.randbytes(rng.randrange(200))
-        assert export_check._hmac(key, message) == hmac.digest(key, message, "sha256")
 
 
 _TEXT = st.text(max_size=30) | st.none()
