@@ -17,8 +17,8 @@ import pytest
 
 from api.clock import FakeClock
 from api.recipients import links
-from api.recipients.callback_http import REFUSALS_PER_IP
 from api.recipients.signing import new_key
+from api.security.refusal_limit import REFUSALS_PER_IP
 from api.security.secret_keys import SigningKey
 from api.services import Services
 from models import AuditEvent, Processor, RecipientNotice

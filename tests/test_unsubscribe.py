@@ -4,6 +4,7 @@ asserted to change nothing and to be audited."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from api.marketing.unsubscribe_tokens import (
     unsubscribe_token,
     unsubscribe_url,
 )
+from api.security.refusal_limit import REFUSALS_PER_IP
 from api.services import Services
 from api.settings import Settings
 from authz.audit import verify
@@ -338,6 +340,37 @@ async def test_a_link_signed_with_another_key_is_refused(gql: GQL, services: Ser
 async def test_a_malformed_link_is_refused(gql: GQL, services: Services, token: str) -> None:
     customer = await customer_with(gql, "marketing.email")
     await assert_refused(gql, services, customer, token, code="MALFORMED")
+
+
+async def test_a_flood_of_bad_clicks_is_cut_off_and_cannot_fill_the_log(
+    gql: GQL, services: Services, clock: FakeClock
+) -> None:
+    customer = await customer_with(gql, "marketing.email")
+    good = token_for(customer.id)
+    bad = flip(good, 30)
+    before = await records()
+    # the first REFUSALS_PER_IP refused clicks (bad tokens, bodies not one-click) are logged
+    for n in range(REFUSALS_PER_IP):
+        response = await post(gql.client, bad, data={} if n % 2 else ONE_CLICK)
+        assert response.status_code == 400
+    # then each refusal, ten at once included, is a 429 page, and only the first is logged
+    flood = await asyncio.gather(*(post(gql.client, bad) for _ in range(10)))
+    flood.append(await post(gql.client, good, data={}))  # not one-click, a good token
+    for response in flood:
+        assert_page(response, 429)
+        assert int(response.headers["Retry-After"]) >= 1
+        assert "Too many attempts" in response.text
+    reasons = [event[-1] for event in await unsubscribe_events()]
+    assert reasons == ["TAMPERED", "NOT_ONE_CLICK"] * (REFUSALS_PER_IP // 2) + ["RATE_LIMITED"]
+    assert await records() == before
+    # and a good click from the same address still unsubscribes
+    assert (await post(gql.client, good)).status_code == 200
+    assert not await may_process(
+        services=services, customer_id=customer.id, purpose="marketing.email"
+    )
+    # the limit is per window
+    clock.advance(seconds=services.settings.mail_window_seconds)
+    assert (await post(gql.client, bad)).status_code == 400
 
 
 async def test_an_empty_or_slashed_path_is_not_found(gql: GQL, services: Services) -> None:

@@ -7,7 +7,10 @@ button that sends that POST, and changes nothing itself: mail scanners and link 
 follow links. A refused token is 400 (404 when the customer it names is gone); a POST
 without the one-click body is 400. Neither changes anything.
 
-Each POST, done or refused, is audited in the transaction of its consent record. GET is not
+Each POST, done or refused, is audited in the transaction of its consent record, up to the
+limit of refusals from one client address (api/security/refusal_limit.py): past it, a POST
+that would be refused is 429 with a page saying to try later, and only the first is logged
+(reason RATE_LIMITED). GET is not
 audited: it reads no personal data and changes nothing. The pages are in the privacy
 centre's look and language (api/privacy_centre/standalone.py), work without JavaScript, load
 nothing from elsewhere and carry a Content-Security-Policy that allows nothing but the
@@ -29,6 +32,7 @@ from api.marketing.unsubscribe_tokens import EXPIRED, UNKNOWN_CUSTOMER, InvalidU
 from api.privacy_centre.catalogue import DEFAULT, messages
 from api.privacy_centre.standalone import CSP as STANDALONE_CSP
 from api.privacy_centre.standalone import Content, Form, StandalonePage, Text
+from api.security.refusal_limit import count_refusal
 from api.services import Services
 from authz.audit import AuditTrail
 
@@ -44,6 +48,7 @@ _REFUSALS = {
     UNKNOWN_CUSTOMER: "unsubscribe.refused.unknown-customer",
 }
 _INVALID = "unsubscribe.refused.invalid"
+_REFUSED_SCOPE = "unsub-refused"
 
 
 def _page(
@@ -52,6 +57,7 @@ def _page(
     *paragraphs: Text,
     button: str | None = None,
     tone: str = "",
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """A page in the privacy centre's look, its words the catalogue's (`title` and
     `button` are keys). The button's form posts the one-click body to the page's own
@@ -66,7 +72,7 @@ def _page(
         form=form,
         tone=tone,
     )
-    return StandalonePage(content, status)
+    return StandalonePage(content, status, headers)
 
 
 def _refused(error: InvalidUnsubscribeToken) -> Response:
@@ -145,9 +151,25 @@ async def _withdraw(
     return outcome
 
 
+async def _past_limit(request: Request, services: Services, trail: AuditTrail) -> Response | None:
+    """Count a refusal from the client's address: None while within the limit, else the
+    429 page (the first refusal past the limit is logged, as RATE_LIMITED)."""
+    past = await count_refusal(services, request, _REFUSED_SCOPE)
+    if past is None:
+        return None
+    if past.first:
+        audit_refusal(services=services, trail=trail, code="RATE_LIMITED")
+        await trail.flush()
+    headers = {"Retry-After": str(past.retry_after)}
+    busy = Text("unsubscribe.refused.busy")
+    return _page(429, "unsubscribe.refused.title", busy, tone="alert", headers=headers)
+
+
 async def _one_click(request: Request, services: Services, token: str) -> Response:
     trail = AuditTrail(request.scope.get("custos.request_id", "-"))
     if not await _is_one_click(request):
+        if (busy := await _past_limit(request, services, trail)) is not None:
+            return busy
         audit_refusal(services=services, trail=trail, code=NOT_ONE_CLICK)
         await trail.flush()
         return _page(
@@ -156,6 +178,11 @@ async def _one_click(request: Request, services: Services, token: str) -> Respon
             Text("unsubscribe.not-confirmed"),
             tone="alert",
         )
+    try:  # a token refused is counted against the address before it is logged
+        await check_unsubscribe_token(services=services, token=token)
+    except InvalidUnsubscribeToken:
+        if (busy := await _past_limit(request, services, trail)) is not None:
+            return busy
     outcome = await _withdraw(services, token, _meta(request, trail), trail)
     if isinstance(outcome, InvalidUnsubscribeToken):
         return _refused(outcome)

@@ -10,10 +10,9 @@ Refusals are 4xx with a code and nothing changed: an unknown processor or a wron
 signature 401 BAD_SIGNATURE, a timestamp outside the tolerance 401 STALE, a body that is
 not the format 400, an unknown notice 404, another recipient's notice 403 NOT_NOTIFIED, a
 notice already settled (a replay) 409 ALREADY_SETTLED. Every answer, accepted or refused,
-is a row in the decision log: its code, never the body. Refusals are counted per client IP
-and window (`mail_window_seconds`): past REFUSALS_PER_IP, an answer that would be refused is
-429 RATE_LIMITED with Retry-After, and only the first of those is logged (reason
-RATE_LIMITED), so that a flood of bad answers cannot fill the log."""
+is a row in the decision log: its code, never the body. Past the limit of refusals from one
+client address (api/security/refusal_limit.py), an answer that would be refused is 429
+RATE_LIMITED with Retry-After, and only the first of those is logged."""
 
 from __future__ import annotations
 
@@ -29,6 +28,7 @@ from api.privacy_centre.standalone import Content, Form, StandalonePage, Text
 from api.recipients import links, signing
 from api.recipients.answers import AnswerRefused, acknowledge
 from api.recipients.vocabulary import ACK_FORMAT, Outcome
+from api.security.refusal_limit import count_refusal
 from api.services import Services
 from authz.audit import AuditTrail
 from models import Processor
@@ -36,9 +36,7 @@ from models import Processor
 PROCESSOR = "Custos-Processor"
 MAX_BODY = 4096
 EVENT = "recipients"
-REFUSALS_PER_IP = 30
-"""Refused answers from one client IP a window that are answered and logged one by one."""
-_REFUSED_SCOPE = "notice-refused"  # at most 16 characters (rate_count.scope)
+_REFUSED_SCOPE = "notice-refused"
 
 
 async def _log(
@@ -64,19 +62,15 @@ def _refused(code: str, status: int, headers: dict[str, str] | None = None) -> J
 
 
 async def _over_limit(request: Request, actor: str = "") -> int | None:
-    """Count a refusal from the client's IP: None while within REFUSALS_PER_IP, else the
-    seconds until the window ends (the first refusal past the limit is logged once)."""
-    services: Services = request.app.state.services
-    if request.client is None:
+    """Count a refusal from the client's address (api/security/refusal_limit.py): None
+    while within the limit, else the seconds until the window ends (the first refusal
+    past the limit is logged once)."""
+    past = await count_refusal(request.app.state.services, request, _REFUSED_SCOPE)
+    if past is None:
         return None
-    hits, retry_after = await services.mail_limits.count_ip(
-        scope=_REFUSED_SCOPE, ip=request.client.host, limit=REFUSALS_PER_IP, clock=services.clock
-    )
-    if hits <= REFUSALS_PER_IP:
-        return None
-    if hits == REFUSALS_PER_IP + 1:
+    if past.first:
         await _log(request, decision="deny", reason="RATE_LIMITED", actor=actor)
-    return retry_after
+    return past.retry_after
 
 
 async def _refusal(request: Request, code: str, status: int, actor: str) -> JSONResponse:
