@@ -56,6 +56,15 @@ def follower(database_url: str, home: Path, *args: str) -> Iterator[subprocess.P
         proc.wait(timeout=10)
 
 
+def published_size(path: Path, seconds: float = 10) -> str:
+    """The size line of the checkpoint published at `path` (origin, size, root), once the
+    follower (another process: nothing here to wait on) has written it."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path.read_text().splitlines()[1]
+
+
 async def test_servers_leave_the_tree_to_the_follower_which_integrates_and_signs(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -78,8 +87,8 @@ async def test_servers_leave_the_tree_to_the_follower_which_integrates_and_signs
 
         with follower(settings.database_url, tmp_path, "--every", "0.1") as proc:
             await settled(rows)
-            published = (tmp_path / "published" / "checkpoint").read_text()
-            assert published.splitlines()[1] == str(rows)  # origin, size, root
+            # written to the directory after the checkpoint's row commits: wait for it
+            assert published_size(tmp_path / "published" / "checkpoint") == str(rows)
             began = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0
