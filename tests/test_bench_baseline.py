@@ -27,9 +27,9 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         calls["read_access"] += 1
         return read_access(self, **kwargs)
 
-    async def counted_facts(*args: Any, **kwargs: Any) -> Any:
+    def counted_facts(*args: Any, **kwargs: Any) -> Any:
         calls["facts_of"] += 1
-        return await facts_of(*args, **kwargs)
+        return facts_of(*args, **kwargs)
 
     monkeypatch.setattr(Context, "read_access", counted_read)
     monkeypatch.setattr(directory, "facts_of", counted_facts)

@@ -45,14 +45,12 @@ class CustomerConnection:
 
 
 def _view(facts: directory.CustomerFacts, purpose: str) -> Customer:
-    return Customer.from_row(
-        facts.row, purpose=purpose, conditions=facts.conditions, consents=facts.consents
-    )
+    return Customer.from_row(facts.row, purpose=purpose, conditions=facts.conditions)
 
 
 def _reading(info: Info, *path: str) -> tuple[tuple[str, ...], bool]:
     """The columns the query's customer fields show, and whether any of them is decided
-    by a guard (then the conditions and consents are loaded with the rows)."""
+    by a guard (then the rows are read with their conditions)."""
     selected = selected_names(info, *path)
     return columns_for(selected), not selected <= FACT_FREE
 
@@ -110,9 +108,14 @@ async def _search_page(
     more = True
     while more and len(visible) <= first:
         rows, more = await directory.customer_page(
-            first=first, after=after, search=search, columns=columns, facts=True
+            first=first,
+            after=after,
+            search=search,
+            columns=columns,
+            facts=True,
+            ask_again_since=since,
         )
-        facts = await directory.facts_of(rows, ask_again_since=since)
+        facts = directory.facts_of(rows)
         visible += _searched_visible(info, [_view(f, purpose) for f in facts], search)
         after = rows[-1]["id"] if rows else after
     return visible[:first], len(visible) > first
@@ -141,14 +144,16 @@ class CustomerDirectoryQuery:
             _log_search(info, search=search, shown=len(views))
         else:
             columns, guarded = _reading(info, "edges", "node")
+            since = await info.context.services.policies.ask_again_since() if guarded else {}
             rows, more = await directory.customer_page(
-                first=size, after=start, search=None, columns=columns, facts=guarded
+                first=size,
+                after=start,
+                search=None,
+                columns=columns,
+                facts=guarded,
+                ask_again_since=since,
             )
-            if guarded:
-                since = await info.context.services.policies.ask_again_since()
-                facts = await directory.facts_of(rows, ask_again_since=since)
-            else:
-                facts = directory.without_facts(rows)
+            facts = directory.facts_of(rows) if guarded else directory.without_facts(rows)
             views = [_view(f, purpose.value) for f in facts]
         edges = [CustomerEdge(node=v) for v in views]
         end = _cursor_of(views[-1]) if views else None
@@ -164,11 +169,11 @@ class CustomerDirectoryQuery:
         purpose: PurposeKey,
     ) -> Customer | None:
         columns, _ = _reading(info)
+        since = await info.context.services.policies.ask_again_since()
         found = await directory.find_customer(
-            customer_id=parse_id(id, what="customer"), columns=columns
+            customer_id=parse_id(id, what="customer"), columns=columns, ask_again_since=since
         )
         if found is None:
             raise NotFound("No such customer.")
-        since = await info.context.services.policies.ask_again_since()
-        [facts] = await directory.facts_of([found], ask_again_since=since)
+        [facts] = directory.facts_of([found])
         return _view(facts, purpose.value)

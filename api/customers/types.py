@@ -109,7 +109,6 @@ class Customer:
     created_at: datetime
     customer_id: strawberry.Private[UUID]
     access: strawberry.Private[Access]
-    preloaded_consents: strawberry.Private[dict[str, ConsentRecord] | None] = None
 
     @classmethod
     def from_model(
@@ -118,10 +117,9 @@ class Customer:
         *,
         purpose: str = "service",
         conditions: tuple[str, ...] = (),
-        consents: dict[str, ConsentRecord] | None = None,
     ) -> Customer:
         row = {column: getattr(m, column) for column in ROW_COLUMNS}
-        return cls.from_row(row, purpose=purpose, conditions=conditions, consents=consents)
+        return cls.from_row(row, purpose=purpose, conditions=conditions)
 
     @classmethod
     def from_row(
@@ -130,7 +128,6 @@ class Customer:
         *,
         purpose: str = "service",
         conditions: tuple[str, ...] = (),
-        consents: dict[str, ConsentRecord] | None = None,
     ) -> Customer:
         """From a row holding `id` and the columns of the fields a query selects
         (`columns_for`); the fields of columns it lacks are never resolved."""
@@ -155,7 +152,6 @@ class Customer:
             created_at=row.get("created_at") or datetime.min,
             customer_id=customer_id,
             access=Access(subject_id=text, purpose=purpose, conditions=conditions),
-            preloaded_consents=consents,
         )
 
     @classmethod
@@ -166,9 +162,7 @@ class Customer:
 
     @personal(Category.CONSENT_HISTORY, description="Every purpose that needs consent.")
     async def consents(self, info: Info) -> list[Consent] | None:
-        latest = self.preloaded_consents
-        if latest is None:
-            latest = await info.context.load(latest_consents, self.customer_id)
+        latest = await info.context.load(latest_consents, self.customer_id)
         since = await info.context.services.policies.ask_again_since()
         return consent_states(latest, ask_again_since=since)
 

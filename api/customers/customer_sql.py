@@ -1,0 +1,114 @@
+"""The statements of staff reads of customers, written directly: Tortoise's query builder and
+its per-row conversions cost more CPU than the statement. Only code constants and the
+model's own names enter the SQL; every value is a parameter.
+
+A read that a guard decides on carries its facts as columns of the same statement:
+- `open_case`: an open support case (EXISTS);
+- `fulfilling_request`: a rights request received and not yet answered (EXISTS);
+- `consented_purposes`: the purposes currently consented to, joined by commas (NULL for
+  none). A purpose counts when its latest record (by time, then id) grants it, and that
+  grant was given at or after the purpose's `ask_again_since` bound (a grant older than a
+  material policy change that widened the purpose is to be asked again:
+  api/consent/state.py says the same for one customer)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+
+from api.rights.rules import RUNNING
+from api.support.service import OPEN
+from authz.registry import CONSENT_PURPOSES
+from models import Customer
+
+CONDITION_COLUMNS = ("fulfilling_request", "open_case")  # each the condition of that name
+CONSENTED = "consented_purposes"
+FACT_COLUMNS = (*CONDITION_COLUMNS, CONSENTED)
+
+
+class Where(StrEnum):
+    ALL = "all"
+    EMAIL = "email"  # the address, exactly (lowercase)
+    EMAIL_OR_PHONE = "email_or_phone"  # the address or the E.164 number, exactly
+    ID = "id"  # one customer: no order, no limit
+
+
+class _Marks:
+    """Placeholders in the order the statement's text binds them."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+        self.count = 0
+
+    def __call__(self, cast: str = "") -> str:
+        self.count += 1
+        return f"${self.count}{cast}" if self.postgres else "?"
+
+
+def _exists(table: str, condition: str) -> str:
+    return (
+        f'EXISTS (SELECT 1 FROM "{table}" f '  # noqa: S608 (code constants, no input)
+        f'WHERE f."customer_id" = "customer"."id" AND {condition})'
+    )
+
+
+_RUNNING = ", ".join(f"'{status.value}'" for status in sorted(RUNNING))
+_CONDITION_SQL = {
+    "fulfilling_request": _exists("rights_request", f'f."status" IN ({_RUNNING})'),
+    "open_case": _exists("support_case", f"f.\"status\" = '{OPEN}'"),
+}
+_PURPOSES = ", ".join(f"'{p}'" for p in sorted(CONSENT_PURPOSES))
+
+
+def _consented_sql(bounded: tuple[str, ...], marks: _Marks) -> str:
+    """The consented purposes; `bounded` are those with an ask-again bound, one
+    parameter each, in that order."""
+    joined = "string_agg" if marks.postgres else "group_concat"
+    bound = ""
+    if bounded:
+        cast = "::timestamptz" if marks.postgres else ""
+        cases = " ".join(f"WHEN '{p}' THEN {marks(cast)}" for p in bounded)
+        bound = f' AND r."at" >= CASE r."purpose" {cases} ELSE r."at" END'
+    return (
+        f'(SELECT {joined}(r."purpose", \',\') FROM "consent_record" r '  # noqa: S608
+        f'WHERE r."customer_id" = "customer"."id" AND r."granted" '
+        f'AND r."purpose" IN ({_PURPOSES}){bound} '
+        'AND NOT EXISTS (SELECT 1 FROM "consent_record" n '
+        'WHERE n."customer_id" = r."customer_id" AND n."purpose" = r."purpose" '
+        'AND (n."at" > r."at" OR (n."at" = r."at" AND n."id" > r."id"))))'
+    )
+
+
+@lru_cache(maxsize=256)
+def customer_sql(
+    columns: tuple[str, ...],
+    facts: bool,
+    bounded: tuple[str, ...],
+    where: Where,
+    after: bool,
+    postgres: bool,
+) -> str:
+    """The statement of a read: `columns` under their field names, then FACT_COLUMNS if
+    `facts`. Parameters in order: one per purpose of `bounded` (its ask-again bound), the
+    search's values (`where`), the keyset's last id if `after`, the limit (not for ID)."""
+    marks = _Marks(postgres)
+    names = Customer._meta.fields_db_projection
+    shown = [f'"customer"."{names[c]}" "{c}"' for c in columns]
+    if facts:
+        shown += [f'{_CONDITION_SQL[c]} "{c}"' for c in CONDITION_COLUMNS]
+        shown.append(f'{_consented_sql(bounded, marks)} "{CONSENTED}"')
+    tests = []
+    if where is Where.EMAIL:
+        tests.append(f'"customer"."email" = {marks()}')
+    elif where is Where.EMAIL_OR_PHONE:
+        tests.append(f'("customer"."email" = {marks()} OR "customer"."phone" = {marks()})')
+    elif where is Where.ID:
+        tests.append(f'"customer"."id" = {marks()}')
+    if after:
+        tests.append(f'"customer"."id" > {marks()}')
+    sql = f'SELECT {", ".join(shown)} FROM "customer"'  # noqa: S608 (code constants)
+    if tests:
+        sql += " WHERE " + " AND ".join(tests)
+    if where is not Where.ID:
+        sql += f' ORDER BY "customer"."id" LIMIT {marks()}'
+    return sql
