@@ -87,6 +87,8 @@ class Context:
     """Denied fields' parent paths, by id, with their JSON list items (`denied_errors`;
     `_denied_parents` keeps each path, and so its id, alive)."""
     _last_denial: Decision | None = None
+    _own_of: Viewer | None = None
+    _own_id: str | None = None
     """The denied read decision read_access answered last (deny_field explains it)."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
 
@@ -250,17 +252,21 @@ class Context:
         )
 
     def read_access(
-        self, *, category: str, purpose: str, subject_id: object, conditions: tuple[str, ...]
+        self, category: str, purpose: str, subject_id: str, conditions: tuple[str, ...]
     ) -> Read:
         """How much of a personal-data value the viewer may see: FULL, MASKED or DENIED.
         The outcome depends on the subject only through its conditions, so it is decided
         once per (category, purpose, conditions) in a request and each further subject is
         added to that decision's log row (the outcome, with the rule that decided it; a
-        masked read logs `read_masked`)."""
+        masked read logs `read_masked`). `subject_id` is the customer's id as text. Called
+        once per guarded field shown: the common case is a dictionary lookup and one
+        subject noted."""
         viewer = self.viewer
-        own = viewer.is_customer and str(viewer.subject_id) == str(subject_id)
-        key = (category, purpose, conditions, own)
-        known = self._reads.get(key)
+        if viewer is not self._own_of:  # the signed-in customer's own id, once per viewer
+            self._own_of = viewer
+            self._own_id = str(viewer.subject_id) if viewer.is_customer else None
+        own = subject_id == self._own_id
+        known = self._reads.get((category, purpose, conditions, own))
         if known is not None:
             outcome, subjects, self._last_denial = known
             decided = subjects.get(subject_id)
@@ -269,6 +275,13 @@ class Context:
             else:
                 decided.add(category)
             return outcome
+        return self._decide_read(category, purpose, subject_id, conditions, own)
+
+    def _decide_read(
+        self, category: str, purpose: str, subject_id: str, conditions: tuple[str, ...], own: bool
+    ) -> Read:
+        """read_access's first read of a (category, purpose, conditions, own) key."""
+        key = (category, purpose, conditions, own)
         if own:
             conditions = (*conditions, "self")
         decision = self._enforce(category, "read", purpose, conditions)

@@ -76,17 +76,12 @@ class PersonalData(FieldExtension):
     def outcome_at(self, source: HasAccess, context: Any, nodes: Any, path: Any) -> Read:
         """The same, from the parts of an info that it needs (api/executor.py builds none):
         the request's context, the field's nodes in the query and its response path."""
-        access = source.access
-        outcome: Read = context.read_access(
-            category=self.category,
-            purpose=access.purpose,
-            subject_id=access.subject_id,
-            conditions=access.conditions,
-        )
+        subject_id, purpose, conditions = source.access
+        outcome: Read = context.read_access(self.category, purpose, subject_id, conditions)
         if outcome is _MASKED and self.mask is None:
             outcome = _DENIED
         if outcome is _DENIED:
-            context.deny_field(nodes, path, self.category, access.purpose)
+            context.deny_field(nodes, path, self.category, purpose)
         return outcome
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:

@@ -23,9 +23,9 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     calls = {"read_access": 0, "facts_of": 0}
     read_access, facts_of = Context.read_access, directory.facts_of
 
-    def counted_read(self: Context, **kwargs: Any) -> Any:
+    def counted_read(self: Context, *args: Any, **kwargs: Any) -> Any:
         calls["read_access"] += 1
-        return read_access(self, **kwargs)
+        return read_access(self, *args, **kwargs)
 
     def counted_facts(*args: Any, **kwargs: Any) -> Any:
         calls["facts_of"] += 1
