@@ -23,7 +23,7 @@ from api.security.sessions import COOKIE_NAME, IssuedSession, Viewer
 from api.services import Services
 from api.visits.service import VISITOR_COOKIE
 from authz.adapter import employee_subject
-from authz.audit import AuditTrail
+from authz.audit import AuditTrail, category_bit
 from authz.enforcer import CUSTOMER_SUBJECT, Decision, Denial
 
 K = TypeVar("K")
@@ -33,8 +33,9 @@ _Denied = tuple[Any, str, str, str, str, str]
 """A denied field's error as JSON, the same wherever the field is, for (decision, purpose,
 category): up to its parent's path items; whole, for a field at the root; from the field's
 own item on, below a parent."""
-_Known = tuple["Read", dict[object, set[str]], Decision | None]
-"""A read decided in this request: outcome, subjects logged, and the denial if any."""
+_Known = tuple["Read", dict[object, int], Decision | None, int]
+"""A read decided in this request: outcome, subjects logged (each with its categories as
+bits, authz.audit.category_bit), the denial if any, and the category's bit."""
 _MASK_ONLY = Decision(False, "", "only a masked read is allowed", Denial.NO_RULE)
 """A field with no mask whose category the viewer may only read masked: no full read."""
 
@@ -189,7 +190,7 @@ class Context:
         subject_id: object,
         decision: Decision,
         conditions: tuple[str, ...],
-    ) -> dict[object, set[str]]:
+    ) -> dict[object, int]:
         """Log a decision just made by _enforce (no await between: the policy version is
         the one it was decided under); returns its subjects (see AuditTrail.access). Counted
         in the metrics as logged: once per decision, not per field or subject."""
@@ -268,12 +269,8 @@ class Context:
         own = subject_id == self._own_id
         known = self._reads.get((category, purpose, conditions, own))
         if known is not None:
-            outcome, subjects, self._last_denial = known
-            decided = subjects.get(subject_id)
-            if decided is None:
-                subjects[subject_id] = {category}
-            else:
-                decided.add(category)
+            outcome, subjects, self._last_denial, bit = known
+            subjects[subject_id] = subjects.get(subject_id, 0) | bit
             return outcome
         return self._decide_read(category, purpose, subject_id, conditions, own)
 
@@ -300,7 +297,7 @@ class Context:
             decision=decision,
             conditions=conditions,  # with "self" on the customer's own data, as decided
         )
-        self._reads[key] = (outcome, subjects, denial)
+        self._reads[key] = (outcome, subjects, denial, category_bit(category))
         self._last_denial = denial
         return outcome
 

@@ -252,6 +252,29 @@ async def export_rows(
             yield row
 
 
+_BITS: dict[str, int] = {}
+"""Each category seen, as one bit: a subject's categories in a row are an int, which the
+cyclic collector does not track (a set per subject on a page of 100 made each of its passes
+over the page's objects longer)."""
+_NAMES: dict[int, str] = {}  # a set of bits, as the categories it names (`_category_names`)
+
+
+def category_bit(category: str) -> int:
+    """The bit of a category (given on first use; categories are a small fixed set)."""
+    bit = _BITS.get(category)
+    if bit is None:
+        bit = _BITS[category] = 1 << len(_BITS)
+    return bit
+
+
+def _category_names(bits: int) -> str:
+    """The categories of a set of bits, sorted and joined by commas, as a row writes them."""
+    names = _NAMES.get(bits)
+    if names is None:
+        names = _NAMES[bits] = ",".join(sorted(c for c, b in _BITS.items() if bits & b))
+    return names
+
+
 class _Decision(NamedTuple):
     """What the subjects of one grouped access row share: every decision input but the
     subject and the category, so each subject of a row was decided under its conditions."""
@@ -278,7 +301,7 @@ class AuditTrail:
 
     request_id: str
     records: list[AuditRecord] = field(default_factory=list)
-    _groups: dict[_Decision, tuple[datetime, dict[object, set[str]]]] = field(default_factory=dict)
+    _groups: dict[_Decision, tuple[datetime, dict[object, int]]] = field(default_factory=dict)
 
     def add(self, record: AuditRecord) -> None:
         self.records.append(record)
@@ -299,11 +322,12 @@ class AuditTrail:
         conditions: tuple[str, ...],
         policy_version: int,
         subject_id: object,
-    ) -> dict[object, set[str]]:
+    ) -> dict[object, int]:
         """One access decision about one subject's data in one category, decided under
         `conditions` (as given to Casbin) with policy `policy_version`. Returns the
-        decision's subjects and their categories: a caller may record further subjects
-        of the same decision there directly (Context.read_access does)."""
+        decision's subjects and their categories (`category_bit`s, or-ed): a caller may
+        record further subjects of the same decision there directly (Context.read_access
+        does)."""
         key = _Decision(
             actor_kind,
             actor_id,
@@ -319,12 +343,9 @@ class AuditTrail:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = (at, {})
-        categories = group[1].get(subject_id)
-        if categories is None:
-            group[1][subject_id] = {category}
-        else:
-            categories.add(category)
-        return group[1]
+        subjects = group[1]
+        subjects[subject_id] = subjects.get(subject_id, 0) | category_bit(category)
+        return subjects
 
     def event(
         self,
@@ -358,17 +379,21 @@ class AuditTrail:
     def _grouped(self) -> list[AuditRecord]:
         records = []
         for key, (at, subjects) in self._groups.items():
-            by_categories: dict[frozenset[str], set[str]] = defaultdict(set)
-            for subject, decided in subjects.items():
-                by_categories[frozenset(decided)].add(str(subject))
-            for categories, ids in by_categories.items():
+            by_categories: dict[int, list[str]] = {}
+            for subject, bits in subjects.items():
+                ids = by_categories.get(bits)
+                if ids is None:
+                    by_categories[bits] = [str(subject)]
+                else:
+                    ids.append(str(subject))
+            for bits, ids in by_categories.items():
                 records.append(
                     AuditRecord(
                         at=at,
                         request_id=self.request_id,
                         event="access",
-                        category=",".join(sorted(categories)),
-                        subject_id=",".join(sorted(ids - {""})),
+                        category=_category_names(bits),
+                        subject_id=",".join(sorted(set(ids) - {""})),
                         **key._asdict(),
                     )
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -49,13 +50,17 @@ def _conditions(flags: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(sorted(set(held)))
 
 
+_FLAGS = itemgetter(*FACT_COLUMNS)  # a row's fact columns, as a tuple (two or more)
+
+
 def facts_of(rows: Sequence[Mapping[str, Any]]) -> list[CustomerFacts]:
     """Each row with its conditions, from the fact columns read with it; most rows share a
     few combinations, each worked out once."""
     known: dict[tuple[Any, ...], tuple[str, ...]] = {}
+    flags_of = _FLAGS
     facts = []
     for row in rows:
-        flags = tuple(row[name] for name in FACT_COLUMNS)
+        flags = flags_of(row)
         conditions = known.get(flags)
         if conditions is None:
             conditions = known[flags] = _conditions(flags)
