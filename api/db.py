@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.client import ConnectionWrapper, TransactionContext
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.sqlite.client import (
@@ -352,6 +352,19 @@ async def init_db(database_url: str) -> None:
 
 async def close_db() -> None:
     await Tortoise.close_connections()
+
+
+def abandon_connections() -> None:
+    """Drop the PostgreSQL pool's connections at once rather than closing them gracefully:
+    after a task was cancelled mid-statement, PostgreSQL may still be running that statement,
+    and a graceful close waits for it (Tortoise gives up after 10 s). The server rolls back
+    the open transaction of a dropped connection. SQLite needs nothing: its statements run
+    in this process and end with it. `close_db` afterwards has nothing left to close."""
+    for conn in connections.all():
+        pool = getattr(conn, "_pool", None)
+        if pool is not None and hasattr(pool, "terminate"):
+            pool.terminate()
+            conn._pool = None
 
 
 async def check_writable() -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -119,3 +120,38 @@ async def test_a_follower_killed_mid_pass_loses_nothing_and_the_next_finishes(
     result = await verify_log()
     assert result.ok, result.problem
     assert result.tree_size == 16_000
+
+
+async def test_sigterm_in_a_backlog_of_staff_pages_stops_the_follower_within_seconds(
+    settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
+    # given a backlog of 10,000 rows naming 100 customers each (staff pages): a million
+    # subject links to write (a stop used to wait for the statement its cancel cut short
+    # to finish in PostgreSQL: 10 s, Tortoise's limit on a graceful close)
+    customers = ",".join(f"c{n:03d}" for n in range(100))
+    total = 10_000
+    for chunk in range(total // 500):
+        await append(
+            [replace(record(clock, chunk * 500 + i), subject_id=customers) for i in range(500)]
+        )
+    with follower(settings.database_url, tmp_path, "--every", "0.1") as proc:
+        for _ in range(6000):  # another process's work: no event to wait on
+            if await log_tree.size() > 0:
+                break
+            await asyncio.sleep(0.01)
+        # when it is stopped a second into its next batches, the backlog still coming in
+        await asyncio.sleep(1)
+        assert 0 < await log_tree.size() < total
+        proc.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        # then it exits cleanly within 3 s, the batch it was writing rolled back
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - began < 3
+    # and a second follower finishes the tree, which verifies
+    with follower(settings.database_url, tmp_path, "--every", "0.1") as second:
+        await settled(total, seconds=180)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=10) == 0
+    result = await verify_log()
+    assert result.ok, result.problem
+    assert result.tree_size == total

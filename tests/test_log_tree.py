@@ -5,6 +5,7 @@ proof verifying, integration idempotent and safe when run concurrently."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from tortoise import connections
@@ -193,7 +194,7 @@ async def test_a_tree_moved_on_while_hashing_drops_the_batch_and_goes_on(
     real_batch = log_tree._integrate_batch
     monkeypatch.setattr(log_tree, "_node_hashes", another_process_first)
     assert await log_tree.integrate(batch=8) == 12
-    assert raced == [(5, 5)]
+    assert raced == [(5, 5, True)]
     leaves = await AuditLeaf.all().order_by("idx")
     assert [leaf.idx for leaf in leaves] == list(range(12))
     events = [e.id for e in await AuditEvent.all().order_by("id")]
@@ -213,3 +214,32 @@ async def test_integration_refuses_to_extend_a_tree_missing_nodes(clock: FakeClo
     with pytest.raises(log_tree.NotInTree):
         await log_tree.integrate()
     assert await log_tree.size() == 8
+
+
+async def test_a_batch_holds_a_bounded_number_of_subject_links(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given rows naming many subjects each (a staff page names every customer shown)
+    for n in range(12):
+        await append(
+            [replace(record(clock, n), subject_id=",".join(f"c{n}-{i}" for i in range(40)))]
+        )
+    # and a bound of 100 links a batch
+    monkeypatch.setattr(log_tree, "_LINKS_PER_BATCH", 100)
+    linked: list[int] = []
+    real_link = log_tree._link_subjects
+
+    async def counted(conn, rows):  # type: ignore[no-untyped-def]
+        linked.append(sum(len(str(r["subject_id"]).split(",")) for r in rows))
+        await real_link(conn, rows)
+
+    monkeypatch.setattr(log_tree, "_link_subjects", counted)
+    # when the tree is brought up to date in batches of up to 50 rows
+    assert await log_tree.integrate(batch=50) == 12
+    # then each batch linked at most 100 subjects (2 rows of 40), and every row is in
+    assert linked == [80] * 6
+    assert await log_tree.root(12) == merkle.root(await _expected_leaves())
+    links = await connections.get("default").execute_query_dict(
+        "SELECT count(*) AS n FROM audit_subject"
+    )
+    assert int(links[0]["n"]) == 12 * 40

@@ -11,6 +11,7 @@ import logging
 import signal
 
 from api.audit.log_config import log_config
+from api.db import abandon_connections
 from api.services import Services
 from authz import checkpoints
 
@@ -21,7 +22,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 async def follow(services: Services, every: float) -> None:
     """Integrate new rows and sign checkpoints every `every` seconds until SIGTERM or
     SIGINT. A pass is one transaction per batch: one cut short is rolled back, and the
-    next pass (here or in another process) does it again."""
+    next pass (here or in another process) does it again. Stopping waits for no batch."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in _STOP_SIGNALS:
@@ -38,6 +39,9 @@ async def follow(services: Services, every: float) -> None:
         work.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await work
+        # a batch cut short may still be running in PostgreSQL: drop its connection (the
+        # batch rolls back) rather than wait for it to finish
+        abandon_connections()
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
     log.info("audit follower stopped")
