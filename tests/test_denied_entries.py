@@ -10,7 +10,7 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
-from graphql import FieldNode, parse
+from graphql import FieldNode, GraphQLError, parse
 from graphql.pyutils import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -84,3 +84,19 @@ def test_a_page_of_objects_in_a_list_gets_its_indexes_and_names() -> None:
     assert paths == [
         ["customers", "edges", i, "node", name] for i in range(3) for name in ("b", "c")
     ]
+
+
+def test_an_entry_places_its_field_where_graphql_core_does() -> None:
+    # given a field asked for twice (an alias merged with its name) on two lines
+    query = parse("query {\n  a { b }\n  a {\r\n    b\n  }\n}")
+    nodes = [
+        definition.selection_set.selections[0]
+        for definition in query.definitions[0].selection_set.selections  # type: ignore[attr-defined]
+    ]
+    context = _context()
+    context._last_denial = _NO_RULE
+    context.deny_field(nodes, Path(None, "b", "A"), "contact.email", "LEGAL")
+    [entry] = [json.loads(e) for e in context.denied_errors()]
+    # then its locations are those of a GraphQLError made from the same nodes
+    expected = GraphQLError("", nodes=nodes).formatted["locations"]
+    assert entry["locations"] == expected == [{"line": 2, "column": 7}, {"line": 4, "column": 5}]
