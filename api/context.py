@@ -99,9 +99,10 @@ class Context:
     """Denied fields' parent paths, by id, with their JSON list items (`denied_errors`;
     `_denied_parents` keeps each path, and so its id, alive)."""
     _last_denial: Decision | None = None
+    """The denied read decision read_access answered last (deny_field explains it)."""
     _own_of: Viewer | None = None
     _own_id: str | None = None
-    """The denied read decision read_access answered last (deny_field explains it)."""
+    """The signed-in customer's own id as text, worked out for the viewer `_own_of`."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
 
     async def load(self, batch: Callable[[list[K]], Awaitable[list[V]]], key: K) -> V:
