@@ -215,6 +215,18 @@ def _probe_open(filename: str) -> None:
         probe.close()
 
 
+def _one_step(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return result
+
+
 class CustosSqliteClient(SqliteClient):
     """Tortoise's SQLite client, made fit for several processes and for failing clearly."""
 
@@ -258,6 +270,23 @@ class CustosSqliteClient(SqliteClient):
 
     def _in_transaction(self) -> TransactionContext:
         return _SafeTransactionContext(_ImmediateTransaction(self), self._lock)
+
+    async def write_in_one_step(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in a transaction of its own (BEGIN IMMEDIATE, then COMMIT, or ROLLBACK
+        when it raises), run whole on the connection's thread: one hand-over between the
+        event loop and that thread instead of one per statement (each costs about 0.1 ms
+        of CPU). For short writes with no await inside, such as the read path's log rows.
+        Retried, like any statement, while another process holds the write lock."""
+
+        async def attempt() -> T:
+            async with self.acquire_connection() as connection:
+                try:
+                    result: T = await connection._execute(_one_step, connection._conn, work)
+                except sqlite3.OperationalError as exc:
+                    raise OperationalError(exc) from exc
+                return result
+
+        return await _retry_busy(attempt)
 
     # A single statement outside a transaction that found the database busy changed
     # nothing: try it again (a script may have run in part, so it is not retried).

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import NamedTuple
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -98,12 +101,28 @@ def subjects_of(subject_id: str) -> list[str]:
     return [s for s in subject_id.split(",") if s]
 
 
-async def _insert_rows(conn: BaseDBAsyncClient, params: list[object]) -> None:
-    width = len(_COLUMNS)
+def _chunks_of_rows(
+    records: list[AuditRecord], prev: str, postgres: bool
+) -> list[tuple[str, list[object]]]:
+    """The INSERT statements of `records` chained after `prev`, with their parameters: at
+    most _CHUNK rows each."""
+    params: list[object] = []
+    for record in records:
+        values = [getattr(record, name) for name in STORED]
+        at = values[_AT]
+        digest = hashlib.sha256(prev.encode() + canonical_values(values)).hexdigest()
+        values[_AT] = at if postgres else str(at.astimezone(UTC))
+        params += values
+        params += (prev, digest)
+        prev = digest
+    width, dialect = len(_COLUMNS), "postgres" if postgres else "sqlite"
+    statements = []
     for start in range(0, len(params), _CHUNK * width):
         chunk = params[start : start + _CHUNK * width]
-        sql = sql_insert(conn.capabilities.dialect, "audit_event", _COLUMNS, len(chunk) // width)
-        await conn.execute_query(sql, chunk)
+        statements.append(
+            (sql_insert(dialect, "audit_event", _COLUMNS, len(chunk) // width), chunk)
+        )
+    return statements
 
 
 async def append(records: list[AuditRecord]) -> None:
@@ -112,24 +131,29 @@ async def append(records: list[AuditRecord]) -> None:
     together). Written without the ORM's per-object work: this is on the path of every
     read. The rows' subjects are indexed in `audit_subject` when the rows join the tree
     (authz/log_tree.py), not here: an index entry per subject lands on a page of its own,
-    which costs a page each per commit when written one request at a time."""
+    which costs a page each per commit when written one request at a time. On SQLite,
+    outside a transaction (a read's rows), the whole append is one call on the
+    connection's thread (api/db.py `write_in_one_step`)."""
     if not records:
         return
+    one_step = getattr(connections.get("default"), "write_in_one_step", None)
+    if one_step is not None:  # SQLite, and no transaction of the caller's to join
+        await one_step(partial(_append_in_one_step, records))
+        return
     async with in_transaction() as conn:
-        postgres = conn.capabilities.dialect == "postgres"
         await _lock_chain(conn)
         last = await conn.execute_query_dict(_LAST_HASH)
         prev = str(last[0]["hash"]) if last else GENESIS
-        params: list[object] = []
-        for record in records:
-            values = [getattr(record, name) for name in STORED]
-            at = values[_AT]
-            digest = hashlib.sha256(prev.encode() + canonical_values(values)).hexdigest()
-            values[_AT] = at if postgres else str(at.astimezone(UTC))
-            params += values
-            params += (prev, digest)
-            prev = digest
-        await _insert_rows(conn, params)
+        postgres = conn.capabilities.dialect == "postgres"
+        for sql, params in _chunks_of_rows(records, prev, postgres):
+            await conn.execute_query(sql, params)
+
+
+def _append_in_one_step(records: list[AuditRecord], db: sqlite3.Connection) -> None:
+    """`append` on SQLite's own thread, inside the write lock: the same statements."""
+    last = db.execute(_LAST_HASH).fetchone()
+    for sql, params in _chunks_of_rows(records, str(last[0]) if last else GENESIS, False):
+        db.execute(sql, params)
 
 
 class GroupCommit:

@@ -476,3 +476,40 @@ async def test_a_page_reads_its_customers_and_their_facts_in_one_statement(
         assert sql[0].startswith('SELECT "customer".')
         assert "EXISTS" in sql[0]
         assert 'FROM "consent_record"' in sql[0]
+
+
+async def test_on_sqlite_a_reads_log_rows_are_written_in_one_hand_over(
+    gql: GQL, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite every statement is handed to the connection's thread and its result back
+    (about 0.1 ms of CPU each): a read's log rows are written in one hand-over (BEGIN
+    IMMEDIATE, the chain's last hash, the INSERT and COMMIT together), not four."""
+    if services.settings.database_url.startswith(("postgres://", "asyncpg://")):
+        pytest.skip("SQLite's connection thread")
+    import aiosqlite.core
+
+    customer = await make_customer(0, open_case=True)
+    token, _ = await staff_token(gql, services, "customer_care")
+    query = "query($id: ID!) { customer(id: $id, purpose: SUPPORT) { email phone } }"
+    await gql(query, {"id": str(customer.id)}, token=token)  # warm: the session's lookup
+    before = await AuditEvent.filter(event="access").count()
+    handed: list[str] = []
+    real = aiosqlite.core.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        handed.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
+    # when the agent reads one customer
+    body = await gql(query, {"id": str(customer.id)}, token=token)
+    monkeypatch.undo()
+    # then the read is answered and logged, on a whole chain
+    assert body["data"]["customer"]["email"]
+    rows = await AuditEvent.filter(event="access").offset(before)
+    assert [row.subject_id for row in rows] == [str(customer.id)]
+    assert (await verify()).ok
+    # and SQLite's thread was handed the log's write once: no BEGIN, INSERT or COMMIT
+    # of its own (the reads are single statements)
+    writes = [name for name in handed if name != "_execute_fetchall"]
+    assert writes == ["_one_step"], handed
