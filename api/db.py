@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import ConnectionWrapper, TransactionContext
@@ -215,8 +216,24 @@ def _probe_open(filename: str) -> None:
         probe.close()
 
 
-def _one_step(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    db.execute("BEGIN IMMEDIATE")
+_LOCKED = object()  # the write lock was another process's: nothing was done
+
+
+def _one_step(
+    db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], wait_ms: int
+) -> T | object:
+    """`work` between BEGIN IMMEDIATE and COMMIT on the connection's thread; _LOCKED, at
+    once, when another process holds the write lock (the caller waits without holding
+    the connection). Statements after BEGIN wait as any other (`wait_ms`)."""
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            return _LOCKED
+        raise
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
     try:
         result = work(db)
         db.execute("COMMIT")
@@ -276,15 +293,33 @@ class CustosSqliteClient(SqliteClient):
         when it raises), run whole on the connection's thread: one hand-over between the
         event loop and that thread instead of one per statement (each costs about 0.1 ms
         of CPU). For short writes with no await inside, such as the read path's log rows.
-        Retried, like any statement, while another process holds the write lock."""
+
+        While another process holds the write lock, it waits here, with the connection
+        free, rather than in SQLite's busy handler on the connection's thread: the
+        process's reads, which share that one connection, go on meanwhile (the servers'
+        reads used to stop for as long as `custos audit follow` held the lock). It tries
+        again at growing intervals up to 10 ms, for as long as the busy timeout; then it
+        fails as busy, and is tried again like any statement."""
+        wait_ms = int(self.pragmas["busy_timeout"])
 
         async def attempt() -> T:
-            async with self.acquire_connection() as connection:
-                try:
-                    result: T = await connection._execute(_one_step, connection._conn, work)
-                except sqlite3.OperationalError as exc:
-                    raise OperationalError(exc) from exc
-                return result
+            give_up = time.monotonic() + wait_ms / 1000
+            pause = 0.001
+            while True:
+                async with self.acquire_connection() as connection:
+                    try:
+                        result: T | object = await connection._execute(
+                            _one_step, connection._conn, work, wait_ms
+                        )
+                    except sqlite3.OperationalError as exc:
+                        raise OperationalError(exc) from exc
+                if result is not _LOCKED:
+                    return cast(T, result)
+                if time.monotonic() >= give_up:
+                    locked = sqlite3.OperationalError("database is locked")
+                    raise OperationalError(locked) from locked
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.01)
 
         return await _retry_busy(attempt)
 
