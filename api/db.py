@@ -149,39 +149,19 @@ class _FailSafeWrapper(ConnectionWrapper[Any]):
         return self.connection
 
 
-class _ImmediateTransaction(SqliteTransactionWrapper):
-    """A transaction that takes SQLite's write lock when it begins: a deferred one that
-    reads and then writes fails at once ("database is locked", no busy wait) whenever
-    another process wrote in between. Retried while another process holds the lock."""
-
-    async def begin(self) -> None:
-        async def begin_immediate() -> None:
-            try:
-                await self._connection.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise OperationalError(exc) from exc
-
-        await _retry_busy(begin_immediate)
-
-
-class _SafeTransactionContext(SqliteTransactionContext):
-    """Tortoise's context keeps its lock (and the task's connection) when opening the
-    connection or BEGIN fails: release both."""
+class _ImmediateTransactionContext(SqliteTransactionContext):
+    """A transaction that takes SQLite's write lock when it begins (BEGIN IMMEDIATE): a
+    deferred one that reads and then writes fails at once ("database is locked", no busy
+    wait) whenever another process wrote in between. While another process holds the lock
+    it waits with the process's connection free (`CustosSqliteClient.begin_when_free`).
+    Tortoise's own context kept its lock (and the task's connection) when opening the
+    connection or BEGIN failed: this one releases both."""
 
     async def __aenter__(self) -> Any:
-        await self._trxlock.acquire()
-        try:
-            await self.ensure_connection()
-        except BaseException:
-            self._trxlock.release()
-            raise
+        client = self.connection._parent
+        await client.begin_when_free(self._trxlock)
+        self.connection._connection = client._connection
         self.token = _set_connection(self.connection_name, self.connection)
-        try:
-            await self.connection.begin()
-        except BaseException:
-            _reset_connection(self.token)
-            self._trxlock.release()
-            raise
         return self.connection
 
 
@@ -189,12 +169,6 @@ def _set_connection(name: str, connection: Any) -> Any:
     from tortoise.connection import get_connections
 
     return get_connections().set(name, connection)
-
-
-def _reset_connection(token: Any) -> None:
-    from tortoise.connection import get_connections
-
-    get_connections().reset(token)
 
 
 def _missing_directory(filename: str) -> str | None:
@@ -219,12 +193,13 @@ def _probe_open(filename: str) -> None:
 _LOCKED = object()  # the write lock was another process's: nothing was done
 
 
-def _one_step(
-    db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], wait_ms: int
+def _begin_now(
+    db: sqlite3.Connection, wait_ms: int, work: Callable[[sqlite3.Connection], T] | None
 ) -> T | object:
-    """`work` between BEGIN IMMEDIATE and COMMIT on the connection's thread; _LOCKED, at
-    once, when another process holds the write lock (the caller waits without holding
-    the connection). Statements after BEGIN wait as any other (`wait_ms`)."""
+    """On the connection's thread: BEGIN IMMEDIATE without SQLite's busy handler, _LOCKED
+    at once when another process holds the write lock. Then, with `work`, `work(db)` and
+    COMMIT (ROLLBACK when it raises), returning its result; without, the transaction is
+    left open (None). Statements after BEGIN wait as any other (`wait_ms`)."""
     db.execute("PRAGMA busy_timeout = 0")
     try:
         db.execute("BEGIN IMMEDIATE")
@@ -234,6 +209,8 @@ def _one_step(
         raise
     finally:
         db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    if work is None:
+        return None
     try:
         result = work(db)
         db.execute("COMMIT")
@@ -286,35 +263,44 @@ class CustosSqliteClient(SqliteClient):
         return _FailSafeWrapper(self._lock, self)
 
     def _in_transaction(self) -> TransactionContext:
-        return _SafeTransactionContext(_ImmediateTransaction(self), self._lock)
+        return _ImmediateTransactionContext(SqliteTransactionWrapper(self), self._lock)
 
-    async def write_in_one_step(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work` in a transaction of its own (BEGIN IMMEDIATE, then COMMIT, or ROLLBACK
-        when it raises), run whole on the connection's thread: one hand-over between the
-        event loop and that thread instead of one per statement (each costs about 0.1 ms
-        of CPU). For short writes with no await inside, such as the read path's log rows.
+    async def begin_when_free(
+        self, lock: asyncio.Lock, work: Callable[[sqlite3.Connection], T] | None = None
+    ) -> T | None:
+        """Take `lock` (this process's one connection) and SQLite's write lock on it (BEGIN
+        IMMEDIATE). With `work`: run it and COMMIT in the same call on the connection's
+        thread, then release `lock`, returning its result. Without: return with `lock`
+        held and the transaction open (the caller commits and releases).
 
-        While another process holds the write lock, it waits here, with the connection
-        free, rather than in SQLite's busy handler on the connection's thread: the
-        process's reads, which share that one connection, go on meanwhile (the servers'
-        reads used to stop for as long as `custos audit follow` held the lock). It tries
-        again at growing intervals up to 10 ms, for as long as the busy timeout; then it
-        fails as busy, and is tried again like any statement."""
+        While another process holds the write lock, this waits with `lock` released, not
+        in SQLite's busy handler on the connection's thread: the process's other
+        statements, reads above all, share that one connection and go on meanwhile (a
+        server's reads used to stop for as long as `custos audit follow` held the lock).
+        It tries again at growing intervals up to 10 ms, for as long as the busy timeout,
+        then fails as busy; `_retry_busy` tries it BUSY_ATTEMPTS times in all."""
         wait_ms = int(self.pragmas["busy_timeout"])
 
-        async def attempt() -> T:
+        async def attempt() -> T | None:
             give_up = time.monotonic() + wait_ms / 1000
             pause = 0.001
             while True:
-                async with self.acquire_connection() as connection:
-                    try:
-                        result: T | object = await connection._execute(
-                            _one_step, connection._conn, work, wait_ms
-                        )
-                    except sqlite3.OperationalError as exc:
-                        raise OperationalError(exc) from exc
+                await lock.acquire()
+                try:
+                    await self.create_connection(with_db=True)
+                    conn = cast(Any, self._connection)  # aiosqlite's, opened just above
+                    result = await conn._execute(_begin_now, conn._conn, wait_ms, work)
+                except sqlite3.OperationalError as exc:
+                    lock.release()
+                    raise OperationalError(exc) from exc
+                except BaseException:
+                    lock.release()
+                    raise
                 if result is not _LOCKED:
-                    return cast(T, result)
+                    if work is not None:
+                        lock.release()
+                    return cast("T | None", result)
+                lock.release()
                 if time.monotonic() >= give_up:
                     locked = sqlite3.OperationalError("database is locked")
                     raise OperationalError(locked) from locked
@@ -322,6 +308,14 @@ class CustosSqliteClient(SqliteClient):
                 pause = min(pause * 2, 0.01)
 
         return await _retry_busy(attempt)
+
+    async def write_in_one_step(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in a transaction of its own (BEGIN IMMEDIATE, then COMMIT, or ROLLBACK
+        when it raises), run whole on the connection's thread: one hand-over between the
+        event loop and that thread instead of one per statement (each costs about 0.1 ms
+        of CPU). For short writes with no await inside, such as the read path's log rows.
+        Waits for another process's write lock as `begin_when_free` does."""
+        return cast(T, await self.begin_when_free(self._lock, work))
 
     # A single statement outside a transaction that found the database busy changed
     # nothing: try it again (a script may have run in part, so it is not retried).

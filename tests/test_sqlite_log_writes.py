@@ -1,6 +1,6 @@
-"""SQLite's write of a read's decision log (api/db.py `write_in_one_step`): the whole append
-in one call on the connection's thread, and, while another process holds the write lock,
-a wait that leaves the process's one connection free for its reads."""
+"""SQLite's writes (api/db.py `begin_when_free`): a read's decision log appended in one call on
+the connection's thread, and, while another process holds the write lock, a transaction (a
+log append, a mutation's) that waits with the process's one connection free for its reads."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from api.clock import FakeClock
 from api.services import Services
 from authz.audit import append, verify
-from models import AuditEvent, Customer
+from models import AuditEvent, Customer, SupportCase
 from tests.conftest import GQL
 from tests.test_guarded_reads import make_customer, staff_token
 from tests.test_log_tree import record
@@ -71,7 +73,7 @@ async def test_a_reads_log_rows_are_written_in_one_hand_over(
     # and SQLite's thread was handed the log's write once: no BEGIN, INSERT or COMMIT
     # of its own (the reads are single statements)
     writes = [name for name in handed if name != "_execute_fetchall"]
-    assert writes == ["_one_step"], handed
+    assert writes == ["_begin_now"], handed
 
 
 async def test_reads_go_on_while_a_log_write_waits_for_another_process(
@@ -114,3 +116,29 @@ async def test_a_log_write_waiting_too_long_fails_as_busy_and_changes_nothing(
     # and the next append goes through
     await append([record(clock, 2)])
     assert await AuditEvent.all().count() == 1
+
+
+async def test_reads_go_on_while_a_transaction_waits_for_another_process(
+    database_url: str,
+) -> None:
+    # given a customer, and another process holding SQLite's write lock
+    customer = await make_customer(0)
+
+    async def open_a_case() -> None:  # a mutation's writes, in their own transaction
+        async with in_transaction():
+            await SupportCase.create(
+                customer=customer, subject="Ring", message="Where?", created_at=datetime.now(UTC)
+            )
+
+    with write_lock_of_another_process(database_url):
+        # when a transaction begins meanwhile
+        writing = asyncio.create_task(open_a_case())
+        await asyncio.sleep(0.1)
+        # then it waits for the lock, and reads are answered meanwhile
+        assert not writing.done()
+        assert await asyncio.wait_for(Customer.all().count(), timeout=2) == 1
+        assert await SupportCase.all().count() == 0
+        assert not writing.done()
+    # and once the lock is free, the transaction commits once
+    await asyncio.wait_for(writing, timeout=5)
+    assert await SupportCase.filter(customer=customer).count() == 1
