@@ -7,10 +7,15 @@ denial code (NO_RULE, DENY_RULE, ...) with the rule and policy version (Allowed)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from inspect import iscoroutinefunction
 from typing import Any
 
+from graphql import GraphQLObjectType, GraphQLSchema
+from strawberry.exceptions import PermissionReturnedNonBooleanError
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types.field import StrawberryField
 
 from api.context import Info, forbidden_extensions
 from api.errors import Forbidden, Unauthenticated
@@ -126,3 +131,59 @@ class Allowed(BasePermission):
             del extensions["code"]  # Forbidden's own
             raise Forbidden(self.message, **extensions)
         return True
+
+
+def _plain_permitted(field: StrawberryField, info_class: type) -> Callable[..., Any] | None:
+    """`field`'s resolver with its permission checks, as graphql-core's own resolver; None
+    when the field is not one `install_plain_permissions` takes."""
+    resolver = field.base_resolver
+    if resolver is None or resolver.is_async or field.arguments or len(field.extensions) != 1:
+        return None
+    extension = field.extensions[0]
+    if type(extension) is not PermissionExtension or extension.fail_silently:
+        return None
+    permissions = tuple(extension.permissions)
+    if any(iscoroutinefunction(p.has_permission) for p in permissions):
+        return None
+    if resolver.parent_parameter or resolver.root_parameter:
+        return None
+    function: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment]
+    with_self = resolver.self_parameter is not None
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+
+    def resolve(source: Any, info: Any) -> Any:
+        strawberry_info = info_class(_raw_info=info, _field=field)
+        for permission in permissions:
+            allowed = permission.has_permission(source, strawberry_info)
+            if allowed is not True:
+                if allowed is False:
+                    return permission.on_unauthorized()
+                raise PermissionReturnedNonBooleanError(permission, allowed)
+        args = (source,) if with_self else ()
+        return function(*args, **{info_name: strawberry_info}) if info_name else function(*args)
+
+    resolve.permissions = permissions  # type: ignore[attr-defined]
+    return resolve
+
+
+def install_plain_permissions(schema: GraphQLSchema, info_class: type) -> list[str]:
+    """Give every field that is a synchronous resolver without arguments behind a
+    permission check (`me`, say) that check and that resolver as graphql-core's own
+    resolver: the same checks, in the same order, the same refusals, and the same call of
+    the resolver, without strawberry's per-field path (an extension chain built and
+    entered, arguments converted) that cost more than the light query's own work. The
+    declaration stays the field's PermissionExtension, so the schema says who may call
+    it as before. Returns the fields it set, as `Type.field`."""
+    installed = []
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType):
+            continue
+        for name, field in type_.fields.items():
+            definition = field.extensions.get("strawberry-definition")
+            if definition is None or field.args:
+                continue
+            plain = _plain_permitted(definition, info_class)
+            if plain is not None:
+                field.resolve = plain
+                installed.append(f"{type_.name}.{name}")
+    return installed

@@ -32,6 +32,7 @@ from api.guards import install_plain_attributes, install_plain_guards
 from api.insights.schema import InsightQuery
 from api.marketing.campaign_schema import CampaignMutation, CampaignQuery
 from api.marketing.schema import UnsubscribeMutation
+from api.permissions import install_plain_permissions
 from api.pipeline import RequestPipeline
 from api.policy.schema import PolicyMutation, PolicyQuery
 from api.recipients.schema import RecipientsMutation, RecipientsQuery
@@ -157,6 +158,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     )
     install_plain_guards(schema._schema)
     install_plain_attributes(schema._schema)
+    install_plain_permissions(schema._schema, schema.config.info_class)
     return schema
 
 
