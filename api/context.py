@@ -85,19 +85,22 @@ class Context:
         default_factory=dict
     )
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
-    denials: list[_Denied] = field(default_factory=list)
-    """Denied fields, each as the shared parts of its error (deny_field); `denied_errors`
-    writes them out with `_denied_parents`."""
-    _denied_parents: list[Path | None] = field(default_factory=list)
-    """The parent path of each denied field, in the order of `denials`."""
-    # a page's denials allocate nothing the cyclic collector tracks while it is built (a
-    # tuple per field of the query and decision; per denial, two list entries), so they do
-    # not bring its passes over the page sooner
+    denials: list[str] = field(default_factory=list)
+    """Denied fields' FORBIDDEN errors, each as the JSON of its entry in the response's
+    `errors` (deny_field)."""
+    # a page's denials keep nothing alive that the cyclic collector tracks: each is text,
+    # written from its field's shared parts and its parent's path items when it is denied
+    # (holding the parents' path objects till the end, the collector's passes over a page
+    # of hundreds of denials cost twice as much)
     _denied_shared: dict[str, _Denied] = field(default_factory=dict)
     _denied_at: dict[int, _Denied] = field(default_factory=dict)  # by node: the latest
+    _last_parent: Path | None = None
+    _last_items: str = ""
+    """The parent path of the latest denied field, and its JSON list items."""
     _path_items: dict[int, str] = field(default_factory=dict)
-    """Denied fields' parent paths, by id, with their JSON list items (`denied_errors`;
-    `_denied_parents` keeps each path, and so its id, alive)."""
+    """Paths' JSON list items, by the path's id (`_kept_paths` keeps each path alive, so its
+    id stays its own): the lists denied objects are in, and any other parent looked up."""
+    _kept_paths: list[Path] = field(default_factory=list)
     _last_denial: Decision | None = None
     """The denied read decision read_access answered last (deny_field explains it)."""
     _own_of: Viewer | None = None
@@ -317,19 +320,25 @@ class Context:
         """A denied field (its nodes in the query, its path in the response): null in
         `data`, a FORBIDDEN error at its path. No exception, no traceback, no GraphQLError:
         a page may deny hundreds of fields, and a denial must cost no more than an allowed
-        read. So this only notes the field's shared parts (message, locations and
-        extensions, worked out once per field of the query and decision) and its parent's
-        path; `denied_errors` writes each entry's JSON once the page is built, in one loop.
-        The guard calls this right after read_access (no await between), so the decision
-        explained is that read's."""
+        read. So this writes the field's entry of `errors` as JSON text at once, from its
+        shared parts (message, locations and extensions, worked out once per field of the
+        query and decision) and its parent's path items (once per parent: sibling fields
+        come one after another). The guard calls this right after read_access (no await
+        between), so the decision explained is that read's."""
         decision = self._last_denial or _MASK_ONLY
         # the latest shared parts of this field of the query (the node holds the field's
         # response key; node and decision live all request, so their ids stay theirs)
         last = self._denied_at.get(id(nodes[0]))
         if last is None or last[0] is not decision or last[1] != purpose or last[2] != category:
             last = self._shared_denial(nodes, path, category, purpose, decision)
-        self.denials.append(last)
-        self._denied_parents.append(path.prev)
+        parent = path.prev
+        if parent is None:  # a field at the root
+            self.denials.append(last[4])
+            return
+        if parent is not self._last_parent:
+            self._last_items = self._parent_items(parent)
+            self._last_parent = parent
+        self.denials.append(f"{last[3]}{self._last_items}{last[5]}")
 
     def _shared_denial(
         self, nodes: list[FieldNode], path: Path, category: str, purpose: str, decision: Any
@@ -351,37 +360,25 @@ class Context:
 
     def denied_errors(self) -> list[str]:
         """The FORBIDDEN errors of denied fields, each as the JSON of its entry in the
-        response's `errors` (api/app.py writes them in as they are). Sibling fields share
-        their parent's path object, and the objects of a list share the list's path: a
-        parent's JSON items are written once, from its list's when that is known."""
-        known = self._path_items
-        errors: list[str] = []
-        append = errors.append
-        last_parent: Path | None = None
-        items = ""
-        for shared, parent in zip(self.denials, self._denied_parents, strict=True):
-            if parent is None:  # a field at the root
-                append(shared[4])
-                continue
-            if parent is not last_parent:  # siblings come one after another
-                last_parent = parent
-                index = parent.prev  # the common case: an object in a list known already
-                if (
-                    index is not None
-                    and type(index.key) is int
-                    and type(parent.key) is str
-                    and (base := known.get(id(index.prev))) is not None
-                ):
-                    items = f'{base},{index.key},"{parent.key}"'
-                else:
-                    items = self._items_of(parent)
-            append(f"{shared[3]}{items}{shared[5]}")
-        return errors
+        response's `errors` (api/app.py writes them in as they are)."""
+        return self.denials
+
+    def _parent_items(self, parent: Path) -> str:
+        """A denied field's parent path as JSON list items. The common case is an object
+        in a list whose items are known already: the list's, its index and the key."""
+        index = parent.prev
+        if (
+            index is not None
+            and type(index.key) is int
+            and type(parent.key) is str
+            and (base := self._path_items.get(id(index.prev))) is not None
+        ):
+            return f'{base},{index.key},"{parent.key}"'
+        return self._items_of(parent)
 
     def _items_of(self, path: Path) -> str:
         """A response path as the items of its JSON list, root first, kept by the id of
-        each path object on the way (`_denied_parents` keeps them, and so their ids,
-        alive)."""
+        each path object on the way (`_kept_paths` keeps them, and so their ids, alive)."""
         known = self._path_items
         unknown: list[Path] = []
         at: Path | None = path
@@ -397,6 +394,7 @@ class Context:
             item = _item(step.key)
             items = f"{items},{item}" if items else item
             known[id(step)] = items
+            self._kept_paths.append(step)
         return items
 
     def set_session_cookie(self, issued: IssuedSession) -> None:

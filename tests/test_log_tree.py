@@ -224,8 +224,9 @@ async def test_a_batch_holds_a_bounded_number_of_subject_links(
         await append(
             [replace(record(clock, n), subject_id=",".join(f"c{n}-{i}" for i in range(40)))]
         )
-    # and a bound of 100 links a batch
+    # and a bound of 100 links a batch (SQLite has a bound of its own)
     monkeypatch.setattr(log_tree, "_LINKS_PER_BATCH", 100)
+    monkeypatch.setattr(log_tree, "_SQLITE_LINKS_PER_BATCH", 100)
     linked: list[int] = []
     real_link = log_tree._link_subjects
 
@@ -243,3 +244,43 @@ async def test_a_batch_holds_a_bounded_number_of_subject_links(
         "SELECT count(*) AS n FROM audit_subject"
     )
     assert int(links[0]["n"]) == 12 * 40
+
+
+async def test_on_sqlite_batches_are_smaller_and_leave_the_write_lock_free_between_them(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's one write lock stops every server's log writes, so every read it would
+    answer, while a batch runs: a pass takes it in small batches and gives way after
+    each as long as it held it. PostgreSQL's batches take an advisory lock that no log
+    write waits for: no pause there."""
+    sqlite = connections.get("default").capabilities.dialect == "sqlite"
+    # given rows naming 40 subjects each, bounds of 200 links on SQLite and 1,000 elsewhere
+    for n in range(12):
+        await append(
+            [replace(record(clock, n), subject_id=",".join(f"c{n}-{i}" for i in range(40)))]
+        )
+    monkeypatch.setattr(log_tree, "_LINKS_PER_BATCH", 1_000)
+    monkeypatch.setattr(log_tree, "_SQLITE_LINKS_PER_BATCH", 200)
+    events: list[tuple[str, float]] = []
+    real_link, real_give_way = log_tree._link_subjects, log_tree._give_way
+
+    async def linked(conn, rows):  # type: ignore[no-untyped-def]
+        events.append(("batch", float(sum(len(str(r["subject_id"]).split(",")) for r in rows))))
+        await real_link(conn, rows)
+
+    async def gave_way(held: float) -> None:
+        events.append(("pause", held))
+        await real_give_way(held)
+
+    monkeypatch.setattr(log_tree, "_link_subjects", linked)
+    monkeypatch.setattr(log_tree, "_give_way", gave_way)
+    # when one pass brings them into the tree
+    assert await log_tree.integrate() == 12
+    # then on SQLite: batches of 5 rows (200 links), a pause after each but the last
+    if sqlite:
+        assert [kind for kind, _ in events] == ["batch", "pause"] * 2 + ["batch"]
+        assert [n for kind, n in events if kind == "batch"] == [200, 200, 80]
+        assert all(held > 0 for kind, held in events if kind == "pause")
+    else:  # one batch within the bound, no pause
+        assert events == [("batch", 480.0)]
+    assert await log_tree.root(12) == merkle.root(await _expected_leaves())
