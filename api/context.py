@@ -316,8 +316,11 @@ class Context:
         self._last_denial = denial
         return outcome
 
-    def deny_field(self, nodes: list[FieldNode], path: Path, category: str, purpose: str) -> None:
-        """A denied field (its nodes in the query, its path in the response): null in
+    def deny_field(
+        self, nodes: list[FieldNode], parent: Path | None, key: str, category: str, purpose: str
+    ) -> None:
+        """A denied field (its nodes in the query; in the response, its parent's path and
+        its key): null in
         `data`, a FORBIDDEN error at its path. No exception, no traceback, no GraphQLError:
         a page may deny hundreds of fields, and a denial must cost no more than an allowed
         read. So this writes the field's entry of `errors` as JSON text at once, from its
@@ -330,8 +333,7 @@ class Context:
         # response key; node and decision live all request, so their ids stay theirs)
         last = self._denied_at.get(id(nodes[0]))
         if last is None or last[0] is not decision or last[1] != purpose or last[2] != category:
-            last = self._shared_denial(nodes, path, category, purpose, decision)
-        parent = path.prev
+            last = self._shared_denial(nodes, key, category, purpose, decision)
         if parent is None:  # a field at the root
             self.denials.append(last[4])
             return
@@ -341,20 +343,20 @@ class Context:
         self.denials.append(f"{last[3]}{self._last_items}{last[5]}")
 
     def _shared_denial(
-        self, nodes: list[FieldNode], path: Path, category: str, purpose: str, decision: Any
+        self, nodes: list[FieldNode], key: str, category: str, purpose: str, decision: Any
     ) -> _Denied:
         """A denied field's error as JSON but for its parent's path items: worked out once
         per field of the query, decision and purpose."""
-        key = f"{id(nodes[0])} {id(decision)} {category} {purpose}"
-        shared = self._denied_shared.get(key)
+        cache_key = f"{id(nodes[0])} {id(decision)} {category} {purpose}"
+        shared = self._denied_shared.get(cache_key)
         if shared is None:
             message = f"Not allowed to read {category} for purpose {purpose}."
             extensions = forbidden_extensions(decision, self.services.authorizer.version)
             start = {"message": message, "locations": _locations(nodes)}
             head = _json(start)[:-1] + ',"path":['
-            tail = f'{_item(path.key)}],"extensions":{_json(extensions)}}}'
+            tail = f'{_item(key)}],"extensions":{_json(extensions)}}}'
             shared = (decision, purpose, category, head, head + tail, "," + tail)
-            self._denied_shared[key] = shared
+            self._denied_shared[cache_key] = shared
         self._denied_at[id(nodes[0])] = shared
         return shared
 

@@ -8,9 +8,10 @@ the value through another (lists, objects, abstract types, leaves); for every ob
 collects the selection again through four calls. A page of 100 customers resolves 700
 fields. Here the first object of a selection makes its plan (`Step`s: the field, whether it
 can be answered directly, its leaf or object type); every further object of that selection
-runs the plan: a direct field's `value_of(source, context, nodes, path)` gives the value,
-completed as graphql-core's `complete_value` completes a scalar, an enum or an object, with
-its errors. Lists, abstract types, fields with arguments or resolvers of their own,
+runs the plan: a direct field's `value_of(source, context, nodes, parent_path, key)` gives
+the value (no path object is built for it unless it is needed: an object's fields, an
+error), completed as graphql-core's `complete_value` completes a scalar, an enum or an
+object, with its errors. Lists, abstract types, fields with arguments or resolvers of their own,
 `__typename`, selections with `@defer` and anything under middleware take graphql-core's
 path, step by step. The guard's decision and log row are the same on both paths
 (tests/test_request_path.py compares them)."""
@@ -45,7 +46,6 @@ class Step(NamedTuple):
     leaf: GraphQLLeafType | None
     object_type: GraphQLObjectType | None
     plan: Plan | None  # an object step's own plan, when it has one
-    needs_path: bool  # a guard writes a denial at the field's path
     label: str  # Type.field, for errors
 
 
@@ -166,23 +166,19 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
         field_def = self.schema.get_field(parent_type, nodes[0].name.value)
         value_of = getattr(field_def.resolve, "value_of", None) if field_def else None
         label = f"{parent_type.name}.{nodes[0].name.value}"
-        step = Step(key, details, nodes, None, None, None, None, None, True, label)  # type: ignore[arg-type]
+        step = Step(key, details, nodes, None, None, None, None, None, label)  # type: ignore[arg-type]
         if value_of is None or nodes[0].arguments:
             return step
         return_type = field_def.type  # type: ignore[union-attr]
         named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
-        needs_path = getattr(value_of, "needs_path", True)
         if is_leaf_type(named):
-            return step._replace(
-                value_of=value_of, return_type=return_type, leaf=named, needs_path=needs_path
-            )
+            return step._replace(value_of=value_of, return_type=return_type, leaf=named)
         if isinstance(named, GraphQLObjectType) and not named.is_type_of:
             return step._replace(
                 value_of=value_of,
                 return_type=return_type,
                 object_type=named,
                 plan=self._plan_of(named, details),
-                needs_path=needs_path,
             )
         return step
 
@@ -214,9 +210,9 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
                     if is_awaitable(completed):
                         later.append(key)
                     continue
-                field_path = Path(path, key, typename) if step.needs_path else None
+                field_path = None  # built only when needed: a guard is given path and key
                 try:
-                    value = value_of(source, context, nodes, field_path)
+                    value = value_of(source, context, nodes, path, key)
                     if isinstance(value, Exception):
                         raise value
                     if value is None or value is Undefined:

@@ -71,17 +71,21 @@ class PersonalData(FieldExtension):
         """Decide (and log) this field's read of `source`; `info` is strawberry's or
         graphql-core's own."""
         raw = getattr(info, "_raw_info", info)
-        return self.outcome_at(source, raw.context, raw.field_nodes, raw.path)
+        path = raw.path
+        return self.outcome_at(source, raw.context, raw.field_nodes, path.prev, path.key)
 
-    def outcome_at(self, source: HasAccess, context: Any, nodes: Any, path: Any) -> Read:
+    def outcome_at(
+        self, source: HasAccess, context: Any, nodes: Any, parent: Any, key: str
+    ) -> Read:
         """The same, from the parts of an info that it needs (api/executor.py builds none):
-        the request's context, the field's nodes in the query and its response path."""
+        the request's context, the field's nodes in the query, its parent's response path
+        and its response key (the field's own path is built only if it is denied)."""
         subject_id, purpose, conditions = source.access
         outcome: Read = context.read_access(self.category, purpose, subject_id, conditions)
         if outcome is _MASKED and self.mask is None:
             outcome = _DENIED
         if outcome is _DENIED:
-            context.deny_field(nodes, path, self.category, purpose)
+            context.deny_field(nodes, parent, key, self.category, purpose)
         return outcome
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
@@ -108,15 +112,16 @@ def _plain_resolver(guard: PersonalData, attribute: str) -> Callable[..., Any]:
     cost more than the guard itself on a page of hundreds of fields. Its `value_of` is the
     same without an info, for api/executor.py."""
 
-    def value_of(source: Any, context: Any, nodes: Any, path: Any) -> Any:
-        outcome = guard.outcome_at(source, context, nodes, path)
+    def value_of(source: Any, context: Any, nodes: Any, parent: Any, key: str) -> Any:
+        outcome = guard.outcome_at(source, context, nodes, parent, key)
         if outcome is _DENIED:
             return None
         value = getattr(source, attribute)
         return value if outcome is _FULL else guard.mask(value)  # type: ignore[misc]
 
     def resolve(source: Any, info: Any) -> Any:
-        return value_of(source, info.context, info.field_nodes, info.path)
+        path = info.path
+        return value_of(source, info.context, info.field_nodes, path.prev, path.key)
 
     resolve.guard = guard  # type: ignore[attr-defined]  # what install_plain_guards set
     resolve.value_of = value_of  # type: ignore[attr-defined]
@@ -147,11 +152,10 @@ def _attribute(name: str) -> Callable[..., Any]:
     def resolve(source: Any, info: Any) -> Any:
         return getattr(source, name)
 
-    def value_of(source: Any, context: Any, nodes: Any, path: Any) -> Any:
+    def value_of(source: Any, context: Any, nodes: Any, parent: Any, key: str) -> Any:
         return getattr(source, name)
 
     resolve.value_of = value_of  # type: ignore[attr-defined]  # for api/executor.py
-    value_of.needs_path = False  # type: ignore[attr-defined]  # it never writes at its path
     return resolve
 
 
