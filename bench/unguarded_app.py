@@ -29,7 +29,9 @@ def _full(self: PersonalData, source: Any, info: Any) -> Read:
     return Read.FULL
 
 
-def _full_at(self: PersonalData, source: Any, context: Any, nodes: Any, path: Any) -> Read:
+def _full_at(
+    self: PersonalData, source: Any, context: Any, nodes: Any, parent: Any, key: str
+) -> Read:
     return Read.FULL
 
 
