@@ -320,14 +320,14 @@ class Context:
         self, nodes: list[FieldNode], parent: Path | None, key: str, category: str, purpose: str
     ) -> None:
         """A denied field (its nodes in the query; in the response, its parent's path and
-        its key): null in
-        `data`, a FORBIDDEN error at its path. No exception, no traceback, no GraphQLError:
-        a page may deny hundreds of fields, and a denial must cost no more than an allowed
-        read. So this writes the field's entry of `errors` as JSON text at once, from its
-        shared parts (message, locations and extensions, worked out once per field of the
-        query and decision) and its parent's path items (once per parent: sibling fields
-        come one after another). The guard calls this right after read_access (no await
-        between), so the decision explained is that read's."""
+        its key): null in `data`, a FORBIDDEN error at its path. No exception, no
+        traceback, no GraphQLError: a page may deny hundreds of fields, and a denial must
+        cost no more than an allowed read. So this writes the field's entry of `errors` as
+        JSON text at once, from its shared parts (message, locations and extensions,
+        worked out once per field of the query and decision) and its parent's path items
+        (once per parent: sibling fields come one after another). The guard calls this
+        right after read_access (no await between), so the decision explained is that
+        read's."""
         decision = self._last_denial or _MASK_ONLY
         # the latest shared parts of this field of the query (the node holds the field's
         # response key; node and decision live all request, so their ids stay theirs)

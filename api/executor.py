@@ -11,9 +11,9 @@ can be answered directly, its leaf or object type); every further object of that
 runs the plan: a direct field's `value_of(source, context, nodes, parent_path, key)` gives
 the value (no path object is built for it unless it is needed: an object's fields, an
 error), completed as graphql-core's `complete_value` completes a scalar, an enum or an
-object, with its errors. Lists, abstract types, fields with arguments or resolvers of their own,
-`__typename`, selections with `@defer` and anything under middleware take graphql-core's
-path, step by step. The guard's decision and log row are the same on both paths
+object, with its errors. Lists, abstract types, fields with arguments or resolvers of their
+own, `__typename`, selections with `@defer` and anything under middleware take
+graphql-core's path, step by step. The guard's decision and log row are the same on both paths
 (tests/test_request_path.py compares them)."""
 
 from __future__ import annotations
