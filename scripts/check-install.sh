@@ -25,10 +25,14 @@ export DATABASE_URL="sqlite://$work/custos.sqlite3" CUSTOS_MAIL_POLL_SECONDS=0
 port="$("$work/prefix/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$work/prefix/bin/custos" serve --port "$port" --log-level warning &
 server=$!
-expected="$("$work/prefix/bin/custos" --version || true)"  # TEMP
+expected="$("$work/prefix/bin/custos" --version)"  # "custos X.Y.Z"
 for _ in $(seq 1 50); do
    if answer="$("$work/prefix/bin/python" -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=2).read().decode())" 2>/dev/null)"; then
        echo "installed: $expected; /healthz: $answer"
+       if [[ "$answer" != *"\"version\":\"${expected#custos }\""* ]]; then
+           echo "check-install: /healthz does not report the installed version" >&2
+           exit 1
+       fi
        exit 0
    fi
    sleep 0.2
