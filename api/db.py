@@ -221,6 +221,30 @@ def _begin_now(
     return result
 
 
+_CLEANUPS: set[asyncio.Task[None]] = set()  # kept until done (the loop holds tasks weakly)
+
+
+def _after_cancel(cleanup: Awaitable[None]) -> None:
+    task = asyncio.ensure_future(cleanup)
+    _CLEANUPS.add(task)
+    task.add_done_callback(_CLEANUPS.discard)
+
+
+async def _end_cancelled_begin(call: asyncio.Future[Any], conn: Any, lock: asyncio.Lock) -> None:
+    """After the caller of `_begin_now` was cancelled: wait for the call to end on SQLite's
+    thread, roll back a transaction it left open (the caller will never commit it), then
+    release the process's connection."""
+    try:
+        with contextlib.suppress(Exception):
+            await call
+        if conn._conn is not None and conn._conn.in_transaction:
+            await conn._execute(conn._conn.execute, "ROLLBACK")
+    except Exception:  # the connection is gone or broken: the next user reopens it
+        log.warning("could not roll back after a cancelled BEGIN", exc_info=True)
+    finally:
+        lock.release()
+
+
 class CustosSqliteClient(SqliteClient):
     """Tortoise's SQLite client, made fit for several processes and for failing clearly."""
 
@@ -289,7 +313,22 @@ class CustosSqliteClient(SqliteClient):
                 try:
                     await self.create_connection(with_db=True)
                     conn = cast(Any, self._connection)  # aiosqlite's, opened just above
-                    result = await conn._execute(_begin_now, conn._conn, wait_ms, work)
+                    call = asyncio.ensure_future(
+                        conn._execute(_begin_now, conn._conn, wait_ms, work)
+                    )
+                except sqlite3.OperationalError as exc:
+                    lock.release()
+                    raise OperationalError(exc) from exc
+                except BaseException:
+                    lock.release()
+                    raise
+                try:
+                    result = await asyncio.shield(call)
+                except asyncio.CancelledError:
+                    # the call goes on on SQLite's thread: the connection is released once
+                    # it has ended, with no transaction left open on it for the next user
+                    _after_cancel(_end_cancelled_begin(call, conn, lock))
+                    raise
                 except sqlite3.OperationalError as exc:
                     lock.release()
                     raise OperationalError(exc) from exc

@@ -18,7 +18,7 @@ from api.services import Services
 from authz.audit import append, verify
 from models import AuditEvent, Customer, SupportCase
 from tests.conftest import GQL
-from tests.test_guarded_reads import make_customer, staff_token
+from tests.test_guarded_reads import T0, make_customer, staff_token
 from tests.test_log_tree import record
 
 
@@ -142,3 +142,44 @@ async def test_reads_go_on_while_a_transaction_waits_for_another_process(
     # and once the lock is free, the transaction commits once
     await asyncio.wait_for(writing, timeout=5)
     assert await SupportCase.filter(customer=customer).count() == 1
+
+
+async def test_a_task_cancelled_while_its_begin_runs_leaves_no_transaction_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A BEGIN IMMEDIATE handed to the connection's thread runs to its end even when the
+    task that asked for it is cancelled meanwhile (a client gone, a shutdown). The
+    transaction it opened would never be committed: it is rolled back before the process's
+    one connection serves anyone else, who would otherwise find it open (their BEGIN
+    refused, or their statements inside a stranger's transaction)."""
+    import time
+
+    from api import db
+
+    customer = await make_customer(0)
+    real_begin = db._begin_now
+    began = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_begin(conn, wait_ms, work):  # type: ignore[no-untyped-def]
+        result = real_begin(conn, wait_ms, work)
+        loop.call_soon_threadsafe(began.set)
+        time.sleep(0.3)  # the task is cancelled while the call is still on the thread
+        return result
+
+    monkeypatch.setattr(db, "_begin_now", slow_begin)
+
+    async def mutation() -> None:
+        async with in_transaction():
+            await SupportCase.create(customer=customer, subject="s", message="m", created_at=T0)
+
+    task = asyncio.create_task(mutation())
+    await began.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.setattr(db, "_begin_now", real_begin)
+    # the next transaction begins, writes and commits as if nothing had happened
+    async with in_transaction():
+        await SupportCase.create(customer=customer, subject="next", message="m", created_at=T0)
+    assert [c.subject for c in await SupportCase.all()] == ["next"]
