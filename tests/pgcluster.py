@@ -22,6 +22,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -164,5 +165,13 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (a test run stopped at its deadline) ends the command and, through main's
+    `finally`, the cluster: `pg_ctl` starts the server in a session of its own, so it would
+    outlive this process."""
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     raise SystemExit(main(sys.argv[1:]))

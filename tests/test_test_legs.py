@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,3 +72,30 @@ def test_a_hanging_leg_is_stopped_at_the_deadline(tmp_path: Path) -> None:
     assert "sqlite-leg-ran" in done.stdout
     assert "the postgres leg did not end within 3 s: stopped" in done.stdout
     assert "hanging" in done.stdout  # the hung leg's output so far is shown
+
+
+def test_a_throwaway_cluster_stopped_with_sigterm_is_shut_down_and_removed(
+    tmp_path: Path,
+) -> None:
+    """`tests/pgcluster.py` sent SIGTERM (as the runner stops a leg at its deadline) stops
+    its command and its cluster, whose server `pg_ctl` started in a session of its own."""
+    from tests.pgcluster import find_bindir
+
+    if find_bindir() is None:
+        pytest.skip("PostgreSQL server binaries not found")
+    marker = tmp_path / "url"
+    command = f'echo "$TEST_DATABASE_URL" > {marker}; exec sleep 300'
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "pgcluster.py"), "--", "sh", "-c", command],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() or not marker.read_text().strip():
+        assert proc.poll() is None, "the cluster did not start"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    port = int(marker.read_text().strip().rsplit(":", 1)[1].split("/")[0])
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    with socket.socket() as probe:  # nothing listens on the cluster's port any more
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
