@@ -310,24 +310,20 @@ class CustosSqliteClient(SqliteClient):
             pause = 0.001
             while True:
                 await lock.acquire()
+                call: asyncio.Future[Any] | None = None
                 try:
                     await self.create_connection(with_db=True)
                     conn = cast(Any, self._connection)  # aiosqlite's, opened just above
                     call = asyncio.ensure_future(
                         conn._execute(_begin_now, conn._conn, wait_ms, work)
                     )
-                except sqlite3.OperationalError as exc:
-                    lock.release()
-                    raise OperationalError(exc) from exc
-                except BaseException:
-                    lock.release()
-                    raise
-                try:
                     result = await asyncio.shield(call)
                 except asyncio.CancelledError:
-                    # the call goes on on SQLite's thread: the connection is released once
-                    # it has ended, with no transaction left open on it for the next user
-                    _after_cancel(_end_cancelled_begin(call, conn, lock))
+                    if call is None:
+                        lock.release()
+                    else:  # the call goes on on SQLite's thread: the connection is released
+                        # once it has ended, with no transaction left open for the next user
+                        _after_cancel(_end_cancelled_begin(call, conn, lock))
                     raise
                 except sqlite3.OperationalError as exc:
                     lock.release()
