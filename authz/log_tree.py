@@ -363,23 +363,24 @@ async def _give_way(held: float) -> None:
 
 
 # The subject links of rows given by id, as authz.audit.subjects_of splits a row's
-# subject_id, in the order listed (PostgreSQL splits them itself: no value per link).
+# subject_id, once per (row, subject), in the table's key order (PostgreSQL splits them
+# itself: no value per link). A subject listed twice is linked once: the key is
+# (event_id, subject_id), and links are compared as sets.
 _PG_LINKS = (
     "INSERT INTO audit_subject (event_id, subject_id, at) "
-    "SELECT e.id, s.subject, e.at FROM audit_event e "
-    "CROSS JOIN LATERAL unnest(string_to_array(e.subject_id, ',')) "
-    "WITH ORDINALITY AS s(subject, n) "
-    "WHERE e.id = ANY($1::bigint[]) AND s.subject <> '' ORDER BY e.id, s.n"
+    "SELECT DISTINCT e.id, s.subject, e.at FROM audit_event e "
+    "CROSS JOIN LATERAL unnest(string_to_array(e.subject_id, ',')) AS s(subject) "
+    "WHERE e.id = ANY($1::bigint[]) AND s.subject <> '' ORDER BY e.id, s.subject"
 )
 # The same on SQLite, for rows whose subject lists need no JSON escaping (`_JSON_SAFE`):
 # each list made a JSON array and split by json_each, in the database (half the time of
 # a value per link, and the write lock is held that much less).
 _SQLITE_LINKS = (
     "INSERT INTO audit_subject (event_id, subject_id, at) "
-    "SELECT e.id, j.value, e.at FROM audit_event e, "
+    "SELECT DISTINCT e.id, j.value, e.at FROM audit_event e, "
     "json_each('[\"' || replace(e.subject_id, ',', '\",\"') || '\"]') j "
     "WHERE e.id >= ? AND e.id <= ? AND e.subject_id <> '' AND j.value <> '' "
-    "ORDER BY e.id, j.key"
+    "ORDER BY e.id, j.value"
 )
 _JSON_SAFE = re.compile(r'[^"\\\x00-\x1f\x7f]*\Z')
 _LINK_COLUMNS = ("event_id", "subject_id", "at")
@@ -411,7 +412,7 @@ async def _link_subjects(conn: BaseDBAsyncClient, rows: Sequence[dict[str, objec
     links = [
         (r["id"], subject, r["at"])
         for r in todo
-        for subject in str(r["subject_id"]).split(",")
+        for subject in sorted(set(str(r["subject_id"]).split(",")))
         if subject
     ]
     await _insert(conn, "audit_subject", _LINK_COLUMNS, links)

@@ -46,13 +46,17 @@ class AuditEvent(Model):
 class AuditSubject(Model):
     """One row per (audit row, subject): how the log is searched by whose data it is.
     Derived from `audit_event.subject_id`, which the hash covers; `verify` checks that
-    the two agree, so a link cannot be dropped or altered unnoticed."""
+    the two agree, so a link cannot be dropped or altered unnoticed.
 
-    id = fields.BigIntField(primary_key=True)
-    event_id = fields.BigIntField()
+    The table's key is (event_id, subject_id), made by migration 0020 (a key of two
+    columns, which Tortoise cannot declare): a link costs two index entries, that key and
+    (subject_id, at), and no sequence (a page of 100 customers writes 100 links). Tortoise
+    is told `event_id` is the key; nothing saves or fetches a link by it."""
+
+    event_id = fields.BigIntField(primary_key=True, generated=False)
     subject_id = fields.CharField(max_length=64)
     at = fields.DatetimeField()
 
     class Meta:
         table = "audit_subject"
-        indexes = (("subject_id", "at"), ("event_id",))
+        indexes = (("subject_id", "at"),)

@@ -175,7 +175,7 @@ async def test_rows_of_any_text_verify_and_links_in_any_order(clock: FakeClock) 
     target = (await AuditEvent.all().order_by("id"))[4]
     conn = connections.get("default")
     links = await conn.execute_query_dict(
-        f"SELECT subject_id, at FROM audit_subject WHERE event_id = {target.id} ORDER BY id"
+        f"SELECT subject_id, at FROM audit_subject WHERE event_id = {target.id} ORDER BY subject_id"
     )
     # the same links, written back in the reverse order: the index still agrees
     await intrude(f"DELETE FROM audit_subject WHERE event_id = {target.id}")

@@ -1,0 +1,126 @@
+"""Migration 0020 rebuilds `audit_subject` keyed by (event_id, subject_id): the links a
+database already holds survive it, a link listed twice is kept once, and the new table
+refuses a second copy of a link (and, on PostgreSQL, any change). Run on a database of its
+own (a file, or a new PostgreSQL database beside the suite's), migrated to 0019 first."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[1]
+
+MIGRATE_ACROSS = """
+import asyncio, json, sys
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationTarget
+from api.db import APP_LABEL, _executor, close_db, init_db, migrate
+
+url = sys.argv[1]
+AT = ("2026-01-02 03:04:05.000006+00:00", "2026-01-02 03:04:06+00:00")
+
+async def refused(conn, sql):
+    try:
+        await conn.execute_script(sql)
+    except Exception as exc:
+        return type(exc).__name__
+    return None
+
+async def main():
+    await init_db(url)
+    try:
+        await _executor(url).migrate([MigrationTarget(APP_LABEL, "0019_recipient_notices")])
+        conn = get_connection("default")
+        postgres = conn.capabilities.dialect == "postgres"
+        stamp = "::timestamptz" if postgres else ""
+        await conn.execute_script(
+            "INSERT INTO audit_subject (event_id, subject_id, at) VALUES "
+            f"(7, 'c-2', '{AT[0]}'{stamp}), (7, 'c-1', '{AT[0]}'{stamp}), "
+            f"(7, 'c-2', '{AT[0]}'{stamp}), (9, 'c-1', '{AT[1]}'{stamp})"
+        )
+        applied = await migrate(url)
+        rows = await conn.execute_query_dict(
+            "SELECT event_id, subject_id FROM audit_subject ORDER BY event_id, subject_id"
+        )
+        by_subject = await conn.execute_query_dict(
+            "SELECT event_id FROM audit_subject WHERE subject_id = 'c-1' ORDER BY at"
+        )
+        again = f"(9, 'c-1', '{AT[1]}'{stamp})"
+        twice = await refused(
+            conn, f"INSERT INTO audit_subject (event_id, subject_id, at) VALUES {again}"
+        )
+        changed = "n/a"
+        if postgres:
+            changed = await refused(conn, "UPDATE audit_subject SET subject_id = 'c-9'")
+        print(json.dumps({
+            "applied": applied,
+            "rows": [[int(r["event_id"]), r["subject_id"]] for r in rows],
+            "by_subject": [int(r["event_id"]) for r in by_subject],
+            "twice": twice,
+            "changed": changed,
+        }))
+    finally:
+        await close_db()
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def fresh_database(tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own, on the suite's kind of database."""
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        yield f"sqlite://{tmp_path / 'migrate.sqlite3'}"
+        return
+    base, _ = url.rsplit("/", 1)
+    name = f"custos_migrate_{secrets.token_hex(4)}"
+    admin = "postgresql://" + url.split("://", 1)[1]
+    _psql_like(admin, f"CREATE DATABASE {name}")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _psql_like(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _psql_like(url: str, statement: str) -> None:
+    code = (
+        "import asyncio, asyncpg, sys\n"
+        "async def main():\n"
+        "    conn = await asyncpg.connect(sys.argv[1])\n"
+        "    await conn.execute(sys.argv[2])\n"
+        "    await conn.close()\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", code, url, statement], check=True, timeout=60)
+
+
+def test_links_survive_the_rebuild_once_each_and_the_key_holds(fresh_database: str) -> None:
+    # given a database at 0019 whose old audit_subject holds links, one of them twice
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
+    done = subprocess.run(
+        [sys.executable, "-c", MIGRATE_ACROSS, fresh_database],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    # when it is migrated: 0020 ran, and each (row, subject) is there once
+    assert "0020_audit_subject_key" in found["applied"]
+    assert found["rows"] == [[7, "c-1"], [7, "c-2"], [9, "c-1"]]
+    # the (subject, time) index still finds a subject's rows in time order
+    assert found["by_subject"] == [7, 9]
+    # a second copy of a link is refused by the key; on PostgreSQL no link changes
+    assert found["twice"] == "IntegrityError"
+    assert found["changed"] in ("n/a", "OperationalError")
