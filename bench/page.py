@@ -21,6 +21,9 @@ moved by more than the targets' margins from one run to the next.
   guards cost per field.
 - Server CPU: utime+stime (and cutime+cstime) of the server process and its children from
   /proc/<pid>/stat, before and after each turn.
+- Busy: the server's CPU over the wall time of its turns (`busy_share`). Two servers
+  that cost the same CPU per page answer at different rates if one of them waits (for
+  the write lock, a commit, or a core the database is using) more of its turns.
 - Log CPU: the same for the log follower (`custos audit follow`, bench/guards.py
   log_follower), which brings the log's rows into its Merkle tree and signs checkpoints
   in a process of its own, pinned to core 1: Custos runs with
@@ -44,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +92,7 @@ class Tally:
     server_ticks: int = 0
     log_ticks: int = 0  # the log follower's (bench/guards.py log_follower)
     db_ticks: int = 0
+    seconds: float = 0.0  # the turns' wall time
     statements: int = 0
     resets: int = 0
 
@@ -164,6 +169,12 @@ def _ms(ticks: int, n: int) -> float:
     return ticks * TICK_MS / n
 
 
+def busy_share(ticks: int, seconds: float) -> float:
+    """The share of `seconds` of wall time a process spent on the CPU (`ticks`): a server
+    below 1.0 waited for something (a lock, a commit, the core) part of its turns."""
+    return ticks * TICK_MS / 1000 / seconds if seconds > 0 else 0.0
+
+
 def _fmt(value: float | None, width: int, digits: int) -> str:
     return f"{value:{width}.{digits}f}" if value is not None else f"{'n/a':>{width}}"
 
@@ -184,7 +195,9 @@ async def _turns(
             tally = tallies[name]
             await db.reset()
             server0, log0, db0 = cpu_ticks(pid), cpu_ticks(log_pid), db.ticks()
+            started = time.monotonic()
             part = await load(port, request, errors_ok, args.seconds / args.rounds)
+            tally.seconds += time.monotonic() - started
             tally.server_ticks += cpu_ticks(pid) - server0
             tally.log_ticks += cpu_ticks(log_pid) - log0
             tally.db_ticks += db.ticks() - db0
@@ -253,7 +266,7 @@ def _report(tallies: dict[str, Tally], db: Postgres, args: Any) -> None:
     )
     print(
         f"  {'workload':<24}{'req/s':>8}{'SQL/req':>9}{'resets/req':>11}{'server CPU':>11}"
-        f"{'log CPU':>8}{'DB CPU':>8}  failures"
+        f"{'log CPU':>8}{'DB CPU':>8}{'busy':>6}  failures"
     )
     for name, t in tallies.items():
         n, stats = t.answered, db.statements
@@ -261,7 +274,8 @@ def _report(tallies: dict[str, Tally], db: Postgres, args: Any) -> None:
             f"  {name:<24}{t.result.rps:8.1f}{_fmt(t.statements / n if stats else None, 9, 1)}"
             f"{_fmt(t.resets / n if stats else None, 11, 1)}{_ms(t.server_ticks, n):11.2f}"
             f"{_ms(t.log_ticks, n):8.2f}"
-            f"{_fmt(_ms(t.db_ticks, n) if db.postmaster else None, 8, 2)}  {t.result.failures}"
+            f"{_fmt(_ms(t.db_ticks, n) if db.postmaster else None, 8, 2)}"
+            f"{busy_share(t.server_ticks, t.seconds):6.0%}  {t.result.failures}"
         )
     allowed, denied, off, light, plain = tallies.values()
 

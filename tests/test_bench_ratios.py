@@ -3,7 +3,7 @@ decide it, and turns are paired in the order they ran."""
 
 import pytest
 
-from bench.page import turn_ratios
+from bench.page import TICK_MS, busy_share, turn_ratios
 
 
 def test_one_disturbed_turn_moves_the_whole_run_but_not_the_median() -> None:
@@ -26,3 +26,10 @@ def test_turns_that_answered_nothing_are_left_out() -> None:
     assert turn_ratios([], []) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="longer"):
         turn_ratios([1.0], [1.0, 2.0])  # unpaired turns are a bug in the bench
+
+
+def test_busy_share_is_cpu_time_over_wall_time() -> None:
+    # a server on the CPU 9.5 s of 10 s of turns waited 5% of them
+    assert busy_share(round(9500 / TICK_MS), 10.0) == pytest.approx(0.95)
+    assert busy_share(0, 10.0) == 0.0
+    assert busy_share(100, 0.0) == 0.0  # no turn ran
