@@ -37,6 +37,12 @@ own item on, below a parent."""
 _Known = tuple["Read", dict[object, int], Decision | None, int]
 """A read decided in this request: outcome, subjects logged (each with its categories as
 bits, authz.audit.category_bit), the denial if any, and the category's bit."""
+FieldReads = tuple[
+    tuple["Read", ...], tuple[Decision | None, ...], tuple[tuple[dict[object, int], int], ...]
+]
+"""An object's guarded fields decided together (Context.read_fields): each field's outcome
+and denial, in the order of its categories, and where its subject is noted (each decision's
+subjects, with the bits of the categories it decided)."""
 _MASK_ONLY = Decision(False, "", "only a masked read is allowed", Denial.NO_RULE)
 """A field with no mask whose category the viewer may only read masked: no full read."""
 
@@ -85,6 +91,9 @@ class Context:
         default_factory=dict
     )
     _reads: dict[tuple[str, str, tuple[str, ...], bool], _Known] = field(default_factory=dict)
+    _field_reads: dict[tuple[tuple[str, ...], str, tuple[str, ...], bool], FieldReads] = field(
+        default_factory=dict
+    )
     denials: list[str] = field(default_factory=list)
     """Denied fields' FORBIDDEN errors, each as the JSON of its entry in the response's
     `errors` (deny_field)."""
@@ -169,6 +178,7 @@ class Context:
         self._enforced.clear()
         self._decisions.clear()
         self._reads.clear()
+        self._field_reads.clear()
 
     def _enforce(
         self, category: str, action: str, purpose: str, conditions: tuple[str, ...]
@@ -289,6 +299,44 @@ class Context:
             return outcome
         return self._decide_read(category, purpose, subject_id, conditions, own)
 
+    def read_fields(self, categories: tuple[str, ...], access: Any) -> FieldReads:
+        """read_access for each of an object's guarded fields at once (api/executor.py asks
+        once per object, the categories of its selection in order; `access` is the object's
+        api.guards.Access): the same outcomes, decisions and log rows, with the object's
+        subject noted once per decision rather than once per field. The first object of a
+        key decides each category through read_access; every further one is a dictionary
+        lookup and one note per decision."""
+        subject_id, purpose, conditions = access
+        viewer = self.viewer
+        if viewer is not self._own_of:
+            self._own_of = viewer
+            self._own_id = str(viewer.subject_id) if viewer.is_customer else None
+        own = subject_id == self._own_id
+        key = (categories, purpose, conditions, own)
+        known = self._field_reads.get(key)
+        if known is None:
+            known = self._field_reads[key] = self._first_field_reads(key, subject_id)
+            return known
+        for subjects, bits in known[2]:
+            subjects[subject_id] = subjects.get(subject_id, 0) | bits
+        return known
+
+    def _first_field_reads(
+        self, key: tuple[tuple[str, ...], str, tuple[str, ...], bool], subject_id: str
+    ) -> FieldReads:
+        """read_fields' first object of a key: each category read (and its subject noted) by
+        read_access, then where a further object's subject is to be noted."""
+        categories, purpose, conditions, own = key
+        outcomes, denials = [], []
+        notes: dict[int, tuple[dict[object, int], int]] = {}
+        for category in categories:
+            outcomes.append(self.read_access(category, purpose, subject_id, conditions))
+            _, subjects, denial, bit = self._reads[(category, purpose, conditions, own)]
+            denials.append(denial)
+            noted = notes.get(id(subjects))
+            notes[id(subjects)] = (subjects, bit | (noted[1] if noted else 0))
+        return tuple(outcomes), tuple(denials), tuple(notes.values())
+
     def _decide_read(
         self, category: str, purpose: str, subject_id: str, conditions: tuple[str, ...], own: bool
     ) -> Read:
@@ -317,7 +365,13 @@ class Context:
         return outcome
 
     def deny_field(
-        self, nodes: list[FieldNode], parent: Path | None, key: str, category: str, purpose: str
+        self,
+        nodes: list[FieldNode],
+        parent: Path | None,
+        key: str,
+        category: str,
+        purpose: str,
+        denial: Decision | None = None,
     ) -> None:
         """A denied field (its nodes in the query; in the response, its parent's path and
         its key): null in `data`, a FORBIDDEN error at its path. No exception, no
@@ -327,8 +381,8 @@ class Context:
         worked out once per field of the query and decision) and its parent's path items
         (once per parent: sibling fields come one after another). The guard calls this
         right after read_access (no await between), so the decision explained is that
-        read's."""
-        decision = self._last_denial or _MASK_ONLY
+        read's; after read_fields, it passes the field's `denial`."""
+        decision = denial or self._last_denial or _MASK_ONLY
         # the latest shared parts of this field of the query (the node holds the field's
         # response key; node and decision live all request, so their ids stay theirs)
         last = self._denied_at.get(id(nodes[0]))

@@ -1,20 +1,22 @@
-"""graphql-core's executor with one shortcut: an object's fields are executed from a plan
-made once per selection in a request, and a field that shows an attribute of its object,
-guarded or not (api/guards.py's plain resolvers), is answered without a resolve info.
+"""graphql-core's executor with one shortcut: an object's fields are executed from a plan made
+once per selection in a request, and a field that shows an attribute of its object, guarded
+or not (api/guards.py's plain resolvers), is answered without a resolve info.
 
 For every field it resolves, graphql-core builds a resolve info, looks the field up in the
-schema, calls the resolver through a generic path (arguments, awaitables) and completes
-the value through another (lists, objects, abstract types, leaves); for every object it
-collects the selection again through four calls. A page of 100 customers resolves 700
-fields. Here the first object of a selection makes its plan (`Step`s: the field, whether it
-can be answered directly, its leaf or object type); every further object of that selection
-runs the plan: a direct field's `value_of(source, context, nodes, parent_path, key)` gives
-the value (no path object is built for it unless it is needed: an object's fields, an
-error), completed as graphql-core's `complete_value` completes a scalar, an enum or an
-object, with its errors. Lists, abstract types, fields with arguments or resolvers of their
-own, `__typename`, selections with `@defer` and anything under middleware take
-graphql-core's path, step by step. The guard's decision and log row are the same on both paths
-(tests/test_request_path.py compares them)."""
+schema, calls the resolver through a generic path (arguments, awaitables) and completes the
+value through another (lists, objects, abstract types, leaves); for every object it collects
+the selection again through four calls. A page of 100 customers resolves 700 fields. Here
+the first object of a selection makes its plan (`Step`s: the field, whether it can be
+answered directly, its leaf or object type); every further object of that selection runs the
+plan: a direct field's `value_of(source, context, nodes, parent_path, key)` gives the value
+(no path object is built for it unless it is needed: an object's fields, an error),
+completed as graphql-core's `complete_value` completes a scalar, an enum or an object, with
+its errors. An object's guarded attributes are decided together, at the first of them
+(Context.read_fields: one lookup and one note of the subject per decision, not per field);
+each then shows its value, masked, or null with its FORBIDDEN error. Lists, abstract types,
+fields with arguments or resolvers of their own, `__typename`, selections with `@defer` and
+anything under middleware take graphql-core's path, step by step. The guard's decision and
+log row are the same on both paths (tests/test_request_path.py compares them)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ from graphql.language import FieldNode
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from api.context import Read
+
+_FULL = Read.FULL
+
 
 class Step(NamedTuple):
     """One field of a selection's plan; `value_of` None: graphql-core's own path."""
@@ -47,9 +53,14 @@ class Step(NamedTuple):
     object_type: GraphQLObjectType | None
     plan: Plan | None  # an object step's own plan, when it has one
     label: str  # Type.field, for errors
+    guard_at: int  # a guarded attribute: its index in the plan's categories; else -1
+    category: str  # a guarded attribute's category
+    attribute: str  # a guarded attribute's name
 
 
-Plan = tuple[Step, ...]
+class Plan(NamedTuple):
+    steps: tuple[Step, ...]
+    categories: tuple[str, ...]  # the guarded attributes' categories, in step order
 
 
 class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -157,20 +168,32 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped, defer_usages, _ = self.collect_subfields(parent_type, details)
         plan = None
         if not defer_usages and not self.middleware_manager:
-            plan = tuple(self._step(parent_type, k, d) for k, d in grouped.items())
+            steps = []
+            categories: list[str] = []
+            for response_key, field_details in grouped.items():
+                step = self._step(parent_type, response_key, field_details)
+                if step.guard_at >= 0:
+                    step = step._replace(guard_at=len(categories))
+                    categories.append(step.category)
+                steps.append(step)
+            plan = Plan(tuple(steps), tuple(categories))
         self._plans[key] = (details, plan)
         return plan
 
     def _step(self, parent_type: GraphQLObjectType, key: str, details: FieldDetailsList) -> Step:
         nodes = [d.node for d in details]
         field_def = self.schema.get_field(parent_type, nodes[0].name.value)
-        value_of = getattr(field_def.resolve, "value_of", None) if field_def else None
+        resolve = field_def.resolve if field_def else None
+        guard = getattr(resolve, "guard", None)  # a guarded attribute (api/guards.py)
+        value_of = resolve.shown if guard is not None else getattr(resolve, "value_of", None)  # type: ignore[union-attr]
         label = f"{parent_type.name}.{nodes[0].name.value}"
-        step = Step(key, details, nodes, None, None, None, None, None, label)  # type: ignore[arg-type]
+        step = Step(key, details, nodes, None, None, None, None, None, label, -1, "", "")  # type: ignore[arg-type]
         if value_of is None or nodes[0].arguments:
             return step
         return_type = field_def.type  # type: ignore[union-attr]
         named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+        if guard is not None:
+            step = step._replace(guard_at=0, category=guard.category, attribute=resolve.attribute)  # type: ignore[union-attr]
         if is_leaf_type(named):
             return step._replace(value_of=value_of, return_type=return_type, leaf=named)
         if isinstance(named, GraphQLObjectType) and not named.is_type_of:
@@ -180,7 +203,7 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
                 object_type=named,
                 plan=self._plan_of(named, details),
             )
-        return step
+        return step._replace(guard_at=-1)
 
     def _execute_plan(
         self, parent_type: GraphQLObjectType, plan: Plan, path: Path, source: Any
@@ -193,8 +216,9 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
         context = self.context_value
         is_awaitable = self.is_awaitable
         typename = parent_type.name
+        reads = None  # the object's guarded fields, decided together at the first of them
         try:
-            for step in plan:
+            for step in plan.steps:
                 key, details, nodes, value_of, return_type, leaf, object_type, sub_plan = step[:8]
                 if value_of is None:
                     completed = self.execute_field(
@@ -212,7 +236,18 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
                     continue
                 field_path = None  # built only when needed: a guard is given path and key
                 try:
-                    value = value_of(source, context, nodes, path, key)
+                    at = step.guard_at
+                    if at < 0:
+                        value = value_of(source, context, nodes, path, key)
+                    else:
+                        if reads is None:
+                            reads = context.read_fields(plan.categories, source.access)
+                        outcome = reads[0][at]
+                        if outcome is _FULL:
+                            value = getattr(source, step.attribute)
+                        else:
+                            denial = reads[1][at]
+                            value = value_of(outcome, denial, source, context, nodes, path, key)
                     if isinstance(value, Exception):
                         raise value
                     if value is None or value is Undefined:

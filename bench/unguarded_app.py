@@ -2,8 +2,9 @@
 the guard benchmark only. Nothing in `api/` can switch them off; this module patches them
 in its own process so the same schema and query can be measured without them:
 - every guard answers a full read without asking Casbin or logging: `PersonalData.outcome`
-  (the resolver fields') and `PersonalData.outcome_at` (the plain resolvers', which
-  api/executor.py calls without an info);
+  (the resolver fields'), `PersonalData.outcome_at` (the plain resolvers' through
+  graphql-core) and `Context.read_fields` (an object's plain guarded fields together, as
+  api/executor.py asks);
 - the staff page reads no facts for guards (conditions, consents): `_reading` in
   api/customers/staff.py says no field is guarded;
 - the log is discarded.
@@ -17,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from api.app import create_app
-from api.context import Read
+from api.context import Context, FieldReads, Read
 from api.customers import staff
 from api.guards import PersonalData
 from authz.audit import AuditTrail
@@ -35,6 +36,20 @@ def _full_at(
     return Read.FULL
 
 
+_ALL_FULL: dict[int, FieldReads] = {}
+
+
+def _all_full(self: Context, categories: tuple[str, ...], access: Any) -> FieldReads:
+    reads = _ALL_FULL.get(len(categories))
+    if reads is None:
+        reads = _ALL_FULL[len(categories)] = (
+            (Read.FULL,) * len(categories),
+            (None,) * len(categories),
+            (),
+        )
+    return reads
+
+
 def _unguarded_reading(info: Any, *path: str) -> tuple[tuple[str, ...], bool]:
     columns, _ = _guarded_reading(info, *path)
     return columns, False
@@ -48,6 +63,7 @@ def switch_off(patch: Callable[[object, str, object], None] = setattr) -> None:
     """Guards, their facts and the log off in this process (`patch`: how to set each)."""
     patch(PersonalData, "outcome", _full)
     patch(PersonalData, "outcome_at", _full_at)
+    patch(Context, "read_fields", _all_full)
     patch(staff, "_reading", _unguarded_reading)
     patch(AuditTrail, "flush", _discard)
 
