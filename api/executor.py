@@ -38,7 +38,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.context import Read
 
-_FULL = Read.FULL
+_FULL, _DENIED = Read.FULL, Read.DENIED
 
 
 class Step(NamedTuple):
@@ -245,7 +245,13 @@ class CustosExecutor(StrawberryGraphQLCoreExecutionContext):
                         outcome = reads[0][at]
                         if outcome is _FULL:
                             value = getattr(source, step.attribute)
-                        else:
+                        elif outcome is _DENIED:
+                            purpose = source.access.purpose
+                            context.deny_field(
+                                nodes, path, key, step.category, purpose, reads[1][at]
+                            )
+                            value = None
+                        else:  # masked, or denied for want of a mask: the guard's own rule
                             denial = reads[1][at]
                             value = value_of(outcome, denial, source, context, nodes, path, key)
                     if isinstance(value, Exception):
