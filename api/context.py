@@ -287,17 +287,22 @@ class Context:
         masked read logs `read_masked`). `subject_id` is the customer's id as text. Called
         once per guarded field shown: the common case is a dictionary lookup and one
         subject noted."""
-        viewer = self.viewer
-        if viewer is not self._own_of:  # the signed-in customer's own id, once per viewer
-            self._own_of = viewer
-            self._own_id = str(viewer.subject_id) if viewer.is_customer else None
-        own = subject_id == self._own_id
+        own = subject_id == self._own_text()
         known = self._reads.get((category, purpose, conditions, own))
         if known is not None:
             outcome, subjects, self._last_denial, bit = known
             subjects[subject_id] = subjects.get(subject_id, 0) | bit
             return outcome
         return self._decide_read(category, purpose, subject_id, conditions, own)
+
+    def _own_text(self) -> str | None:
+        """The signed-in customer's own id as text (None for anyone else), worked out once
+        per viewer: a read of their own data is decided with the condition `self`."""
+        viewer = self.viewer
+        if viewer is not self._own_of:
+            self._own_of = viewer
+            self._own_id = str(viewer.subject_id) if viewer.is_customer else None
+        return self._own_id
 
     def read_fields(self, categories: tuple[str, ...], access: Any) -> FieldReads:
         """read_access for each of an object's guarded fields at once (api/executor.py asks
@@ -307,11 +312,7 @@ class Context:
         key decides each category through read_access; every further one is a dictionary
         lookup and one note per decision."""
         subject_id, purpose, conditions = access
-        viewer = self.viewer
-        if viewer is not self._own_of:
-            self._own_of = viewer
-            self._own_id = str(viewer.subject_id) if viewer.is_customer else None
-        own = subject_id == self._own_id
+        own = subject_id == self._own_text()
         key = (categories, purpose, conditions, own)
         known = self._field_reads.get(key)
         if known is None:

@@ -111,15 +111,14 @@ def _plain_resolver(guard: PersonalData, attribute: str) -> Callable[..., Any]:
     strawberry's per-field wrapping (an Info built, the extension chain entered), which
     cost more than the guard itself on a page of hundreds of fields. api/executor.py asks
     for an object's guarded fields together (Context.read_fields) and reads the attribute
-    itself when the outcome is FULL: `shown` answers the other outcomes."""
+    itself when the outcome is FULL (and writes a denial): `shown` answers a masked one."""
 
     def shown(
         outcome: Read, denial: Any, source: Any, context: Any, nodes: Any, parent: Any, key: str
     ) -> Any:
+        """A masked outcome: the value masked, or denied for want of a mask."""
         if outcome is _MASKED and guard.mask is not None:
             return guard.mask(getattr(source, attribute))
-        if outcome is _FULL:
-            return getattr(source, attribute)
         context.deny_field(nodes, parent, key, guard.category, source.access.purpose, denial)
         return None
 

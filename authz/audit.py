@@ -427,12 +427,9 @@ class AuditTrail:
             kinds = set(subjects.values())
             if len(kinds) == 1:  # the common case: every subject read in the same categories
                 by_categories[kinds.pop()] = list(map(str, subjects))
-            for subject, bits in subjects.items() if not by_categories else ():
-                ids = by_categories.get(bits)
-                if ids is None:
-                    by_categories[bits] = [str(subject)]
-                else:
-                    ids.append(str(subject))
+            else:
+                for subject, bits in subjects.items():
+                    by_categories.setdefault(bits, []).append(str(subject))
             for bits, ids in by_categories.items():
                 records.append(
                     AuditRecord(
