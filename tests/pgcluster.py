@@ -23,11 +23,15 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+try:
+    from tests.ports import free_port as _free_port
+except ModuleNotFoundError:  # run as a script: its own directory is on the path
+    from ports import free_port as _free_port  # type: ignore[no-redef]
 
 
 def find_bindir() -> Path | None:
@@ -42,13 +46,6 @@ def find_bindir() -> Path | None:
                 return Path(found)
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _as_owner(cmd: list[str], owner: str | None) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,13 +20,7 @@ import httpx
 from tests.cli_helpers import REPO
 from tests.conftest import TEST_SECRET
 from tests.pgcluster import _as_owner, find_bindir
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.ports import free_port
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:

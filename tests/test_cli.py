@@ -7,7 +7,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from argon2 import PasswordHasher
 
 from authz.registry import Role
 from tests.conftest import LOGIN, ME, PASSWORD, REGISTER, registration
+from tests.ports import free_port as _free_port
 
 REPO = Path(__file__).parents[1]
 TIMEOUT = 60  # seconds; no CLI call may hang the suite
@@ -477,13 +477,6 @@ def test_export_schema_writes_the_committed_schema(cli: Cli, tmp_path: Path) -> 
 
 
 # --- a real server ------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait_until_healthy(

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import io
 import re
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -33,16 +32,10 @@ from tests.conftest import (
     registration,
     verification_token,
 )
+from tests.ports import free_port
 
 EMAIL = "jane.doe@example.com"
 _LINK = re.compile(r"https://shop\.example\.test/privacy/verify-email\?token=(\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Recorder:

@@ -21,18 +21,12 @@ import pytest
 
 from bench.hostile import fan_out
 from tests.cli_helpers import REPO
+from tests.ports import free_port as _free_port
 
 CLIENT_ADDRESS = "127.0.0.9"  # the test client's source address: it must never be logged
 EMAIL = "served.customer@example.com"
 PHONE = "+44 20 7946 0321"
 PASSWORD = "served horse battery staple"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.ports import free_port as _free_port
 from verifier import merkle, witness
 from verifier.fetch import FetchError, get
 from verifier.note import Checkpoint, Note, Signer, Verifier, parse_note, parse_vkey
@@ -393,12 +393,6 @@ def test_a_rotated_key_is_accepted_when_pinned(served: Served) -> None:
     out = run_cli(served, log_keys=[served.log_key, served.log.signer.verifier.vkey])
     assert out.status == 0, out.stderr
     assert "grew from 120 to 140 rows" in out.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
