@@ -15,6 +15,8 @@ import socket
 from pathlib import Path
 
 LOWEST = 10_000
+ROOM = 1_000  # ports below the range needed to pick there at all
+TRIES = 200
 _EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
@@ -30,15 +32,16 @@ def free_port() -> int:
     """A port below the ephemeral range that nothing is bound to just now; the kernel's
     own pick only if the range leaves no room below it."""
     low = ephemeral_low()
-    pick = random.SystemRandom()
-    for _ in range(200 if low > LOWEST + 1_000 else 0):
-        port = pick.randrange(LOWEST, low)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+    if low - LOWEST >= ROOM:
+        pick = random.SystemRandom()
+        for _ in range(TRIES):
+            port = pick.randrange(LOWEST, low)
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         chosen: int = probe.getsockname()[1]

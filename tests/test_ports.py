@@ -49,7 +49,7 @@ def test_a_port_taken_is_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
         port = taken.getsockname()[1]
         taken.listen()
         monkeypatch.setattr(ports, "LOWEST", port)
-        monkeypatch.setattr(ports, "ephemeral_low", lambda: port + 1_001)
+        monkeypatch.setattr(ports, "ephemeral_low", lambda: port + ports.ROOM)
         monkeypatch.setattr(random.SystemRandom, "randrange", lambda self, a, b: a)
         # when a port is asked for, then the kernel's own pick is given instead
         assert ports.free_port() != port
@@ -60,12 +60,12 @@ def test_without_room_below_the_range_the_kernel_picks(
 ) -> None:
     # given a system whose ephemeral range starts just above the lowest port used
     settings = tmp_path / "ip_local_port_range"
-    settings.write_text(f"{ports.LOWEST + 500}\t60999\n")
+    settings.write_text(f"{ports.LOWEST + ports.ROOM - 1}\t60999\n")
     monkeypatch.setattr(ports, "_EPHEMERAL", settings)
-    assert ports.ephemeral_low() == ports.LOWEST + 500
+    assert ports.ephemeral_low() == ports.LOWEST + ports.ROOM - 1
     # when a port is asked for, then it is the kernel's, and free
     port = ports.free_port()
-    assert port >= ports.LOWEST + 500
+    assert port >= ports.LOWEST + ports.ROOM - 1
     assert _bindable(port)
 
 
