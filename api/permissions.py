@@ -25,15 +25,30 @@ ROLE_REQUIRED = {"code": "FORBIDDEN", "reason": "ROLE_REQUIRED"}
 
 
 class _ViewerKind(BasePermission):
+    """A signed-in viewer of one kind; a refusal is logged (every denial is)."""
+
     kind = ""
     message = "This operation is not available to you."
     error_extensions = ROLE_REQUIRED
+    requirement = ""
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = info.context.viewer
         if viewer.kind == "anonymous":
             raise Unauthenticated()
-        return viewer.kind == self.kind
+        if viewer.kind == self.kind and self.admits(source, info):
+            return True
+        info.context.audit_event(
+            event="access",
+            operation=info.field_name,
+            decision="deny",
+            reason=self.requirement or f"requires a {self.kind}",
+        )
+        return False
+
+    def admits(self, source: Any, info: Info) -> bool:
+        """Beyond the viewer's kind: whether this viewer may (by default, any of the kind)."""
+        return True
 
 
 class IsCustomer(_ViewerKind):
@@ -49,10 +64,10 @@ class IsAccountHolder(_ViewerKind):
 
     kind = "customer"
     message = "Only the account holder can see this."
+    requirement = "requires the account holder"
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        owner = getattr(source, "customer_id", None)
-        return super().has_permission(source, info) and info.context.viewer.subject_id == owner
+    def admits(self, source: Any, info: Info) -> bool:
+        return bool(info.context.viewer.subject_id == getattr(source, "customer_id", None))
 
 
 class IsSignedIn(BasePermission):

@@ -12,6 +12,7 @@ from api.customers import service
 from api.customers.types import (
     ROW_FREE,
     Customer,
+    EmailChangeCancelled,
     EmailVerified,
     LoginSuccess,
     PasswordChanged,
@@ -174,3 +175,13 @@ class CustomerMutation:
         except BadCredentials:
             return InvalidCredentials()
         return PasswordChanged(other_sessions_revoked=revoked)
+
+    @strawberry.mutation(
+        permission_classes=[IsCustomer],
+        description="Cancel a pending change of your email address (a password change does too).",
+    )
+    async def cancel_email_change(self, info: Info) -> EmailChangeCancelled:
+        cancelled = await service.cancel_email_change(
+            services=info.context.services, customer_id=info.context.subject_id
+        )
+        return EmailChangeCancelled(cancelled=cancelled)

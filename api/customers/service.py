@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 
 from api.consent.records import consent_record
 from api.customers import validation as v
+from api.customers.pending_email import drop_pending_email
 from api.mail import templates
 from api.mail.outbox import enqueue
 from api.security.authn import authenticate, check_password
@@ -429,7 +430,8 @@ async def change_password(
     new_password: str,
     meta: RequestMeta,
 ) -> int:
-    """Returns how many other sessions were revoked."""
+    """Returns how many other sessions were revoked. A pending change of the email address
+    is dropped (api/customers/pending_email.py)."""
     p = v.Problems()
     v.password(new_password, p, "newPassword")
     p.raise_if_any()
@@ -445,10 +447,14 @@ async def change_password(
         actor=customer.id,
     )
     new_hash = await services.passwords.hash(new_password)
+    now = services.clock.now()
     async with in_transaction() as conn:
         customer.password_hash = new_hash
-        customer.updated_at = services.clock.now()
+        customer.updated_at = now
         await customer.save(using_db=conn, update_fields=["password_hash", "updated_at"])
+        await drop_pending_email(
+            secret=services.secret, customer_id=customer.id, now=now, conn=conn
+        )
         revoked = await services.sessions.revoke_all(
             customer_id=customer.id, except_session_id=session_id, using_db=conn
         )
@@ -480,3 +486,11 @@ async def customer_row(customer_id: UUID, columns: Sequence[str]) -> dict[str, A
     if not rows:
         raise DoesNotExist(Customer)
     return rows[0]
+
+
+async def cancel_email_change(*, services: Services, customer_id: UUID) -> bool:
+    """Drop the customer's pending change of address; whether one was pending."""
+    async with in_transaction() as conn:
+        return await drop_pending_email(
+            secret=services.secret, customer_id=customer_id, now=services.clock.now(), conn=conn
+        )

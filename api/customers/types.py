@@ -366,3 +366,10 @@ class ProfileUpdated:
 @strawberry.type
 class PasswordChanged:
     other_sessions_revoked: int
+
+
+@strawberry.type
+class EmailChangeCancelled:
+    cancelled: bool = strawberry.field(
+        description="True when a change was pending: its confirmation link no longer works."
+    )

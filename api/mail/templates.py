@@ -45,7 +45,9 @@ def email_change_requested() -> Mail:
         subject="Your account's email address is being changed",
         body=(
             "A change of the email address of your account was requested. It takes effect "
-            "once the new address is confirmed. If this was not you, change your password.\n"
+            "once the new address is confirmed. If this was not you, change your password: "
+            "that also cancels the change. To cancel it without changing your password, use "
+            "your profile in the privacy centre.\n"
         ),
     )
 

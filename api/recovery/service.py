@@ -28,6 +28,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from api.customers import validation as v
+from api.customers.pending_email import drop_pending_email
 from api.customers.service import InvalidToken
 from api.mail import templates
 from api.mail.outbox import Mail, enqueue
@@ -145,8 +146,9 @@ async def reset_password(*, services: Services, token: str, new_password: str) -
     refuses (the token stays usable), InvalidToken for a bad token. Takes effect once,
     whatever the number of identical concurrent requests: the token and the password are
     each changed only from the values read (compare-and-set), in one transaction. Then
-    every session of the customer is revoked, the account's sign-in failures forgiven (as
-    after any successful password check) and a notice mailed."""
+    every session of the customer is revoked, a pending change of the email address dropped
+    (api/customers/pending_email.py), the account's sign-in failures forgiven (as after any
+    successful password check) and a notice mailed."""
     _check_new_password(new_password)
     now = services.clock.now()
     row_id, customer = await _usable(services=services, token=token, now=now)
@@ -164,6 +166,9 @@ async def reset_password(*, services: Services, token: str, new_password: str) -
         )
         if changed != 1 or used != 1:  # another request got there first: undo, refuse
             raise InvalidToken()
+        await drop_pending_email(
+            secret=services.secret, customer_id=customer.id, now=now, conn=conn
+        )
         revoked = await services.sessions.revoke_all(customer_id=customer.id, using_db=conn)
         await _forgive_sign_in_failures(services=services, email=customer.email, conn=conn)
         await enqueue(

@@ -332,3 +332,47 @@ async def test_the_email_address_changes_once_the_new_one_is_confirmed(
     _log_free_of(server, old, new_address, PASSWORD)
     shopper.watch.assert_clean()
     await shopper.context.close()
+
+
+async def test_a_pending_email_change_is_cancelled_from_the_page(
+    server: LiveServer, browser: Any
+) -> None:
+    old, mistyped = "ines.before@example.com", "ines.aftr@example.com"
+    shopper = await signed_in_shopper(server, browser, old)
+    page = shopper.page
+    await _profile_loaded(page)
+    cancel = page.get_by_role("button", name="Cancel this change")
+    # nothing pending: no cancel button
+    assert await cancel.is_hidden()
+    # a change to a mistyped address
+    form = page.locator("#change-email-form")
+    await form.get_by_label("New email address").fill(mistyped)
+    await form.get_by_label("Current password").fill(PASSWORD)
+    await form.get_by_role("button", name="Send the confirmation link").click()
+    await page.locator("#change-email-done").wait_for()
+    mail = await server.sink.wait_for(to=mistyped, subject="Confirm your email address")
+    [link] = [u for u in links(body_text(mail)) if "/verify-email" in u]
+    # when the customer cancels it
+    await cancel.click()
+    done = page.locator("#cancel-email-done")
+    await done.wait_for()
+    # then the page says so, shows no pending change, and the mailed link moves nothing
+    assert await done.inner_text() == (
+        f"The change is cancelled: the link we sent no longer works, and your address stays {old}."
+    )
+    assert await _focused(page) == "cancel-email-done"
+    assert await page.locator("#pending-email").is_hidden()
+    assert await page.locator("#change-email-pending").is_hidden()
+    assert await page.locator("#change-email-done").is_hidden()
+    assert await cancel.is_hidden()
+    await check_page(page, "profile-email-cancelled", AXE, screenshot=False)
+    await page.goto(link)
+    await page.get_by_text("This link is not valid").wait_for()
+    await page.goto(f"{shopper.centre}/profile")
+    await _profile_loaded(page)
+    assert await page.locator("#email").inner_text() == old
+    assert await page.locator("#pending-email").is_hidden()
+    await _no_page_error(shopper)
+    _log_free_of(server, old, mistyped)
+    shopper.watch.assert_clean()
+    await shopper.context.close()

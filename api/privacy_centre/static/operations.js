@@ -82,6 +82,8 @@ export const UPDATE_PROFILE = `mutation UpdateProfile($input: UpdateProfileInput
   }
 }`;
 
+export const CANCEL_EMAIL_CHANGE = `mutation CancelEmailChange { cancelEmailChange { cancelled } }`;
+
 export const CHANGE_PASSWORD = `mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
   changePassword(currentPassword: $currentPassword, newPassword: $newPassword) {
     __typename

@@ -2,8 +2,9 @@
 // the phone and the address (`updateProfile`), the password (`changePassword`, which signs
 // out the other sessions) and the email address (`updateProfile` with `email` and
 // `currentPassword`: the new address is `pendingEmail` until the link mailed to it is
-// opened on the verification page). The API's typed errors mark the fields they name.
-import { CHANGE_PASSWORD, ME, UPDATE_PROFILE } from "./operations.js";
+// opened on the verification page, or until the customer cancels it: `cancelEmailChange`).
+// The API's typed errors mark the fields they name.
+import { CANCEL_EMAIL_CHANGE, CHANGE_PASSWORD, ME, UPDATE_PROFILE } from "./operations.js";
 import {
   PageError,
   RefusedFields,
@@ -36,6 +37,7 @@ function showView() {
   const notice = document.getElementById("change-email-pending");
   pending.hidden = !me.pendingEmail;
   notice.hidden = !me.pendingEmail;
+  document.getElementById("cancel-email").hidden = !me.pendingEmail;
   pending.textContent = me.pendingEmail ? t("profile.pending", { email: me.pendingEmail }) : "";
   notice.textContent = me.pendingEmail
     ? t("profile.change-email.pending", { email: me.pendingEmail, current: me.email })
@@ -196,7 +198,7 @@ handle(
       return { problems: found };
     }
     form.reset();
-    document.getElementById("password-username").value = me.email;
+    await refresh(); // a pending change of the email address ended with the old password
     return { done: ["profile.password.done", { count: String(answer.otherSessionsRevoked) }] };
   },
 );
@@ -221,6 +223,18 @@ handle(
     form.reset();
     await refresh();
     return { done: ["profile.change-email.sent", { email: me.pendingEmail || email }] };
+  },
+);
+
+handle(
+  "cancel-email",
+  () => null,
+  async () => {
+    const answer = (await gql(CANCEL_EMAIL_CHANGE)).cancelEmailChange;
+    document.getElementById("change-email-done").hidden = true;
+    await refresh();
+    const key = answer.cancelled ? "profile.change-email.cancelled" : "profile.change-email.none";
+    return { done: [key, { email: me.email }] };
   },
 );
 
