@@ -153,3 +153,24 @@ async def test_only_a_signed_in_customer_cancels(gql: GQL, services: Services) -
     assert [(r.actor_kind, r.operation) for r in refused] == [("employee", "cancelEmailChange")]
     # and the change's link still works
     assert await confirm(gql, link) == {"email": NEW_EMAIL}
+
+
+async def test_a_cancel_racing_the_confirmation_has_one_outcome(gql: GQL) -> None:
+    # given Jane, who asks to move her account ten times in turn
+    session, _ = await with_pending_change(gql)
+    assert (await gql(CANCEL, token=session))["data"]["cancelEmailChange"]["cancelled"]
+    current = EMAIL
+    for n in range(10):
+        address = f"jane.{n}@example.org"
+        body = await update(gql, session, email=address, currentPassword=PASSWORD)
+        assert body["data"]["updateProfile"]["emailChangePending"] is True
+        link = await verification_token(address)
+        # when the link is opened as she cancels the change
+        cancelled, confirmed = await asyncio.gather(gql(CANCEL, token=session), confirm(gql, link))
+        # then exactly one of the two took effect, and the account says which
+        if cancelled["data"]["cancelEmailChange"]["cancelled"]:
+            assert confirmed == {"code": "INVALID_TOKEN"}
+        else:
+            assert confirmed == {"email": address}
+            current = address
+        assert await account() == (current, None)

@@ -30,20 +30,26 @@ async def drop_pending_email(
 ) -> bool:
     """Forget the customer's pending address and void the tokens mailed to it; whether a
     change was pending. The address is cleared only from the value read (compare-and-set),
-    so of identical concurrent calls one reports the change dropped."""
+    so of identical concurrent calls one reports the change dropped.
+
+    The token rows are written before the customer's, the order in which confirming a
+    token writes them (api/customers/service.py `verify_email`): on PostgreSQL the two
+    then wait for each other instead of deadlocking, and whichever commits second finds
+    the other's work done (a spent token, or no pending address). Callers that also write
+    the customer's row call this first, for the same reason."""
     rows = await Customer.filter(id=customer_id).using_db(conn).values_list("pending_email")
     pending = rows[0][0] if rows else None
     if not pending:
         return False
-    cleared = (
-        await Customer.filter(id=customer_id, pending_email=pending)
-        .using_db(conn)
-        .update(pending_email=None, updated_at=now)
-    )
     digests = [keyed_digest(key, "email", pending) for key in verifying_keys(secret)]
     await (
         EmailToken.filter(customer_id=customer_id, used_at=None, email_digest__in=digests)
         .using_db(conn)
         .update(used_at=now)
+    )
+    cleared = (
+        await Customer.filter(id=customer_id, pending_email=pending)
+        .using_db(conn)
+        .update(pending_email=None, updated_at=now)
     )
     return cleared == 1

@@ -449,12 +449,12 @@ async def change_password(
     new_hash = await services.passwords.hash(new_password)
     now = services.clock.now()
     async with in_transaction() as conn:
-        customer.password_hash = new_hash
-        customer.updated_at = now
-        await customer.save(using_db=conn, update_fields=["password_hash", "updated_at"])
         await drop_pending_email(
             secret=services.secret, customer_id=customer.id, now=now, conn=conn
         )
+        customer.password_hash = new_hash
+        customer.updated_at = now
+        await customer.save(using_db=conn, update_fields=["password_hash", "updated_at"])
         revoked = await services.sessions.revoke_all(
             customer_id=customer.id, except_session_id=session_id, using_db=conn
         )

@@ -154,6 +154,9 @@ async def reset_password(*, services: Services, token: str, new_password: str) -
     row_id, customer = await _usable(services=services, token=token, now=now)
     new_hash = await services.passwords.hash(new_password)  # in the hashing pool
     async with in_transaction() as conn:  # a savepoint inside the request's transaction
+        await drop_pending_email(
+            secret=services.secret, customer_id=customer.id, now=now, conn=conn
+        )
         changed = (
             await Customer.filter(id=customer.id, password_hash=customer.password_hash)
             .using_db(conn)
@@ -166,9 +169,6 @@ async def reset_password(*, services: Services, token: str, new_password: str) -
         )
         if changed != 1 or used != 1:  # another request got there first: undo, refuse
             raise InvalidToken()
-        await drop_pending_email(
-            secret=services.secret, customer_id=customer.id, now=now, conn=conn
-        )
         revoked = await services.sessions.revoke_all(customer_id=customer.id, using_db=conn)
         await _forgive_sign_in_failures(services=services, email=customer.email, conn=conn)
         await enqueue(
