@@ -199,3 +199,31 @@ async def test_the_explanation_is_memoised_with_the_decision(services: Services)
     assert (first.code, first.condition) == ("CONDITION_UNMET", "open_case")
     allowed = decide(subject="customer_care", conditions=("open_case",), **request)
     assert (allowed.allowed, allowed.code, allowed.logged_reason) == (True, "", "allowed")
+
+
+async def test_an_account_holders_field_refused_to_staff_is_logged(
+    gql: GQL, services: Services
+) -> None:
+    # given a customer, and a care agent looking them up
+    customer = await stored_customer(at=datetime.now(UTC))
+    agent, agent_id = await signed_in_employee(gql, services, "customer_care")
+    before = await AuditEvent.filter(decision="deny").count()
+    # when the agent asks for a field only the account holder reads
+    body = await gql(
+        "query($id: ID!) { customer(id: $id, purpose: SUPPORT) { id pendingPolicy { version } } }",
+        {"id": str(customer.id)},
+        token=agent,
+    )
+    # then it is refused at its path, for want of being the account holder
+    assert body["data"]["customer"] == {"id": str(customer.id), "pendingPolicy": None}
+    [error] = body["errors"]
+    assert error["path"] == ["customer", "pendingPolicy"]
+    assert error["extensions"] == {"code": "FORBIDDEN", "reason": "ROLE_REQUIRED"}
+    # and the refusal is in the decision log, the agent's
+    denials = await AuditEvent.filter(decision="deny").order_by("id")
+    assert len(denials) == before + 1
+    assert (denials[-1].actor_id, denials[-1].operation, denials[-1].reason) == (
+        agent_id,
+        "pendingPolicy",
+        "requires the account holder",
+    )
