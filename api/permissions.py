@@ -30,7 +30,7 @@ class _ViewerKind(BasePermission):
     kind = ""
     message = "This operation is not available to you."
     error_extensions = ROLE_REQUIRED
-    requirement = ""
+    requirement = ""  # the logged reason of a refusal
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = info.context.viewer
@@ -42,7 +42,7 @@ class _ViewerKind(BasePermission):
             event="access",
             operation=info.field_name,
             decision="deny",
-            reason=self.requirement or f"requires a {self.kind}",
+            reason=self.requirement,
         )
         return False
 
@@ -53,10 +53,12 @@ class _ViewerKind(BasePermission):
 
 class IsCustomer(_ViewerKind):
     kind = "customer"
+    requirement = "requires a customer"
 
 
 class IsEmployee(_ViewerKind):
     kind = "employee"
+    requirement = "requires an employee"
 
 
 class IsAccountHolder(_ViewerKind):

@@ -150,7 +150,9 @@ async def test_only_a_signed_in_customer_cancels(gql: GQL, services: Services) -
     assert await account() == (EMAIL, NEW_EMAIL)
     # and the employee's refusal is in the decision log
     refused = await AuditEvent.filter(id__gt=logged, decision="deny")
-    assert [(r.actor_kind, r.operation) for r in refused] == [("employee", "cancelEmailChange")]
+    assert [(r.actor_kind, r.operation, r.reason) for r in refused] == [
+        ("employee", "cancelEmailChange", "requires a customer")
+    ]
     # and the change's link still works
     assert await confirm(gql, link) == {"email": NEW_EMAIL}
 
