@@ -20,6 +20,7 @@ from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from api.customers.account_lock import locked_customer
 from api.security.secret_keys import verifying_keys
 from api.security.tokens import keyed_digest
 from models import Customer, EmailToken
@@ -32,13 +33,11 @@ async def drop_pending_email(
     change was pending. The address is cleared only from the value read (compare-and-set),
     so of identical concurrent calls one reports the change dropped.
 
-    The token rows are written before the customer's, the order in which confirming a
-    token writes them (api/customers/service.py `verify_email`): on PostgreSQL the two
-    then wait for each other instead of deadlocking, and whichever commits second finds
-    the other's work done (a spent token, or no pending address). Callers that also write
-    the customer's row call this first, for the same reason."""
-    rows = await Customer.filter(id=customer_id).using_db(conn).values_list("pending_email")
-    pending = rows[0][0] if rows else None
+    The customer's row is locked first (api/customers/account_lock.py), as confirming a
+    token and an erasure lock it: whichever commits second finds the other's work done (a
+    spent token, no pending address, or an erased account)."""
+    customer = await locked_customer(customer_id=customer_id, conn=conn)
+    pending = customer.pending_email
     if not pending:
         return False
     digests = [keyed_digest(key, "email", pending) for key in verifying_keys(secret)]

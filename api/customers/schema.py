@@ -146,6 +146,7 @@ class CustomerMutation:
                 customer_id=customer.id,
                 changes=changes,
                 meta=info.context.meta,
+                session_id=info.context.viewer.session_id,
             )
         except InputInvalid as exc:
             return InputError.from_problems(exc.problems)
@@ -182,6 +183,8 @@ class CustomerMutation:
     )
     async def cancel_email_change(self, info: Info) -> EmailChangeCancelled:
         cancelled = await service.cancel_email_change(
-            services=info.context.services, customer_id=info.context.subject_id
+            services=info.context.services,
+            customer_id=info.context.subject_id,
+            session_id=info.context.viewer.session_id,
         )
         return EmailChangeCancelled(cancelled=cancelled)

@@ -14,10 +14,12 @@ from tortoise.transactions import in_transaction
 
 from api.consent.records import consent_record
 from api.customers import validation as v
+from api.customers.account_lock import locked_customer
 from api.customers.pending_email import drop_pending_email
+from api.errors import Unauthenticated
 from api.mail import templates
 from api.mail.outbox import enqueue
-from api.security.authn import authenticate, check_password
+from api.security.authn import InvalidCredentials, authenticate, check_password
 from api.security.secret_keys import verifying_keys
 from api.security.sessions import IssuedSession
 from api.security.tokens import keyed_digest, new_token, token_hash
@@ -258,7 +260,13 @@ async def verify_email(*, services: Services, token: str) -> Customer:
             raise InvalidToken()
         if row.expires_at <= now:
             raise InvalidToken("TOKEN_EXPIRED")
-        customer = await Customer.filter(id=row.customer_id).using_db(conn).get()
+        # the row first, as every writer of it and its tokens (api/customers/account_lock.py)
+        if row.customer_id is None:  # a stand-in's, never committed (api/recovery)
+            raise InvalidToken()
+        try:
+            customer = await locked_customer(customer_id=UUID(str(row.customer_id)), conn=conn)
+        except Unauthenticated:  # the account is gone
+            raise InvalidToken() from None
         candidates = [customer.pending_email, customer.email]
         target = next(
             (
@@ -357,16 +365,25 @@ def validate_profile_changes(
 
 
 async def update_profile(
-    *, services: Services, customer_id: UUID, changes: ProfileChanges, meta: RequestMeta
+    *,
+    services: Services,
+    customer_id: UUID,
+    changes: ProfileChanges,
+    meta: RequestMeta,
+    session_id: int | None = None,
 ) -> tuple[Customer, bool]:
-    """Apply a customer's own rectification; returns (customer, email change pending)."""
+    """Apply a customer's own rectification; returns (customer, email change pending).
+    Written to the row as it is under its lock (api/customers/account_lock.py), only the
+    columns changed: Unauthenticated if the request's session ended meanwhile (an erasure
+    ends them all), InvalidCredentials if the password checked for an email change is no
+    longer the account's."""
     customer = await Customer.get(id=customer_id)
-    email_change = changes.email is not None and changes.email != customer.email
-    if email_change:
+    checked = customer.password_hash
+    if changes.email is not None and changes.email != customer.email:
         await check_password(
             services=services,
             account=customer.email,
-            stored_hash=customer.password_hash,
+            stored_hash=checked,
             password=changes.current_password or "",
             ip=meta.ip,
             trail=meta.trail,
@@ -375,21 +392,29 @@ async def update_profile(
         )
     now = services.clock.now()
     async with in_transaction() as conn:
+        customer = await locked_customer(customer_id=customer_id, session_id=session_id, conn=conn)
+        email_change = changes.email is not None and changes.email != customer.email
+        if email_change and customer.password_hash != checked:
+            raise InvalidCredentials()
+        written = ["updated_at"]
         if changes.phone is not None:
             customer.phone = changes.phone
+            written.append("phone")
         if changes.address is not None:
-            customer.address_line1 = changes.address.line1
-            customer.address_line2 = changes.address.line2
-            customer.address_city = changes.address.city
-            customer.address_postal_code = changes.address.postal_code
-            customer.address_country = changes.address.country
+            for name in ADDRESS_PARTS:
+                setattr(customer, f"address_{name}", getattr(changes.address, name))
+            written += [f"address_{name}" for name in ADDRESS_PARTS]
         if email_change and changes.email is not None:
             await _request_email_change(
                 services=services, customer=customer, address=changes.email, conn=conn
             )
+            written.append("pending_email")
         customer.updated_at = now
-        await customer.save(using_db=conn)
+        await customer.save(using_db=conn, update_fields=written)
     return customer, email_change
+
+
+ADDRESS_PARTS = ("line1", "line2", "city", "postal_code", "country")
 
 
 async def _request_email_change(
@@ -431,7 +456,10 @@ async def change_password(
     meta: RequestMeta,
 ) -> int:
     """Returns how many other sessions were revoked. A pending change of the email address
-    is dropped (api/customers/pending_email.py)."""
+    is dropped (api/customers/pending_email.py). The row is locked and read again before
+    it is written (api/customers/account_lock.py): Unauthenticated if the request's
+    session ended meanwhile, InvalidCredentials if the password checked is no longer the
+    account's (another change won, or an erasure)."""
     p = v.Problems()
     v.password(new_password, p, "newPassword")
     p.raise_if_any()
@@ -448,7 +476,11 @@ async def change_password(
     )
     new_hash = await services.passwords.hash(new_password)
     now = services.clock.now()
+    checked = customer.password_hash
     async with in_transaction() as conn:
+        customer = await locked_customer(customer_id=customer_id, session_id=session_id, conn=conn)
+        if customer.password_hash != checked:  # changed (or erased) since it was checked
+            raise InvalidCredentials()
         await drop_pending_email(
             secret=services.secret, customer_id=customer.id, now=now, conn=conn
         )
@@ -488,9 +520,13 @@ async def customer_row(customer_id: UUID, columns: Sequence[str]) -> dict[str, A
     return rows[0]
 
 
-async def cancel_email_change(*, services: Services, customer_id: UUID) -> bool:
-    """Drop the customer's pending change of address; whether one was pending."""
+async def cancel_email_change(
+    *, services: Services, customer_id: UUID, session_id: int | None = None
+) -> bool:
+    """Drop the customer's pending change of address; whether one was pending.
+    Unauthenticated if the request's session ended meanwhile (account_lock.py)."""
     async with in_transaction() as conn:
+        await locked_customer(customer_id=customer_id, session_id=session_id, conn=conn)
         return await drop_pending_email(
             secret=services.secret, customer_id=customer_id, now=services.clock.now(), conn=conn
         )
