@@ -33,9 +33,10 @@ from tortoise.transactions import in_transaction
 
 from api.db import RETRY_AFTER_SECONDS, unavailable_reason
 from api.document_limits import refusal
-from api.errors import RateLimited
+from api.errors import RateLimited, Unauthenticated
 from api.hygiene import input_errors
 from api.query_cost import Limits
+from api.serial import lock_customer, session_open
 
 CACHED_DOCUMENTS = 256
 """Parsed and validated documents kept per process: a shop's frontend sends a few dozen
@@ -132,13 +133,36 @@ class RequestPipeline:
         if operation_type is OperationType.MUTATION:
             roots = _root_fields(context)
             if not (roots and roots <= OWN_TRANSACTION):
-                async with in_transaction():
+                async with in_transaction() as conn:
+                    if not await _account_open(context.context, conn):
+                        return GraphQLExecutionResult(data=None, errors=[_signed_out()])
                     result = await _graphql_execute(schema, context)
                     await trail.flush()
                 return result
         result = await _graphql_execute(schema, context)
         await trail.flush(context.context.services.audit_writer)
         return result
+
+
+async def _account_open(context: Any, conn: Any) -> bool:
+    """A signed-in customer's mutation first takes their row's lock (api/serial.py), the
+    lock their erasure holds while it runs, then checks that the session it came with is
+    still open: a request that passed its sign-in check just before the customer's
+    erasure (or a sign-out, or a password change elsewhere) committed writes nothing
+    after it, where it would leave a row about the erased customer (a consent record with
+    their IP, a support case, a request). Other viewers: nothing to check."""
+    viewer = context.viewer
+    if not viewer.is_customer or viewer.session_id is None:
+        return True
+    customer_id = viewer.subject_id
+    return await lock_customer(conn, customer_id) and await session_open(
+        conn, customer_id, viewer.session_id
+    )
+
+
+def _signed_out() -> GraphQLError:
+    error = Unauthenticated()
+    return GraphQLError(str(error), extensions=error.extensions, original_error=error)
 
 
 async def _graphql_execute(schema: Any, context: ExecutionContext) -> GraphQLExecutionResult:

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models import Customer
+from models import Customer, Session
 
 
 async def lock_customer(conn: BaseDBAsyncClient, customer_id: UUID | str) -> bool:
@@ -37,3 +37,12 @@ async def lock_customer(conn: BaseDBAsyncClient, customer_id: UUID | str) -> boo
         )
         return bool(rows)
     return await Customer.filter(id=customer_id).using_db(conn).exists()
+
+
+async def session_open(conn: BaseDBAsyncClient, customer_id: UUID | str, session_id: int) -> bool:
+    """Whether the customer's session `session_id` still exists and is not revoked: read
+    after `lock_customer` (or the row's `FOR UPDATE`), it tells a request that passed its
+    sign-in check whether an erasure, a sign-out or a password change elsewhere ended
+    its session while it waited."""
+    current = Session.filter(id=session_id, customer_id=customer_id, revoked_at=None)
+    return await current.using_db(conn).exists()

@@ -17,10 +17,12 @@ from tortoise.transactions import in_transaction
 
 from api.rights.erasure import NO_PASSWORD, erase_customer
 from api.services import Services
-from models import Customer, EmailToken, RightsRequest
+from models import ConsentRecord, Customer, EmailToken, RightsRequest, SupportCase
 from tests.conftest import GQL, PASSWORD, login, mails, register, verification_token
+from tests.test_collect import SET_CONSENT
 from tests.test_email_change_cancel import CANCEL, CHANGE_PASSWORD, confirm, with_pending_change
 from tests.test_profile import NEW_EMAIL, update
+from tests.test_support import OPEN_CASE
 
 T = TypeVar("T")
 
@@ -190,3 +192,25 @@ async def test_a_password_change_checked_across_an_erasure_writes_nothing(
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     await erased_row()
     assert await mails(recipient=EMAIL) == []
+
+
+async def test_writes_arriving_during_an_erasure_add_nothing_about_the_erased(
+    gql: GQL, services: Services
+) -> None:
+    # given Jane, signed in, with no consent given and no support case
+    assert (await register(gql))["__typename"] == "RegistrationAccepted"
+    session = await login(gql)
+    records = await ConsentRecord.filter(purpose="marketing.ads").count()
+    # when she gives a consent and opens a support case while her erasure holds her row
+    consent = {"purpose": "marketing.ads", "granted": True}
+    given = await erase_while(services, lambda: gql(SET_CONSENT, consent, token=session))
+    case = {"subject": "Where is my ring?", "message": "Order 1234"}
+    opened = await asyncio.gather(gql(OPEN_CASE, case, token=session))
+    # then both are refused, typed: her session ended with the erasure
+    for body in (await given, opened[0]):
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    # and no row about her was added after it: no consent record, no case
+    assert await ConsentRecord.filter(purpose="marketing.ads").count() == records
+    assert await SupportCase.all().count() == 0
+    await erased_row()

@@ -17,7 +17,8 @@ from uuid import UUID
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from api.errors import Unauthenticated
-from models import Customer, Session
+from api.serial import session_open
+from models import Customer
 
 
 async def locked_customer(
@@ -30,8 +31,6 @@ async def locked_customer(
     customer = await Customer.filter(id=customer_id).using_db(conn).select_for_update().first()
     if customer is None:
         raise Unauthenticated()
-    if session_id is not None:
-        current = Session.filter(id=session_id, customer_id=customer_id, revoked_at=None)
-        if not await current.using_db(conn).exists():
-            raise Unauthenticated()
+    if session_id is not None and not await session_open(conn, customer_id, session_id):
+        raise Unauthenticated()
     return customer
