@@ -3,6 +3,7 @@ TEST_DATABASE_URL is set (see tests/pgcluster.py and `make test`)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import tempfile
@@ -107,12 +108,27 @@ def _tables() -> list[str]:
     return [t for t in tables if t not in _KEPT]
 
 
+async def _truncate(conn: Any, statement: str) -> None:
+    """TRUNCATE, again if PostgreSQL chose it as a deadlock's victim: a live server of a
+    browser test may still be answering a request the page sent last, its transaction
+    holding one table while TRUNCATE holds another. The request then finishes, and the
+    second TRUNCATE finds the tables free."""
+    for attempt in range(5):
+        try:
+            await conn.execute_script(statement)
+            return
+        except Exception as exc:
+            if "deadlock detected" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.2)
+
+
 @pytest.fixture(autouse=True)
 async def clean_tables(database: None) -> AsyncIterator[None]:
     yield
     conn = connections.get("default")
     if conn.capabilities.dialect == "postgres":
-        await conn.execute_script(f"TRUNCATE {', '.join(_tables())} RESTART IDENTITY CASCADE")
+        await _truncate(conn, f"TRUNCATE {', '.join(_tables())} RESTART IDENTITY CASCADE")
     else:
         for table in _tables():
             await conn.execute_script(f"DELETE FROM {table}")

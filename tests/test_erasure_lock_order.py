@@ -49,17 +49,22 @@ async def erasure_request(customer_id: object, services: Services) -> object:
     return request.id
 
 
-async def erase_while(services: Services, start: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
-    """Erase the only customer as an erasure does, the row locked first, and while it is
-    held (HOLD seconds) start the request `start` makes: the erasure then goes on with the
-    request waiting for, or holding, what it needs. Returns the request's task."""
+async def erase(
+    services: Services, start: Callable[[], Awaitable[T]] | None = None
+) -> asyncio.Task[T] | None:
+    """Erase the only customer. With `start`: as an erasure does, the row locked first,
+    and while it is held (HOLD seconds) the request `start` makes is started, the erasure
+    then going on with the request waiting for, or holding, what it needs; returns the
+    request's task."""
     customer = await Customer.get()
     request_id = await erasure_request(customer.id, services)
     outside = contextvars.copy_context()  # the request is not in the erasure's transaction
+    other = None
     async with in_transaction() as conn:
-        await Customer.filter(id=customer.id).using_db(conn).select_for_update().get()
-        other = asyncio.get_running_loop().create_task(start(), context=outside)
-        await asyncio.wait([other], timeout=HOLD)
+        if start is not None:
+            await Customer.filter(id=customer.id).using_db(conn).select_for_update().get()
+            other = asyncio.get_running_loop().create_task(start(), context=outside)
+            await asyncio.wait([other], timeout=HOLD)
         await erase_customer(
             services=services,
             customer_id=customer.id,
@@ -70,23 +75,18 @@ async def erase_while(services: Services, start: Callable[[], Awaitable[T]]) -> 
     return other
 
 
-async def erase(services: Services) -> None:
-    """Erase the only customer at once."""
-    customer = await Customer.get()
-    request_id = await erasure_request(customer.id, services)
-    async with in_transaction() as conn:
-        await erase_customer(
-            services=services,
-            customer_id=customer.id,
-            request_id=request_id,  # type: ignore[arg-type]
-            now=services.clock.now(),
-            using_db=conn,
-        )
+async def erase_while(services: Services, start: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
+    """`erase` with a request arriving while it holds the customer's row."""
+    other = await erase(services, start)
+    assert other is not None
+    return other
 
 
 def erased_while_checking(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The customer's erasure commits while their request checks a password: the window
-    between the request's first read of the account and its transaction."""
+    """The customer's erasure writes everything it erases while their request checks a
+    password: the window between the request's first read of the account and its writes
+    (the erasure runs in the request's own transaction here, as a savepoint, so that it
+    lands in that window on SQLite too)."""
     check = services.passwords.verify
 
     async def erased_first(stored_hash: str, password: str) -> bool:
