@@ -15,12 +15,21 @@ from uuid import uuid4
 import pytest
 from tortoise.transactions import in_transaction
 
+from api.customers import service as profile
+from api.customers.service import RequestMeta
 from api.rights.erasure import NO_PASSWORD, erase_customer
+from api.security.authn import InvalidCredentials
 from api.services import Services
 from models import ConsentRecord, Customer, EmailToken, RightsRequest, SupportCase
 from tests.conftest import GQL, PASSWORD, login, mails, register, verification_token
 from tests.test_collect import SET_CONSENT
-from tests.test_email_change_cancel import CANCEL, CHANGE_PASSWORD, confirm, with_pending_change
+from tests.test_email_change_cancel import (
+    CANCEL,
+    CHANGE_PASSWORD,
+    account,
+    confirm,
+    with_pending_change,
+)
 from tests.test_profile import NEW_EMAIL, update
 from tests.test_support import OPEN_CASE
 
@@ -214,3 +223,32 @@ async def test_writes_arriving_during_an_erasure_add_nothing_about_the_erased(
     assert await ConsentRecord.filter(purpose="marketing.ads").count() == records
     assert await SupportCase.all().count() == 0
     await erased_row()
+
+
+async def test_an_address_that_becomes_a_change_meanwhile_needs_the_password(
+    gql: GQL, services: Services
+) -> None:
+    # given Jane, whose address is EMAIL, with a wrong password in hand
+    assert (await register(gql))["__typename"] == "RegistrationAccepted"
+    jane = await Customer.get()
+    meta = RequestMeta(ip="127.0.0.1", user_agent="test")
+    asked = profile.ProfileChanges(EMAIL, "not her password", None, None)
+    links = len(await mails("verify_email", EMAIL))  # her registration's
+    # when she asks for her own address again (no change, so no password check) while a
+    # confirmation moves the account to another address and commits
+    outside = contextvars.copy_context()
+    async with in_transaction() as conn:
+        await Customer.filter(id=jane.id).using_db(conn).select_for_update().get()
+        update = asyncio.get_running_loop().create_task(
+            profile.update_profile(
+                services=services, customer_id=jane.id, changes=asked, meta=meta
+            ),
+            context=outside,
+        )
+        await asyncio.wait([update], timeout=HOLD)
+        await Customer.filter(id=jane.id).using_db(conn).update(email=NEW_EMAIL)
+    # then the request, now a change of address, is refused for want of the password
+    with pytest.raises(InvalidCredentials):
+        await update
+    assert await account() == (NEW_EMAIL, None)
+    assert len(await mails("verify_email", EMAIL)) == links

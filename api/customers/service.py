@@ -376,10 +376,11 @@ async def update_profile(
     Written to the row as it is under its lock (api/customers/account_lock.py), only the
     columns changed: Unauthenticated if the request's session ended meanwhile (an erasure
     ends them all), InvalidCredentials if the password checked for an email change is no
-    longer the account's."""
+    longer the account's, or if the address became a change only meanwhile (unchecked)."""
     customer = await Customer.get(id=customer_id)
     checked = customer.password_hash
-    if changes.email is not None and changes.email != customer.email:
+    password_checked = changes.email is not None and changes.email != customer.email
+    if password_checked:
         await check_password(
             services=services,
             account=customer.email,
@@ -394,7 +395,9 @@ async def update_profile(
     async with in_transaction() as conn:
         customer = await locked_customer(customer_id=customer_id, session_id=session_id, conn=conn)
         email_change = changes.email is not None and changes.email != customer.email
-        if email_change and customer.password_hash != checked:
+        # a change needs the password checked against the account as it is now (a link
+        # confirmed meanwhile can make an address that was the account's a change)
+        if email_change and (not password_checked or customer.password_hash != checked):
             raise InvalidCredentials()
         written = ["updated_at"]
         if changes.phone is not None:
