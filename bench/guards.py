@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,13 +32,16 @@ PASSWORD = "bench password that is long"  # noqa: S105 (a throwaway benchmark ac
 
 
 async def seed(database_url: str) -> None:
-    """100 customers, each with an open support case, and one customer-care agent. The
-    first customer (CUSTOMER) can sign in with PASSWORD, for bench/page.py's light query."""
+    """100 customers, each with an open support case and a consent history (two records
+    a purpose that needs consent: given at registration, changed later), and one
+    customer-care agent. The first customer (CUSTOMER) can sign in with PASSWORD, for
+    bench/page.py's light query."""
     from api.db import close_db, init_db
     from api.services import build_services
     from api.settings import Settings
     from api.staff.service import create_employee
-    from models import Customer, SupportCase
+    from authz.registry import CONSENT_PURPOSES
+    from models import ConsentRecord, Customer, SupportCase
 
     await init_db(database_url)
     services = build_services(Settings(database_url=database_url))
@@ -65,6 +68,20 @@ async def seed(database_url: str) -> None:
             [
                 SupportCase(customer_id=c.id, subject="s", message="m", created_at=now)
                 for c in customers
+            ]
+        )
+        await ConsentRecord.bulk_create(
+            [
+                ConsentRecord(
+                    customer_id=c.id,
+                    purpose=purpose,
+                    granted=(n + i + later) % (2 + later) != 0,
+                    source="registration" if later == 0 else "preference_centre",
+                    at=now - timedelta(days=2 - later),
+                )
+                for n, c in enumerate(customers)
+                for i, purpose in enumerate(sorted(CONSENT_PURPOSES))
+                for later in (0, 1)
             ]
         )
         await create_employee(

@@ -30,6 +30,7 @@ from authz import separation
 from authz.registry import VALUE_BLIND_ROLES
 from models import Customer, EmployeeRole, OutboxMessage, PolicyRule
 from tests import log_scan
+from tests.consent_invariant import assert_current_is_latest
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 # The log's signing keys and published checkpoints of this test run, never the checkout's
@@ -126,6 +127,14 @@ async def _truncate(conn: Any, statement: str) -> None:
 @pytest.fixture(autouse=True)
 async def clean_tables(database: None) -> AsyncIterator[None]:
     yield
+    try:
+        # whatever the test wrote, the triggers kept each purpose's latest consent record
+        await assert_current_is_latest()
+    finally:
+        await _empty_tables()
+
+
+async def _empty_tables() -> None:
     conn = connections.get("default")
     if conn.capabilities.dialect == "postgres":
         await _truncate(conn, f"TRUNCATE {', '.join(_tables())} RESTART IDENTITY CASCADE")

@@ -463,7 +463,7 @@ async def test_a_page_reads_its_customers_and_their_facts_in_one_statement(
             body = await gql(query, {"first": first}, token=token)
         assert len(body["data"]["customers"]["edges"]) == first
         # the page's own reads: of customers and of the facts about them
-        tables = ('"customer"', '"consent_record"', '"support_case"', '"rights_request"')
+        tables = ('"customer"', '"consent_current"', '"support_case"', '"rights_request"')
         return [s for s in sql if s.startswith("SELECT") and any(t in s for t in tables)]
 
     await reads(1)  # warm: the session's idle expiry may slide once
@@ -475,4 +475,4 @@ async def test_a_page_reads_its_customers_and_their_facts_in_one_statement(
         assert len(sql) == 1, sql
         assert sql[0].startswith('SELECT "customer".')
         assert "EXISTS" in sql[0]
-        assert 'FROM "consent_record"' in sql[0]
+        assert 'FROM "consent_current"' in sql[0]

@@ -5,8 +5,11 @@ model's own names enter the SQL; every value is a parameter.
 A read that a guard decides on carries its facts as columns of the same statement:
 - `open_case`: an open support case (EXISTS);
 - `fulfilling_request`: a rights request received and not yet answered (EXISTS);
-- `consented_purposes`: the purposes currently consented to, joined by commas (NULL for
-  none). A purpose counts when its latest record (by time, then id) grants it, and that
+- `consented_purposes`: the purposes currently granted, joined by commas (NULL for none;
+  a purpose that needs no consent may be among them: the reader keeps those of
+  CONSENT_PURPOSES, which costs nothing per row, where a filter here cost an index search
+  per purpose and customer). A purpose counts when its latest record (by time, then id; the row of
+  `consent_current`, which triggers keep from the history) grants it, and that
   grant was given at or after the purpose's `ask_again_since` bound (a grant older than a
   material policy change that widened the purpose is to be asked again:
   api/consent/state.py says the same for one customer)."""
@@ -18,7 +21,6 @@ from functools import lru_cache
 
 from api.rights.rules import RUNNING
 from api.support.service import OPEN
-from authz.registry import CONSENT_PURPOSES
 from models import Customer
 
 CONDITION_COLUMNS = ("fulfilling_request", "open_case")  # each the condition of that name
@@ -57,25 +59,21 @@ _CONDITION_SQL = {
     "fulfilling_request": _exists("rights_request", f'f."status" IN ({_RUNNING})'),
     "open_case": _exists("support_case", f"f.\"status\" = '{OPEN}'"),
 }
-_PURPOSES = ", ".join(f"'{p}'" for p in sorted(CONSENT_PURPOSES))
 
 
 def _consented_sql(bounded: tuple[str, ...], marks: _Marks) -> str:
-    """The consented purposes; `bounded` are those with an ask-again bound, one
-    parameter each, in that order."""
+    """The granted purposes, from each purpose's latest record (`consent_current`, kept
+    by triggers); `bounded` are those with an ask-again bound, one parameter each, in that
+    order."""
     joined = "string_agg" if marks.postgres else "group_concat"
     bound = ""
     if bounded:
         cast = "::timestamptz" if marks.postgres else ""
         cases = " ".join(f"WHEN '{p}' THEN {marks(cast)}" for p in bounded)
-        bound = f' AND r."at" >= CASE r."purpose" {cases} ELSE r."at" END'
+        bound = f' AND c."at" >= CASE c."purpose" {cases} ELSE c."at" END'
     return (
-        f'(SELECT {joined}(r."purpose", \',\') FROM "consent_record" r '  # noqa: S608
-        f'WHERE r."customer_id" = "customer"."id" AND r."granted" '
-        f'AND r."purpose" IN ({_PURPOSES}){bound} '
-        'AND NOT EXISTS (SELECT 1 FROM "consent_record" n '
-        'WHERE n."customer_id" = r."customer_id" AND n."purpose" = r."purpose" '
-        'AND (n."at" > r."at" OR (n."at" = r."at" AND n."id" > r."id"))))'
+        f'(SELECT {joined}(c."purpose", \',\') FROM "consent_current" c '  # noqa: S608
+        f'WHERE c."customer_id" = "customer"."id" AND c."granted"{bound})'
     )
 
 

@@ -19,6 +19,7 @@ from tortoise import connections
 
 from api.customers.customer_sql import CONDITION_COLUMNS, FACT_COLUMNS, Where, customer_sql
 from api.db_select import select_in
+from authz.registry import CONSENT_PURPOSES
 from models import ConsentRecord, Customer
 
 
@@ -43,10 +44,10 @@ async def latest_consents(customer_ids: Sequence[UUID | str]) -> list[dict[str, 
 
 def _conditions(flags: tuple[Any, ...]) -> tuple[str, ...]:
     """The conditions of a row's fact columns: each EXISTS column that holds, and
-    `consent:PURPOSE` for each purpose in the consented list."""
+    `consent:PURPOSE` for each purpose of the granted list that needs consent."""
     *exists, granted = flags
     held = [name for name, flag in zip(CONDITION_COLUMNS, exists, strict=True) if flag]
-    held += [f"consent:{purpose}" for purpose in (granted or "").split(",") if purpose]
+    held += [f"consent:{p}" for p in (granted or "").split(",") if p in CONSENT_PURPOSES]
     return tuple(sorted(set(held)))
 
 

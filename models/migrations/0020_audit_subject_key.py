@@ -3,11 +3,13 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 from tortoise.indexes import Index
 
+from models.migrations import StateOnly
+
 # `audit_subject` keyed by (event_id, subject_id) instead of a generated id: each link was
 # three index entries and a sequence value (the id's key, `event_id`, `(subject_id, at)`),
 # now two. Tortoise cannot declare a key of two columns, so the table is rebuilt here in
 # SQL, and Tortoise's own record of the model (`event_id` as its key) is changed by the
-# operations wrapped in `_StateOnly`, which touch no table. On SQLite the table is
+# operations wrapped in `StateOnly`, which touch no table. On SQLite the table is
 # WITHOUT ROWID: the key is the table, one b-tree fewer again. A row listing the same
 # subject twice is linked once (links are compared as sets).
 
@@ -54,19 +56,6 @@ async def rebuild_keyed(apps, schema_editor):
     await schema_editor.client.execute_script(_POSTGRES if postgres else _SQLITE)
 
 
-class _StateOnly(ops.TortoiseOperation):
-    """An operation's change to Tortoise's record of the models, without its SQL."""
-
-    def __init__(self, operation):
-        self.operation = operation
-
-    def describe(self):
-        return f"{self.operation.describe()} (record only)"
-
-    def state_forward(self, app_label, state):
-        self.operation.state_forward(app_label, state)
-
-
 class Migration(migrations.Migration):
     dependencies = [('models', '0019_recipient_notices')]
 
@@ -74,8 +63,8 @@ class Migration(migrations.Migration):
 
     operations = [
         ops.RunPython(rebuild_keyed),
-        _StateOnly(ops.DeleteModel(name='AuditSubject')),
-        _StateOnly(
+        StateOnly(ops.DeleteModel(name='AuditSubject')),
+        StateOnly(
             ops.CreateModel(
                 name='AuditSubject',
                 fields=[
