@@ -101,8 +101,8 @@ class Context:
     # written from its field's shared parts and its parent's path items when it is denied
     # (holding the parents' path objects till the end, the collector's passes over a page
     # of hundreds of denials cost twice as much)
-    _denied_shared: dict[str, _Denied] = field(default_factory=dict)
-    _denied_at: dict[int, _Denied] = field(default_factory=dict)  # by node: the latest
+    # by (field node, decision, category, purpose), their ids: see deny_field
+    _denied_shared: dict[tuple[int, int, str, str], _Denied] = field(default_factory=dict)
     _last_parent: Path | None = None
     _last_items: str = ""
     """The parent path of the latest denied field, and its JSON list items."""
@@ -384,11 +384,14 @@ class Context:
         right after read_access (no await between), so the decision explained is that
         read's; after read_fields, it passes the field's `denial`."""
         decision = denial or self._last_denial or _MASK_ONLY
-        # the latest shared parts of this field of the query (the node holds the field's
-        # response key; node and decision live all request, so their ids stay theirs)
-        last = self._denied_at.get(id(nodes[0]))
-        if last is None or last[0] is not decision or last[1] != purpose or last[2] != category:
+        # the shared parts of this field of the query and decision (the node holds the
+        # field's response key; node and decision live all request, so their ids stay
+        # theirs): one lookup, however the page's customers alternate between decisions
+        shared_key = (id(nodes[0]), id(decision), category, purpose)
+        last = self._denied_shared.get(shared_key)
+        if last is None:
             last = self._shared_denial(nodes, key, category, purpose, decision)
+            self._denied_shared[shared_key] = last
         if parent is None:  # a field at the root
             self.denials.append(last[4])
             return
@@ -401,19 +404,13 @@ class Context:
         self, nodes: list[FieldNode], key: str, category: str, purpose: str, decision: Any
     ) -> _Denied:
         """A denied field's error as JSON but for its parent's path items: worked out once
-        per field of the query, decision and purpose."""
-        cache_key = f"{id(nodes[0])} {id(decision)} {category} {purpose}"
-        shared = self._denied_shared.get(cache_key)
-        if shared is None:
-            message = f"Not allowed to read {category} for purpose {purpose}."
-            extensions = forbidden_extensions(decision, self.services.authorizer.version)
-            start = {"message": message, "locations": _locations(nodes)}
-            head = _json(start)[:-1] + ',"path":['
-            tail = f'{_item(key)}],"extensions":{_json(extensions)}}}'
-            shared = (decision, purpose, category, head, head + tail, "," + tail)
-            self._denied_shared[cache_key] = shared
-        self._denied_at[id(nodes[0])] = shared
-        return shared
+        per field of the query, decision and purpose (deny_field keeps it)."""
+        message = f"Not allowed to read {category} for purpose {purpose}."
+        extensions = forbidden_extensions(decision, self.services.authorizer.version)
+        start = {"message": message, "locations": _locations(nodes)}
+        head = _json(start)[:-1] + ',"path":['
+        tail = f'{_item(key)}],"extensions":{_json(extensions)}}}'
+        return (decision, purpose, category, head, head + tail, "," + tail)
 
     def denied_errors(self) -> list[str]:
         """The FORBIDDEN errors of denied fields, each as the JSON of its entry in the
