@@ -31,6 +31,7 @@ from authz.registry import VALUE_BLIND_ROLES
 from models import Customer, EmployeeRole, OutboxMessage, PolicyRule
 from tests import log_scan
 from tests.consent_invariant import assert_current_is_latest
+from tests.migration_helpers import fresh_database  # noqa: F401 (a fixture for every test module)
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 # The log's signing keys and published checkpoints of this test run, never the checkout's

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).parents[1]
 
@@ -71,35 +67,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-@pytest.fixture
-def fresh_database(tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own, on the suite's kind of database."""
-    url = os.environ.get("TEST_DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
-        yield f"sqlite://{tmp_path / 'migrate.sqlite3'}"
-        return
-    base, _ = url.rsplit("/", 1)
-    name = f"custos_migrate_{secrets.token_hex(4)}"
-    admin = "postgresql://" + url.split("://", 1)[1]
-    _psql_like(admin, f"CREATE DATABASE {name}")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        _psql_like(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _psql_like(url: str, statement: str) -> None:
-    code = (
-        "import asyncio, asyncpg, sys\n"
-        "async def main():\n"
-        "    conn = await asyncpg.connect(sys.argv[1])\n"
-        "    await conn.execute(sys.argv[2])\n"
-        "    await conn.close()\n"
-        "asyncio.run(main())\n"
-    )
-    subprocess.run([sys.executable, "-c", code, url, statement], check=True, timeout=60)
 
 
 def test_links_survive_the_rebuild_once_each_and_the_key_holds(fresh_database: str) -> None:
