@@ -3,12 +3,14 @@ database is migrated to the latest once per run)."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +42,23 @@ def _psql_like(url: str, statement: str) -> None:
         "asyncio.run(main())\n"
     )
     subprocess.run([sys.executable, "-c", code, url, statement], check=True, timeout=60)
+
+
+REPO = Path(__file__).parents[1]
+
+
+def run_script(script: str, url: str) -> Any:
+    """Run `script` in a process of its own (a Tortoise context of its own) against `url`,
+    with no CUSTOS_ setting of the suite's, and return the JSON of its last line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script, url],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])

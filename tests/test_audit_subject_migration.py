@@ -5,13 +5,7 @@ own (a file, or a new PostgreSQL database beside the suite's), migrated to 0019 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).parents[1]
+from tests.migration_helpers import run_script
 
 MIGRATE_ACROSS = """
 import asyncio, json, sys
@@ -71,18 +65,7 @@ asyncio.run(main())
 
 def test_links_survive_the_rebuild_once_each_and_the_key_holds(fresh_database: str) -> None:
     # given a database at 0019 whose old audit_subject holds links, one of them twice
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
-    done = subprocess.run(
-        [sys.executable, "-c", MIGRATE_ACROSS, fresh_database],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_script(MIGRATE_ACROSS, fresh_database)
     # when it is migrated: 0020 ran, and each (row, subject) is there once
     assert "0020_audit_subject_key" in found["applied"]
     assert found["rows"] == [[7, "c-1"], [7, "c-2"], [9, "c-1"]]

@@ -5,13 +5,7 @@ a new PostgreSQL database beside the suite's), migrated to 0020 first."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).parents[1]
+from tests.migration_helpers import run_script
 
 MIGRATE_ACROSS = """
 import asyncio, json, sys
@@ -61,18 +55,7 @@ asyncio.run(main())
 
 def test_the_table_starts_from_the_history_and_triggers_keep_it(fresh_database: str) -> None:
     # given a database at 0020 holding a consent history
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
-    done = subprocess.run(
-        [sys.executable, "-c", MIGRATE_ACROSS, fresh_database],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_script(MIGRATE_ACROSS, fresh_database)
     # when it is migrated: 0021 ran, and each (customer, purpose) holds its latest record
     assert "0021_consent_current" in found["applied"]
     assert found["started"] == [
