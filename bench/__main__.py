@@ -196,6 +196,9 @@ def main() -> int:
             env=env,
             args=args,
         )
+        from bench import page_statement
+
+        page_statement.report(env["DATABASE_URL"])
     if args.which in ("all", "light"):
         light(args, env, custos)
     if args.which in ("all", "login"):

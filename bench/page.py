@@ -40,7 +40,8 @@ moved by more than the targets' margins from one run to the next.
   (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;`) are left out of
   "SQL/req" and counted apart as "resets/req" (one per release: calls of `RESET ALL`).
 On SQLite the database columns are "n/a": SQLite runs inside the server process, so its
-CPU is in the server column."""
+CPU is in the server column. Last, the page's statement is timed alone, with the facts its
+guards decide on and without (bench/page_statement.py)."""
 
 from __future__ import annotations
 
