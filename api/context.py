@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -10,7 +9,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from graphql import FieldNode
-from graphql.language.location import FormattedSourceLocation
 from graphql.pyutils import Path
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +16,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
 from api.customers.service import RequestMeta
+from api.denied_fields import Denied, item, shared_denial
 from api.errors import Unauthenticated
 from api.observability.metrics import ROLE_REQUIRED, count_decision, role_label
 from api.security.sessions import COOKIE_NAME, IssuedSession, Viewer
@@ -30,10 +29,6 @@ from authz.enforcer import CUSTOMER_SUBJECT, Decision, Denial
 K = TypeVar("K")
 V = TypeVar("V")
 
-_Denied = tuple[Any, str, str, str, str, str]
-"""A denied field's error as JSON, the same wherever the field is, for (decision, purpose,
-category): up to its parent's path items; whole, for a field at the root; from the field's
-own item on, below a parent."""
 _Known = tuple["Read", dict[object, int], Decision | None, int]
 """A read decided in this request: outcome, subjects logged (each with its categories as
 bits, authz.audit.category_bit), the denial if any, and the category's bit."""
@@ -45,29 +40,6 @@ and denial, in the order of its categories, and where its subject is noted (each
 subjects, with the bits of the categories it decided)."""
 _MASK_ONLY = Decision(False, "", "only a masked read is allowed", Denial.NO_RULE)
 """A field with no mask whose category the viewer may only read masked: no full read."""
-
-
-def forbidden_extensions(decision: Decision, policy_version: int) -> dict[str, Any]:
-    """A FORBIDDEN error's extensions: the stable reason code, the condition unmet or the
-    rule that decided (when there is one) and the policy version in force, so that an
-    employee can tell why without reading the log."""
-    extensions: dict[str, Any] = {"code": "FORBIDDEN", "reason": decision.code}
-    if decision.condition:
-        extensions["condition"] = decision.condition
-    if decision.rule:
-        extensions["rule"] = decision.rule
-    extensions["policyVersion"] = policy_version
-    return extensions
-
-
-def _locations(nodes: list[FieldNode]) -> list[FormattedSourceLocation]:
-    """The field's places in the query, as a GraphQLError made from `nodes` lists them
-    (without making one: this runs once per denied field of a query)."""
-    return [
-        node.loc.source.get_location(node.loc.start).formatted
-        for node in nodes
-        if node.loc is not None and node.loc.source is not None
-    ]
 
 
 class Read(Enum):
@@ -102,7 +74,7 @@ class Context:
     # (holding the parents' path objects till the end, the collector's passes over a page
     # of hundreds of denials cost twice as much)
     # by (field node, decision, category, purpose), their ids: see deny_field
-    _denied_shared: dict[tuple[int, int, str, str], _Denied] = field(default_factory=dict)
+    _denied_shared: dict[tuple[int, int, str, str], Denied] = field(default_factory=dict)
     _last_parent: Path | None = None
     _last_items: str = ""
     """The parent path of the latest denied field, and its JSON list items."""
@@ -379,7 +351,8 @@ class Context:
         traceback, no GraphQLError: a page may deny hundreds of fields, and a denial must
         cost no more than an allowed read. So this writes the field's entry of `errors` as
         JSON text at once, from its shared parts (message, locations and extensions,
-        worked out once per field of the query and decision) and its parent's path items
+        looked up once per field of the query and decision in a request, and worked out
+        once per process: api/denied_fields.py) and its parent's path items
         (once per parent: sibling fields come one after another). The guard calls this
         right after read_access (no await between), so the decision explained is that
         read's; after read_fields, it passes the field's `denial`."""
@@ -390,7 +363,8 @@ class Context:
         shared_key = (id(nodes[0]), id(decision), category, purpose)
         last = self._denied_shared.get(shared_key)
         if last is None:
-            last = self._shared_denial(nodes, key, category, purpose, decision)
+            version = self.services.authorizer.version
+            last = shared_denial(nodes, key, category, purpose, decision, version)
             self._denied_shared[shared_key] = last
         if parent is None:  # a field at the root
             self.denials.append(last[4])
@@ -399,18 +373,6 @@ class Context:
             self._last_items = self._parent_items(parent)
             self._last_parent = parent
         self.denials.append(f"{last[3]}{self._last_items}{last[5]}")
-
-    def _shared_denial(
-        self, nodes: list[FieldNode], key: str, category: str, purpose: str, decision: Any
-    ) -> _Denied:
-        """A denied field's error as JSON but for its parent's path items: worked out once
-        per field of the query, decision and purpose (deny_field keeps it)."""
-        message = f"Not allowed to read {category} for purpose {purpose}."
-        extensions = forbidden_extensions(decision, self.services.authorizer.version)
-        start = {"message": message, "locations": _locations(nodes)}
-        head = _json(start)[:-1] + ',"path":['
-        tail = f'{_item(key)}],"extensions":{_json(extensions)}}}'
-        return (decision, purpose, category, head, head + tail, "," + tail)
 
     def denied_errors(self) -> list[str]:
         """The FORBIDDEN errors of denied fields, each as the JSON of its entry in the
@@ -445,8 +407,8 @@ class Context:
             unknown.append(at)
             at = at.prev
         for step in reversed(unknown):
-            item = _item(step.key)
-            items = f"{items},{item}" if items else item
+            key = item(step.key)
+            items = f"{items},{key}" if items else key
             known[id(step)] = items
             self._kept_paths.append(step)
         return items
@@ -466,16 +428,6 @@ class Context:
         self.response.delete_cookie(
             COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax"
         )
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _item(key: str | int) -> str:
-    """A response path's key as JSON: a GraphQL name (letters, digits, underscores: nothing
-    to escape) or a list index."""
-    return f'"{key}"' if isinstance(key, str) else str(key)
 
 
 def session_token(request: Request) -> str | None:

@@ -17,7 +17,8 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types.field import StrawberryField
 
-from api.context import Info, forbidden_extensions
+from api.context import Info
+from api.denied_fields import forbidden_extensions
 from api.errors import Forbidden, Unauthenticated
 from authz.adapter import employee_subject
 

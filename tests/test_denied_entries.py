@@ -101,3 +101,49 @@ def test_an_entry_places_its_field_where_graphql_core_does() -> None:
     # then its locations are those of a GraphQLError made from the same nodes
     expected = GraphQLError("", nodes=nodes).formatted["locations"]
     assert entry["locations"] == expected == [{"line": 2, "column": 7}, {"line": 4, "column": 5}]
+
+
+def _root_field(text: str) -> list[FieldNode]:
+    """A new parse of `text` (as each request makes), its first root field's nodes."""
+    return [parse(text).definitions[0].selection_set.selections[0]]  # type: ignore[attr-defined]
+
+
+def _entry(nodes: list[FieldNode], version: int = 7, purpose: str = "LEGAL") -> str:
+    context = _context()
+    context.services.authorizer.version = version
+    context._last_denial = _NO_RULE
+    context.deny_field(nodes, None, "b", "contact.email", purpose)
+    [entry] = context.denied_errors()
+    return entry
+
+
+def test_requests_asking_the_same_denied_field_share_its_entry() -> None:
+    # given two requests, each parsing the same query text
+    first = _entry(_root_field("{ b }"))
+    second = _entry(_root_field("{ b }"))
+    # then the second is handed the entry the first request wrote, not written again
+    assert second is first
+    assert json.loads(second)["extensions"]["policyVersion"] == 7
+
+
+def test_a_kept_entry_is_never_handed_to_a_different_field_decision_or_policy() -> None:
+    kept = _entry(_root_field("{ b }"))
+    moved = _entry(_root_field("{  b }"))  # the same field one column further
+    newer = _entry(_root_field("{ b }"), version=8)
+    other = _entry(_root_field("{ b }"), purpose="MARKETING")
+    assert json.loads(moved)["locations"] == [{"line": 1, "column": 4}]
+    assert json.loads(kept)["locations"] == [{"line": 1, "column": 3}]
+    assert json.loads(newer)["extensions"]["policyVersion"] == 8
+    assert "purpose MARKETING" in json.loads(other)["message"]
+
+
+def test_long_queries_are_not_kept_and_the_cache_stays_bounded() -> None:
+    from api import denied_fields
+
+    long_query = "{ b }" + " " * denied_fields._KEPT_QUERY_CHARS
+    first = _entry(_root_field(long_query))
+    assert _entry(_root_field(long_query)) == first  # the same text...
+    assert _entry(_root_field(long_query)) is not first  # ...written anew, not kept
+    for column in range(denied_fields._KEPT_ENTRIES + 10):
+        _entry(_root_field("{" + " " * column + "b }"))
+    assert len(denied_fields._KEPT) <= denied_fields._KEPT_ENTRIES
