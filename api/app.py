@@ -63,6 +63,16 @@ from authz import checkpoints
 from authz.audit import AuditTrail
 from authz.watcher import run_policy_watcher
 
+YOUNG_OBJECTS = 20_000
+"""Objects a server allocates, net, before the cyclic collector's youngest pass (Python's
+default is 700). A request in flight keeps its page's objects until it is answered (a read
+waits for its log rows to be committed); at 700, passes came every page or so, and each
+found those objects young, copied them a generation up and found them again at the next;
+an object that outlives a pass no longer counts against the next when freed, so the longer
+requests wait, the more often the collector ran. At 20,000, under 32 connections, the
+collector cost a guarded page of 100 about 0.08 ms instead of 0.2 (measured on PostgreSQL,
+in-process) and holds a few megabytes more at most."""
+
 log = logging.getLogger("custos")
 CHASE_POLL_SECONDS = 60.0
 """How often each process looks for recipients to remind or escalate (hours matter here)."""
@@ -352,6 +362,7 @@ def create_app(
                 # scan only what requests allocate.
                 gc.collect()
                 gc.freeze()
+                gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
             yield
         finally:
             tasks = (
