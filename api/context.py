@@ -48,6 +48,9 @@ class Read(Enum):
     DENIED = "denied"
 
 
+_FULL, _MASKED, _DENIED = Read.FULL, Read.MASKED, Read.DENIED  # a name, not an enum lookup
+
+
 @dataclass
 class Context:
     request: Request
@@ -85,6 +88,8 @@ class Context:
     _last_denial: Decision | None = None
     """The denied read decision read_access answered last (deny_field explains it)."""
     _own_of: Viewer | None = None
+    _actor_of: Viewer | None = None
+    _actor_fields: tuple[str, str, str, str, str] = ("", "", "", "", "")
     _own_id: str | None = None
     """The signed-in customer's own id as text, worked out for the viewer `_own_of`."""
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
@@ -158,18 +163,12 @@ class Context:
         """Casbin's answer for this viewer; it does not depend on the subject's id, so one
         call serves a whole page of customers with the same conditions. Kept per policy
         version: an answer is never logged with a version it was not decided under."""
-        key = (category, action, purpose, conditions, self.services.authorizer.version)
+        authorizer = self.services.authorizer
+        key = (category, action, purpose, conditions, authorizer.version)
         cached = self._enforced.get(key)
         if cached is None:
-            viewer = self.viewer
-            if viewer.is_employee:
-                subject = employee_subject(str(viewer.subject_id))
-            elif viewer.is_customer:
-                subject = CUSTOMER_SUBJECT
-            else:
-                subject = ""
-            cached = self.services.authorizer.decide(
-                subject=subject,
+            cached = authorizer.decide(
+                subject=self._actor()[4],
                 category=category,
                 action=action,
                 purpose=purpose,
@@ -191,13 +190,13 @@ class Context:
         """Log a decision just made by _enforce (no await between: the policy version is
         the one it was decided under); returns its subjects (see AuditTrail.access). Counted
         in the metrics as logged: once per decision, not per field or subject."""
-        viewer = self.viewer
-        roles = self._roles
-        count_decision(role_label(viewer.kind, roles), decision.allowed, decision.code)
+        kind, actor_id, roles, label, _ = self._actor()
+        count_decision(label, decision.allowed, decision.code)
+        services = self.services
         return self.audit.access(
-            at=self.services.clock.now(),
-            actor_kind=viewer.kind,
-            actor_id=str(viewer.subject_id or ""),
+            at=services.clock.now(),
+            actor_kind=kind,
+            actor_id=actor_id,
             roles=roles,
             category=category,
             action=action,
@@ -206,13 +205,32 @@ class Context:
             rule=decision.rule,
             reason=decision.logged_reason,
             conditions=conditions,
-            policy_version=self.services.authorizer.version,
+            policy_version=services.authorizer.version,
             subject_id=subject_id,
         )
 
     @property
     def _roles(self) -> str:
-        return ",".join(sorted(self.viewer.roles))
+        return self._actor()[2]
+
+    def _actor(self) -> tuple[str, str, str, str, str]:
+        """The viewer as a log row names them (kind, id as text, roles sorted and
+        comma-joined), as the metrics label them and as Casbin knows them: worked out once
+        per viewer, not once per decision."""
+        viewer = self.viewer
+        if viewer is not self._actor_of:
+            roles = ",".join(sorted(viewer.roles))
+            actor_id = str(viewer.subject_id or "")
+            if viewer.is_employee:
+                subject = employee_subject(actor_id)
+            elif viewer.is_customer:
+                subject = CUSTOMER_SUBJECT
+            else:
+                subject = ""
+            label = role_label(viewer.kind, roles)
+            self._actor_fields = (viewer.kind, actor_id, roles, label, subject)
+            self._actor_of = viewer
+        return self._actor_fields
 
     def decide(
         self,
@@ -320,11 +338,11 @@ class Context:
         decision = self._enforce(category, "read", purpose, conditions)
         denial = None if decision.allowed else decision
         action = "read"
-        outcome = Read.FULL if decision.allowed else Read.DENIED
+        outcome = _FULL if decision.allowed else _DENIED
         if not decision.allowed:
             masked = self._enforce(category, "read_masked", purpose, conditions)
             if masked.allowed:
-                decision, action, outcome = masked, "read_masked", Read.MASKED
+                decision, action, outcome = masked, "read_masked", _MASKED
         subjects = self._log_decision(
             category=category,
             action=action,
