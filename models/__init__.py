@@ -4,7 +4,7 @@ from models.audit import AuditEvent, AuditSubject
 from models.audit_tree import AuditCheckpoint, AuditLeaf, AuditLogKey, AuditNode
 from models.authz import PolicyChange, PolicyProposal, PolicyRule, PolicyVersion
 from models.campaign import Campaign
-from models.consent import ConsentRecord, CurrentConsent
+from models.consent import ConsentRecord, CurrentConsent, GrantedConsent
 from models.customer import Customer, EmailToken, PasswordResetToken
 from models.deferred import DeferredIntake
 from models.employee import Employee, EmployeeRole
@@ -36,6 +36,7 @@ __all__ = [
     "EmailToken",
     "Employee",
     "EmployeeRole",
+    "GrantedConsent",
     "LegalHold",
     "LoginFailure",
     "OutboxMessage",

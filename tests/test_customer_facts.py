@@ -99,3 +99,34 @@ async def test_the_conditions_read_with_the_rows_are_those_defined_in_code() -> 
                 ask_again_since=since,
             )
             assert [directory.facts_of(searched)[0].conditions] == [facts.conditions]
+
+
+async def test_with_no_ask_again_bound_the_consents_come_from_consent_granted() -> None:
+    # given random histories, and no purpose with an ask-again bound
+    rng = random.Random(20261204)
+    customers = await histories(rng, 40)
+    ids = [c.id for c in customers]
+    latest = dict(zip(map(str, ids), await directory.latest_consents(ids), strict=True))
+    # when a page is read (its consents from each customer's row of consent_granted)
+    rows, _ = await directory.customer_page(
+        first=100, after=None, search=None, columns=("id",), facts=True, ask_again_since={}
+    )
+    # then each customer's consent conditions are those the history defines
+    assert len(rows) == 40
+    for facts in directory.facts_of(rows):
+        consents = {c for c in facts.conditions if c.startswith("consent:")}
+        assert consents == expected(latest[str(facts.row["id"])], {}), facts.row["id"]
+    # and a withdrawal reaches the page at once (the triggers keep the row)
+    granted = next(f for f in directory.facts_of(rows) if "consent:analytics" in f.conditions)
+    await ConsentRecord.create(
+        customer_id=granted.row["id"],
+        purpose="analytics",
+        granted=False,
+        source="privacy_centre",
+        at=T0 + timedelta(days=1),
+    )
+    again, _ = await directory.customer_page(
+        first=100, after=None, search=None, columns=("id",), facts=True, ask_again_since={}
+    )
+    withdrawn = next(f for f in directory.facts_of(again) if f.row["id"] == granted.row["id"])
+    assert "consent:analytics" not in withdrawn.conditions

@@ -463,16 +463,23 @@ async def test_a_page_reads_its_customers_and_their_facts_in_one_statement(
             body = await gql(query, {"first": first}, token=token)
         assert len(body["data"]["customers"]["edges"]) == first
         # the page's own reads: of customers and of the facts about them
-        tables = ('"customer"', '"consent_current"', '"support_case"', '"rights_request"')
+        tables = (
+            '"customer"',
+            '"consent_current"',
+            '"consent_granted"',
+            '"support_case"',
+            '"rights_request"',
+        )
         return [s for s in sql if s.startswith("SELECT") and any(t in s for t in tables)]
 
     await reads(1)  # warm: the session's idle expiry may slide once
     # when pages of 1, 10 and 100 are read
     one, ten, hundred = await reads(1), await reads(10), await reads(100)
     # then each is one statement: the customers with their conditions as columns (open
-    # case and running request as EXISTS, the consented purposes as a subquery)
+    # case and running request as EXISTS, the consented purposes as a subquery of the
+    # customer's row of consent_granted: no purpose has an ask-again bound)
     for sql in (one, ten, hundred):
         assert len(sql) == 1, sql
         assert sql[0].startswith('SELECT "customer".')
         assert "EXISTS" in sql[0]
-        assert 'FROM "consent_current"' in sql[0]
+        assert 'FROM "consent_granted"' in sql[0]

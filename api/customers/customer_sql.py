@@ -12,7 +12,8 @@ A read that a guard decides on carries its facts as columns of the same statemen
   `consent_current`, which triggers keep from the history) grants it, and that
   grant was given at or after the purpose's `ask_again_since` bound (a grant older than a
   material policy change that widened the purpose is to be asked again:
-  api/consent/state.py says the same for one customer)."""
+  api/consent/state.py says the same for one customer). With no bound, the list is the
+  customer's row of `consent_granted` (triggers keep it from `consent_current`)."""
 
 from __future__ import annotations
 
@@ -62,15 +63,18 @@ _CONDITION_SQL = {
 
 
 def _consented_sql(bounded: tuple[str, ...], marks: _Marks) -> str:
-    """The granted purposes, from each purpose's latest record (`consent_current`, kept
-    by triggers); `bounded` are those with an ask-again bound, one parameter each, in that
-    order."""
+    """The granted purposes: with no ask-again bound, the customer's row of
+    `consent_granted` (kept by triggers from `consent_current`: one row found by its key);
+    else from each purpose's latest record (`consent_current`, kept by triggers), `bounded`
+    being those with a bound, one parameter each, in that order."""
+    if not bounded:
+        return (
+            '(SELECT g."purposes" FROM "consent_granted" g WHERE g."customer_id" = "customer"."id")'
+        )
     joined = "string_agg" if marks.postgres else "group_concat"
-    bound = ""
-    if bounded:
-        cast = "::timestamptz" if marks.postgres else ""
-        cases = " ".join(f"WHEN '{p}' THEN {marks(cast)}" for p in bounded)
-        bound = f' AND c."at" >= CASE c."purpose" {cases} ELSE c."at" END'
+    cast = "::timestamptz" if marks.postgres else ""
+    cases = " ".join(f"WHEN '{p}' THEN {marks(cast)}" for p in bounded)
+    bound = f' AND c."at" >= CASE c."purpose" {cases} ELSE c."at" END'
     return (
         f'(SELECT {joined}(c."purpose", \',\') FROM "consent_current" c '  # noqa: S608
         f'WHERE c."customer_id" = "customer"."id" AND c."granted"{bound})'
