@@ -4,8 +4,9 @@ from models.audit import AuditEvent, AuditSubject
 from models.audit_tree import AuditCheckpoint, AuditLeaf, AuditLogKey, AuditNode
 from models.authz import PolicyChange, PolicyProposal, PolicyRule, PolicyVersion
 from models.campaign import Campaign
-from models.consent import ConsentRecord, CurrentConsent, GrantedConsent
+from models.consent import ConsentRecord, CurrentConsent
 from models.customer import Customer, EmailToken, PasswordResetToken
+from models.customer_fact import CustomerFact
 from models.deferred import DeferredIntake
 from models.employee import Employee, EmployeeRole
 from models.limits import RateCount
@@ -30,13 +31,13 @@ __all__ = [
     "ConsentRecord",
     "CurrentConsent",
     "Customer",
+    "CustomerFact",
     "DataExport",
     "DeferredIntake",
     "Disclosure",
     "EmailToken",
     "Employee",
     "EmployeeRole",
-    "GrantedConsent",
     "LegalHold",
     "LoginFailure",
     "OutboxMessage",

@@ -45,22 +45,3 @@ class CurrentConsent(Model):
 
     class Meta:
         table = "consent_current"
-
-
-class GrantedConsent(Model):
-    """The purposes each customer currently grants, kept by triggers.
-
-    What a staff page reads for a customer's consent conditions: one row found by its key
-    instead of an aggregate over the customer's rows of `consent_current`. Kept by triggers
-    on `consent_current` (migration 0022): any change to a customer's current consent
-    recomputes their row, the purposes granted joined by commas (none granted: no row).
-    Nothing in the code writes this table."""
-
-    customer_id = fields.UUIDField(primary_key=True)
-    purposes = fields.TextField()
-
-    class Meta:
-        table = "consent_granted"
-        table_description = (
-            "The purposes each customer currently grants, kept by triggers on consent_current."
-        )

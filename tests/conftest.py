@@ -31,6 +31,7 @@ from authz.registry import VALUE_BLIND_ROLES
 from models import Customer, EmployeeRole, OutboxMessage, PolicyRule
 from tests import log_scan
 from tests.consent_invariant import assert_current_is_latest
+from tests.fact_invariant import assert_facts_hold
 from tests.migration_helpers import fresh_database  # noqa: F401 (a fixture for every test module)
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -129,8 +130,10 @@ async def _truncate(conn: Any, statement: str) -> None:
 async def clean_tables(database: None) -> AsyncIterator[None]:
     yield
     try:
-        # whatever the test wrote, the triggers kept each purpose's latest consent record
+        # whatever the test wrote, the triggers kept each purpose's latest consent record,
+        # and each customer's facts
         await assert_current_is_latest()
+        await assert_facts_hold()
     finally:
         await _empty_tables()
 

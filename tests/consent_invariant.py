@@ -1,14 +1,12 @@
-"""The invariants of the consent tables the triggers keep: `consent_current` holds the latest
-record (by time, then id) of each (customer, purpose) in the history, no more and no fewer;
-`consent_granted` holds, for each customer with a purpose granted there, exactly those
-purposes. Checked after every test (tests/conftest.py) and after each step of random
-histories (tests/test_consent_current.py)."""
+"""The one invariant of `consent_current`: its rows are the latest record (by time, then id)
+of each (customer, purpose) in the history, no more and no fewer. Checked after every test
+(tests/conftest.py) and after each step of random histories (tests/test_consent_current.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from models import ConsentRecord, CurrentConsent, GrantedConsent
+from models import ConsentRecord, CurrentConsent
 
 Row = tuple[str, str, bool, Any, int]  # customer, purpose, granted, at, record id
 
@@ -40,26 +38,3 @@ async def assert_current_is_latest(conn: Any = None) -> None:
         f"extra {sorted(current - latest, key=str)[:5]}, "
         f"missing {sorted(latest - current, key=str)[:5]}"
     )
-    granted, expected = await granted_rows(conn), granted_in(current)
-    assert granted == expected, (
-        f"consent_granted disagrees with consent_current: held {sorted(granted.items())[:3]}, "
-        f"expected {sorted(expected.items())[:3]}"
-    )
-
-
-async def granted_rows(conn: Any = None) -> dict[str, set[str]]:
-    """`consent_granted` as the database holds it: customer -> purposes."""
-    rows = GrantedConsent.all().using_db(conn) if conn else GrantedConsent.all()
-    return {
-        str(r["customer_id"]): set(str(r["purposes"]).split(","))
-        for r in await rows.values("customer_id", "purposes")
-    }
-
-
-def granted_in(current: set[Row]) -> dict[str, set[str]]:
-    """The purposes each customer grants, computed here from `consent_current`'s rows."""
-    granted: dict[str, set[str]] = {}
-    for customer, purpose, is_granted, _, _ in current:
-        if is_granted:
-            granted.setdefault(customer, set()).add(purpose)
-    return granted

@@ -17,9 +17,9 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from authz.registry import CONSENT_PURPOSES
-from models import ConsentRecord, CurrentConsent, Customer, GrantedConsent
+from models import ConsentRecord, CurrentConsent, Customer
 from tests.conftest import stored_customer
-from tests.consent_invariant import assert_current_is_latest, current_rows, granted_rows
+from tests.consent_invariant import assert_current_is_latest, current_rows
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PURPOSES = sorted(CONSENT_PURPOSES)
@@ -135,49 +135,4 @@ async def test_two_writers_at_once_keep_the_later_record() -> None:
     # then the row is the later record, though it was committed first
     [row] = await current_rows()
     assert row[2] is True
-    await assert_current_is_latest()
-
-
-async def test_the_migration_starts_the_granted_table_from_the_current_consents() -> None:
-    rng = random.Random(11)
-    customers = [await stored_customer(n, at=T0) for n in range(6)]
-    await ConsentRecord.bulk_create([_record(rng, rng.choice(customers)) for _ in range(60)])
-    conn = connections.get("default")
-    expected = await granted_rows()
-    assert expected  # some customer grants a purpose
-    await GrantedConsent.all().delete()  # as before the migration: no rows
-    migration = importlib.import_module("models.migrations.0022_consent_granted")
-    await conn.execute_script(migration.backfill(conn.capabilities.dialect == "postgres"))
-    assert await granted_rows() == expected
-    await assert_current_is_latest()
-
-
-async def test_writers_at_once_for_one_customer_each_leave_their_purpose_granted() -> None:
-    conn = connections.get("default")
-    if conn.capabilities.dialect != "postgres":
-        pytest.skip("SQLite runs one writer at a time")
-    customer = await stored_customer(0, at=T0)
-    inserted = asyncio.Event()
-    release = asyncio.Event()
-
-    async def writer(purpose: str, first: bool) -> None:
-        async with in_transaction() as tx:
-            await ConsentRecord.create(
-                customer=customer, purpose=purpose, granted=True, source="x", at=T0,
-                using_db=tx,
-            )  # fmt: skip
-            if first:
-                inserted.set()
-                await release.wait()
-
-    # given a transaction that granted one purpose and has not committed
-    first = asyncio.create_task(writer(PURPOSES[0], True))
-    await inserted.wait()
-    # when the same customer's other purposes are granted meanwhile, all at once
-    others = [asyncio.create_task(writer(p, False)) for p in PURPOSES[1:]]
-    await asyncio.sleep(0.3)
-    release.set()
-    await asyncio.gather(first, *others)  # none fails
-    # then the customer's granted purposes are all of them
-    assert await granted_rows() == {str(customer.id): set(PURPOSES)}
     await assert_current_is_latest()

@@ -101,13 +101,13 @@ async def test_the_conditions_read_with_the_rows_are_those_defined_in_code() -> 
             assert [directory.facts_of(searched)[0].conditions] == [facts.conditions]
 
 
-async def test_with_no_ask_again_bound_the_consents_come_from_consent_granted() -> None:
+async def test_with_no_ask_again_bound_the_consents_come_from_the_fact_row() -> None:
     # given random histories, and no purpose with an ask-again bound
     rng = random.Random(20261204)
     customers = await histories(rng, 40)
     ids = [c.id for c in customers]
     latest = dict(zip(map(str, ids), await directory.latest_consents(ids), strict=True))
-    # when a page is read (its consents from each customer's row of consent_granted)
+    # when a page is read (its consents from each customer's row of customer_fact)
     rows, _ = await directory.customer_page(
         first=100, after=None, search=None, columns=("id",), facts=True, ask_again_since={}
     )

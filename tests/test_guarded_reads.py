@@ -466,7 +466,7 @@ async def test_a_page_reads_its_customers_and_their_facts_in_one_statement(
         tables = (
             '"customer"',
             '"consent_current"',
-            '"consent_granted"',
+            '"customer_fact"',
             '"support_case"',
             '"rights_request"',
         )
@@ -475,11 +475,9 @@ async def test_a_page_reads_its_customers_and_their_facts_in_one_statement(
     await reads(1)  # warm: the session's idle expiry may slide once
     # when pages of 1, 10 and 100 are read
     one, ten, hundred = await reads(1), await reads(10), await reads(100)
-    # then each is one statement: the customers with their conditions as columns (open
-    # case and running request as EXISTS, the consented purposes as a subquery of the
-    # customer's row of consent_granted: no purpose has an ask-again bound)
+    # then each is one statement: the customers with their conditions as columns of their
+    # row of customer_fact (no purpose has an ask-again bound)
     for sql in (one, ten, hundred):
         assert len(sql) == 1, sql
         assert sql[0].startswith('SELECT "customer".')
-        assert "EXISTS" in sql[0]
-        assert 'FROM "consent_granted"' in sql[0]
+        assert 'LEFT JOIN "customer_fact"' in sql[0]

@@ -2,26 +2,27 @@
 its per-row conversions cost more CPU than the statement. Only code constants and the
 model's own names enter the SQL; every value is a parameter.
 
-A read that a guard decides on carries its facts as columns of the same statement:
-- `open_case`: an open support case (EXISTS);
-- `fulfilling_request`: a rights request received and not yet answered (EXISTS);
+A read that a guard decides on carries its facts as columns of the same statement, from the
+customer's row of `customer_fact` (a LEFT JOIN on its key; triggers keep the row from the
+tables the facts are about, migration 0022; no row: no fact holds):
+- `open_case`: a support case is open;
+- `fulfilling_request`: a rights request is received and not yet answered;
 - `consented_purposes`: the purposes currently granted, joined by commas (NULL for none;
   a purpose that needs no consent may be among them: the reader keeps those of
   CONSENT_PURPOSES, which costs nothing per row, where a filter here cost an index search
-  per purpose and customer). A purpose counts when its latest record (by time, then id; the row of
-  `consent_current`, which triggers keep from the history) grants it, and that
-  grant was given at or after the purpose's `ask_again_since` bound (a grant older than a
+  per purpose and customer). A purpose counts when its latest record (by time, then id; the
+  row of `consent_current`, which triggers keep from the history) grants it, and that grant
+  was given at or after the purpose's `ask_again_since` bound (a grant older than a
   material policy change that widened the purpose is to be asked again:
-  api/consent/state.py says the same for one customer). With no bound, the list is the
-  customer's row of `consent_granted` (triggers keep it from `consent_current`)."""
+  api/consent/state.py says the same for one customer). With no bound in force, the list
+  is the fact row's `purposes`; with one, it is worked out from `consent_current` with each
+  grant's time, which the fact row does not hold."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
 
-from api.rights.rules import RUNNING
-from api.support.service import OPEN
 from models import Customer
 
 CONDITION_COLUMNS = ("fulfilling_request", "open_case")  # each the condition of that name
@@ -48,29 +49,15 @@ class _Marks:
         return f"${self.count}{cast}" if self.postgres else "?"
 
 
-def _exists(table: str, condition: str) -> str:
-    return (
-        f'EXISTS (SELECT 1 FROM "{table}" f '  # noqa: S608 (code constants, no input)
-        f'WHERE f."customer_id" = "customer"."id" AND {condition})'
-    )
-
-
-_RUNNING = ", ".join(f"'{status.value}'" for status in sorted(RUNNING))
-_CONDITION_SQL = {
-    "fulfilling_request": _exists("rights_request", f'f."status" IN ({_RUNNING})'),
-    "open_case": _exists("support_case", f"f.\"status\" = '{OPEN}'"),
-}
+_FACT_JOIN = ' LEFT JOIN "customer_fact" f ON f."customer_id" = "customer"."id"'
 
 
 def _consented_sql(bounded: tuple[str, ...], marks: _Marks) -> str:
-    """The granted purposes: with no ask-again bound, the customer's row of
-    `consent_granted` (kept by triggers from `consent_current`: one row found by its key);
-    else from each purpose's latest record (`consent_current`, kept by triggers), `bounded`
-    being those with a bound, one parameter each, in that order."""
+    """The granted purposes: with no ask-again bound, the fact row's; else from each
+    purpose's latest record (`consent_current`, kept by triggers), `bounded` being those
+    with a bound, one parameter each, in that order."""
     if not bounded:
-        return (
-            '(SELECT g."purposes" FROM "consent_granted" g WHERE g."customer_id" = "customer"."id")'
-        )
+        return 'f."purposes"'
     joined = "string_agg" if marks.postgres else "group_concat"
     cast = "::timestamptz" if marks.postgres else ""
     cases = " ".join(f"WHEN '{p}' THEN {marks(cast)}" for p in bounded)
@@ -97,7 +84,7 @@ def customer_sql(
     names = Customer._meta.fields_db_projection
     shown = [f'"customer"."{names[c]}" "{c}"' for c in columns]
     if facts:
-        shown += [f'{_CONDITION_SQL[c]} "{c}"' for c in CONDITION_COLUMNS]
+        shown += [f'f."{c}" "{c}"' for c in CONDITION_COLUMNS]
         shown.append(f'{_consented_sql(bounded, marks)} "{CONSENTED}"')
     tests = []
     if where is Where.EMAIL:
@@ -109,6 +96,8 @@ def customer_sql(
     if after:
         tests.append(f'"customer"."id" > {marks()}')
     sql = f'SELECT {", ".join(shown)} FROM "customer"'  # noqa: S608 (code constants)
+    if facts:
+        sql += _FACT_JOIN
     if tests:
         sql += " WHERE " + " AND ".join(tests)
     if where is not Where.ID:
