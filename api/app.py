@@ -70,7 +70,7 @@ waits for its log rows to be committed); at 700, passes came every page or so, a
 found those objects young, copied them a generation up and found them again at the next;
 an object that outlives a pass no longer counts against the next when freed, so the longer
 requests wait, the more often the collector ran. At 20,000, under 32 connections, the
-collector cost a guarded page of 100 about 0.08 ms instead of 0.2 (measured on PostgreSQL,
+collector cost a guarded page of 100 about 0.07 ms instead of 0.2 (measured on PostgreSQL,
 in-process) and holds a few megabytes more at most."""
 
 log = logging.getLogger("custos")

@@ -133,17 +133,17 @@ class Context:
         decision: str = "allow",
     ) -> None:
         """An event done (or, with decision "deny", refused) for the signed-in viewer."""
-        viewer = self.viewer
+        kind, actor_id, roles, label, _ = self._actor()
         if event == "access" and decision == "deny":  # an operation refused for the role
-            count_decision(role_label(viewer.kind, self._roles), False, ROLE_REQUIRED)
+            count_decision(label, False, ROLE_REQUIRED)
         self.audit.event(
             at=self.services.clock.now(),
             event=event,
             operation=operation,
             decision=decision,
-            actor_kind=viewer.kind,
-            actor_id=viewer.subject_id or "",
-            roles=",".join(sorted(viewer.roles)),
+            actor_kind=kind,
+            actor_id=actor_id,
+            roles=roles,
             subject_id=subject_id,
             reason=reason,
         )
@@ -208,10 +208,6 @@ class Context:
             policy_version=services.authorizer.version,
             subject_id=subject_id,
         )
-
-    @property
-    def _roles(self) -> str:
-        return self._actor()[2]
 
     def _actor(self) -> tuple[str, str, str, str, str]:
         """The viewer as a log row names them (kind, id as text, roles sorted and
