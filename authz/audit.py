@@ -26,7 +26,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from authz.log_tree import leaves_of
+from authz.log_tree import BLOCK_BITS, leaves_of
 from authz.sql import insert as sql_insert
 from models import AuditEvent, AuditSubject
 
@@ -149,9 +149,9 @@ async def append(records: list[AuditRecord]) -> None:
     """Append records with one multi-row INSERT, chained to the last row. Joins the
     caller's transaction when there is one (a mutation's writes and its log commit
     together). Written without the ORM's per-object work: this is on the path of every
-    read. The rows' subjects are indexed in `audit_subject` when the rows join the tree
-    (authz/log_tree.py), not here: an index entry per subject lands on a page of its own,
-    which costs a page each per commit when written one request at a time. On SQLite,
+    read. The rows' subjects are indexed in `audit_posting` when the rows join the tree
+    (authz/log_tree.py), not here: there a batch of many requests' rows adds each subject's
+    ids to one list. On SQLite,
     outside a transaction (a read's rows), the whole append is one call on the
     connection's thread (api/db.py `write_in_one_step`)."""
     if not records:
@@ -238,9 +238,13 @@ async def _chunks(
 
 async def _links(first_id: object, last_id: object) -> dict[int, set[str]]:
     links: dict[int, set[str]] = defaultdict(set)
-    rows = await AuditSubject.filter(event_id__gte=first_id, event_id__lte=last_id).values_list(
-        "event_id", "subject_id"
-    )
+    first, last = int(str(first_id)), int(str(last_id))
+    rows = await AuditSubject.filter(
+        block__gte=first >> BLOCK_BITS,
+        block__lte=last >> BLOCK_BITS,
+        event_id__gte=first,
+        event_id__lte=last,
+    ).values_list("event_id", "subject_id")
     for event_id, subject in rows:
         links[int(str(event_id))].add(str(subject))
     return links
@@ -255,7 +259,7 @@ def links_agree(linked: set[str], subjects: set[str], in_tree: bool) -> bool:
 
 async def verify(*, batch: int = 10_000) -> VerifyResult:
     """Walk the chain from the first row; name the first row whose link or hash is wrong,
-    or whose subjects are not as `audit_subject` indexes them (see `links_agree`)."""
+    or whose subjects are not as its posting lists index them (see `links_agree`)."""
     prev = GENESIS
     checked = 0
     async for chunk in _chunks(batch):

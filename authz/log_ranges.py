@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from tortoise.backends.base.config_generator import expand_db_url
 
-from authz.log_walk import Walk, rows_sql
+from authz.log_walk import Walk, blocks, lists_sql, rows_sql
 
 DIGEST = 32  # bytes of a leaf hash
 
@@ -74,7 +74,7 @@ def _walk_sqlite(database_url: str, after: int, upto: int, batch: int, walk: Wal
         conn.execute("PRAGMA query_only = 1")
         sql = rows_sql(False, bounded=True) + str(int(batch))
         while rows := conn.execute(sql, (after, upto)).fetchall():
-            if not walk.feed(rows):
+            if not walk.feed(rows, conn.execute(lists_sql(False), blocks(rows)).fetchall()):
                 return
             after = int(rows[-1][0])
     finally:
@@ -96,7 +96,8 @@ async def _walk_postgres(database_url: str, after: int, upto: int, batch: int, w
         sql = rows_sql(True, bounded=True) + str(int(batch))
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
             while rows := await conn.fetch(sql, after, upto):
-                if not walk.feed(rows):
+                lists = await conn.fetch(lists_sql(True), *blocks(rows))
+                if not walk.feed(rows, lists):
                     return
                 after = int(rows[-1][0])
     finally:

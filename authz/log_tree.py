@@ -18,7 +18,6 @@ import asyncio
 import functools
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -87,11 +86,12 @@ async def _insert(
     table: str,
     columns: tuple[str, ...],
     rows: Sequence[tuple[object, ...]],
+    tail: str = "",
 ) -> None:
     chunk = 1_000
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        statement = sql.insert(conn.capabilities.dialect, table, columns, len(part))
+        statement = sql.insert(conn.capabilities.dialect, table, columns, len(part)) + tail
         await conn.execute_query(statement, [value for row in part for value in row])
 
 
@@ -342,6 +342,7 @@ async def _integrate_batch(batch: int) -> tuple[int, int, bool]:
             raise NotInTree("the tree is missing nodes it should hold")
         raise _Moved  # read as another process wrote: read again
     leaves, nodes = _hashed(rows, tree_size, [(k[0], stored[k]) for k in frontier])
+    lists = postings(rows)
     async with in_transaction() as tx:
         started = time.monotonic()  # SQLite: the write lock is held from here
         await _lock(tx)
@@ -349,7 +350,8 @@ async def _integrate_batch(batch: int) -> tuple[int, int, bool]:
             raise _Moved
         await _insert(tx, "audit_leaf", ("idx", "event_id", "salt", "hash"), leaves)
         await _insert(tx, "audit_node", ("id", "hash"), nodes)
-        await _link_subjects(tx, rows)
+        # a list already there (written by hand: nothing else writes one) is left as it is
+        await _insert(tx, "audit_posting", _POSTING_COLUMNS, lists, " ON CONFLICT DO NOTHING")
     if sqlite and more:
         await _give_way(time.monotonic() - started)
     return len(rows), tree_size + len(rows), more
@@ -362,64 +364,28 @@ async def _give_way(held: float) -> None:
     await asyncio.sleep(held)
 
 
-# The subject links of rows given by id, as authz.audit.subjects_of splits a row's
-# subject_id, once per (row, subject) (PostgreSQL splits them itself: no value per link).
-# A subject listed twice in one row is linked once, as the key (event_id, subject_id)
-# requires. PostgreSQL removes copies by sorting the batch's links, which also hands them
-# to the key in its order (ON CONFLICT DO NOTHING instead probed the key twice a link:
-# 40% more of the database's time, measured).
-_PG_LINKS = (
-    "INSERT INTO audit_subject (event_id, subject_id, at) "
-    "SELECT DISTINCT e.id, s.subject, e.at FROM audit_event e "
-    "CROSS JOIN LATERAL unnest(string_to_array(e.subject_id, ',')) AS s(subject) "
-    "WHERE e.id = ANY($1::bigint[]) AND s.subject <> '' ORDER BY e.id, s.subject"
-)
-# The same on SQLite, for rows whose subject lists need no JSON escaping (`_JSON_SAFE`):
-# each list made a JSON array and split by json_each, in the database (half the time of
-# a value per link, and the write lock is held that much less). A copy is skipped by the
-# key (OR IGNORE) rather than removed by sorting every link first: a third fewer
-# instructions per link, counted, and the links still come in the key's order (rows by
-# id, each row's list as the log writes it, sorted).
-_SQLITE_LINKS = (
-    "INSERT OR IGNORE INTO audit_subject (event_id, subject_id, at) "
-    "SELECT e.id, j.value, e.at FROM audit_event e, "
-    "json_each('[\"' || replace(e.subject_id, ',', '\",\"') || '\"]') j "
-    "WHERE e.id >= ? AND e.id <= ? AND e.subject_id <> '' AND j.value <> ''"
-)
-_JSON_SAFE = re.compile(r'[^"\\\x00-\x1f\x7f]*\Z')
-_LINK_COLUMNS = ("event_id", "subject_id", "at")
+BLOCK_BITS = 10
+"""A posting list holds ids of one block of 1,024 (id >> 10): the lists holding a range of
+rows are those of the range's blocks (models/migrations/0023_audit_posting.py)."""
+_POSTING_COLUMNS = ("subject_id", "first_id", "block", "first_at", "last_at", "event_ids")
 
 
-async def _link_subjects(conn: BaseDBAsyncClient, rows: Sequence[dict[str, object]]) -> None:
-    """Index the subjects of rows joining the tree in `audit_subject`: one entry per
-    (row, subject). Written here, the rows of many requests in one transaction, rather
-    than by each request: each subject's entry lands on its own page of the (subject,
-    time) index, and a transaction writes each page it changed once, however many of its
-    rows changed it. Rows already linked (appended before the links moved here) are left
-    as they are."""
-    first, last = int(str(rows[0]["id"])), int(str(rows[-1]["id"]))
-    between = f"event_id >= {_marks(conn, 1)} AND event_id <= {_marks(conn, 1, 2)}"
-    linked = await conn.execute_query_dict(
-        f"SELECT DISTINCT event_id FROM audit_subject WHERE {between}",  # noqa: S608
-        [first, last],
-    )
-    done = {int(str(r["event_id"])) for r in linked}
-    todo = [r for r in rows if r["subject_id"] and int(str(r["id"])) not in done]
-    if not todo:
-        return
-    if conn.capabilities.dialect == "postgres":
-        await conn.execute_query(_PG_LINKS, [[int(str(r["id"])) for r in todo]])
-        return
-    if not done and all(_JSON_SAFE.match(str(r["subject_id"])) for r in todo):
-        await conn.execute_query(_SQLITE_LINKS, [first, last])  # the rows are the range's
-        return
-    links = [
-        (r["id"], subject, r["at"])
-        for r in todo
-        for subject in sorted(set(str(r["subject_id"]).split(",")))
-        if subject
-    ]
-    await _insert(conn, "audit_subject", _LINK_COLUMNS, links)
+def postings(rows: Sequence[dict[str, object]]) -> list[tuple[object, ...]]:
+    """The `audit_posting` rows indexing the subjects of `rows` (in id order): per subject
+    and block, the ids of the rows naming it, ascending, with their first id and their
+    earliest and latest times. A subject listed twice in one row is listed once."""
+    lists: dict[tuple[str, int], list[dict[str, object]]] = {}
+    for row in rows:
+        row_id = int(str(row["id"]))
+        for subject in dict.fromkeys(str(row["subject_id"] or "").split(",")):
+            if subject:
+                lists.setdefault((subject, row_id >> BLOCK_BITS), []).append(row)
+    found: list[tuple[object, ...]] = []
+    for (subject, block), named in lists.items():
+        times = [r["at"] for r in named]
+        ids = ",".join(str(r["id"]) for r in named)
+        found.append((subject, named[0]["id"], block, min(times), max(times), ids))  # type: ignore[type-var]
+    return found
 
 
 # Rows after the tree's last leaf whose comma-separated subject list holds a given id.
@@ -432,7 +398,7 @@ _NOT_YET_INDEXED = (
 
 async def rows_not_yet_indexed(subject_id: str) -> list[int]:
     """The ids of rows about `subject_id` that are not in the tree yet, so not yet in the
-    `audit_subject` index (`_link_subjects` writes it as rows join the tree): the rows of
+    subject index (`postings`, written as rows join the tree): the rows of
     the last second or so while the integration loop runs, read in one statement."""
     if not subject_id or "," in subject_id:  # no row lists such an id as one subject
         return []

@@ -29,7 +29,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from authz import log_tree
 from authz.audit import GENESIS
 from authz.log_ranges import DIGEST, RangeWalk, plan, walk_range
-from authz.log_walk import UNLINKED, Walk, rows_sql
+from authz.log_walk import UNLINKED, Walk, blocks, lists_sql, rows_sql
 from models import AuditCheckpoint, AuditLogKey
 from verifier import merkle
 from verifier.note import Checkpoint, NoteError, Verifier, open_checkpoint, parse_vkey
@@ -143,7 +143,9 @@ async def _walk_here(conn: BaseDBAsyncClient, tree: _Tree, batch: int) -> int | 
     walk = Walk(tree.add, prev=GENESIS, next_leaf=0)
     after = 0
     while rows := await _batch(conn, after, batch):
-        if not walk.feed(rows):
+        postgres = conn.capabilities.dialect == "postgres"
+        _, lists = await conn.execute_query(lists_sql(postgres), list(blocks(rows)))
+        if not walk.feed(rows, lists):  # type: ignore[arg-type]
             return _broken(walk.checked, tree, *walk.broken)  # type: ignore[misc]
         after = int(str(rows[-1][0]))
     return walk.checked

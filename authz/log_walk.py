@@ -16,14 +16,15 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 
 from authz.audit import STORED, canonical_values, links_agree, subjects_of
+from authz.log_tree import BLOCK_BITS
 from verifier.leaf import PLAIN_ORDER, fast_leaf_data, leaf_data, row_leaf_hash
 from verifier.merkle import leaf_hash
 
 _COLUMNS = ",".join(f"e.{c}" for c in dict.fromkeys(("id", *STORED, "prev_hash", "hash")))
 # Positions in a fetched row: id, the STORED fields, prev_hash, hash, then the leaf's index,
-# salt and hash and the subjects linked in `audit_subject`.
+# salt and hash.
 _FIRST, _PREV, _HASH = 1, 1 + len(STORED), 2 + len(STORED)
-_LEAF_IDX, _LEAF_SALT, _LEAF_HASH, _LINKED = range(3 + len(STORED), 7 + len(STORED))
+_LEAF_IDX, _LEAF_SALT, _LEAF_HASH = range(3 + len(STORED), 6 + len(STORED))
 _AT = STORED.index("at")
 _SUBJECT = STORED.index("subject_id")
 _ACTOR = STORED.index("actor_id")
@@ -38,14 +39,43 @@ def rows_sql(postgres: bool, *, bounded: bool = False) -> str:
     """The next rows by id after the first parameter (and up to the second, if `bounded`),
     each a tuple in the positions above; the batch size is appended as `LIMIT n`."""
     after, upto = ("$1", "$2") if postgres else ("?", "?")
-    concat = "string_agg(s.subject_id, ',')" if postgres else "group_concat(s.subject_id, ',')"
     bound = f" AND e.id <= {upto}" if bounded else ""
     return (
-        f"SELECT {_COLUMNS}, l.idx AS leaf_idx, l.salt AS leaf_salt, l.hash AS leaf_hash, "  # noqa: S608
-        f"(SELECT {concat} FROM audit_subject s WHERE s.event_id = e.id) "
-        "AS linked FROM audit_event e LEFT JOIN audit_leaf l ON l.event_id = e.id "
+        f"SELECT {_COLUMNS}, l.idx AS leaf_idx, l.salt AS leaf_salt, l.hash AS leaf_hash "  # noqa: S608
+        "FROM audit_event e LEFT JOIN audit_leaf l ON l.event_id = e.id "
         f"WHERE e.id > {after}{bound} ORDER BY e.id LIMIT "
     )
+
+
+def lists_sql(postgres: bool) -> str:
+    """The posting lists (block, subject, ids) of the blocks from the first parameter to
+    the second: those of a range of rows are its first row's block to its last's."""
+    first, last = ("$1", "$2") if postgres else ("?", "?")
+    return (
+        "SELECT block, subject_id, event_ids FROM audit_posting "  # noqa: S608
+        f"WHERE block >= {first} AND block <= {last}"
+    )
+
+
+def blocks(rows: Sequence[Sequence[object]]) -> tuple[int, int]:
+    """The blocks of `rows` (consecutive by id), the parameters of `lists_sql`."""
+    return int(str(rows[0][0])) >> BLOCK_BITS, int(str(rows[-1][0])) >> BLOCK_BITS
+
+
+def linked_subjects(lists: Sequence[Sequence[object]]) -> dict[int, set[str]]:
+    """Per row id, the subjects the posting lists `lists` (as `lists_sql` returns them)
+    link it to; an id listed outside its list's block is no link (as the `audit_subject`
+    view reads them), and neither is what is not an id (only written by hand)."""
+    linked: dict[int, set[str]] = {}
+    for block, subject, ids in lists:
+        for text in str(ids).split(","):
+            try:
+                row_id = int(text)
+            except ValueError:
+                continue
+            if row_id >> BLOCK_BITS == block:
+                linked.setdefault(row_id, set()).add(str(subject))
+    return linked
 
 
 def _at(value: object) -> datetime:
@@ -98,13 +128,9 @@ def _leaf(values: Sequence[object], stamp: str, salt: bytes) -> bytes:
     return leaf_hash(data)
 
 
-def _same_subjects(linked: object, subjects: object, in_tree: bool) -> bool:
-    """authz.audit.links_agree, with a fast path for an index listing the subjects as the
-    row does (the usual case)."""
-    if linked == subjects and linked:
-        return True
-    indexed = set(str(linked or "").split(",")) - {""}
-    return links_agree(indexed, set(subjects_of(str(subjects))), in_tree)
+def _same_subjects(linked: set[str], subjects: object, in_tree: bool) -> bool:
+    """authz.audit.links_agree on a row's subject list as stored."""
+    return links_agree(linked, set(subjects_of(str(subjects))), in_tree)
 
 
 def _check_encodings(
@@ -137,9 +163,12 @@ class Walk:
     checked_before_first_leaf: int = 0
     broken: tuple[int, str] | None = field(default=None)
 
-    def feed(self, rows: Sequence[Sequence[object]]) -> bool:
-        """Check `rows` (the next ones by id, as `rows_sql` returns them); False at the
-        first broken row."""
+    def feed(self, rows: Sequence[Sequence[object]], lists: Sequence[Sequence[object]]) -> bool:
+        """Check `rows` (the next ones by id, as `rows_sql` returns them) and the posting
+        lists of their blocks (`lists_sql` with `blocks(rows)`); False at the first broken
+        row."""
+        linked = linked_subjects(lists)
+        unlinked: set[str] = set()
         sha256 = hashlib.sha256
         on_leaf = self.on_leaf
         prev = self.prev
@@ -157,7 +186,8 @@ class Walk:
                 return self._break(row_id, UNLINKED)
             if sha256(prev.encode() + canonical).hexdigest() != row[_HASH]:
                 return self._break(row_id, "hash does not match the row's content")
-            if not _same_subjects(row[_LINKED], values[_SUBJECT], row[_LEAF_IDX] is not None):
+            in_tree = row[_LEAF_IDX] is not None
+            if not _same_subjects(linked.get(row_id, unlinked), values[_SUBJECT], in_tree):
                 return self._break(row_id, "its subject index was altered")
             prev = self.prev = str(row[_HASH])
             if row[_LEAF_IDX] is None:

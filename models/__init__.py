@@ -1,6 +1,6 @@
 """Tortoise models: one module a feature, all re-exported here for model discovery."""
 
-from models.audit import AuditEvent, AuditSubject
+from models.audit import AuditEvent, AuditPosting, AuditSubject
 from models.audit_tree import AuditCheckpoint, AuditLeaf, AuditLogKey, AuditNode
 from models.authz import PolicyChange, PolicyProposal, PolicyRule, PolicyVersion
 from models.campaign import Campaign
@@ -26,6 +26,7 @@ __all__ = [
     "AuditLeaf",
     "AuditLogKey",
     "AuditNode",
+    "AuditPosting",
     "AuditSubject",
     "Campaign",
     "ConsentRecord",

@@ -43,20 +43,41 @@ class AuditEvent(Model):
         indexes = (("actor_id", "at"), ("at",))
 
 
-class AuditSubject(Model):
-    """One row per (audit row, subject): how the log is searched by whose data it is.
-    Derived from `audit_event.subject_id`, which the hash covers; `verify` checks that
-    the two agree, so a link cannot be dropped or altered unnoticed.
+class AuditPosting(Model):
+    """Per subject, the ids of the log rows naming it: the log searched by whose data.
 
-    The table's key is (event_id, subject_id), made by migration 0020 (a key of two
-    columns, which Tortoise cannot declare): a link costs two index entries, that key and
-    (subject_id, at), and no sequence (a page of 100 customers writes 100 links). Tortoise
-    is told `event_id` is the key; nothing saves or fetches a link by it."""
+    A posting list, written when rows join the log's tree, one row per
+    (subject, block of 1,024 row ids, batch joining the tree): a staff page of 100
+    customers adds its id to 100 lists rather than 100 rows to two indexes. Derived from
+    `audit_event.subject_id`, which the hash covers; `verify` checks that the two agree, so
+    a link cannot be dropped or altered unnoticed.
+
+    The table's key is (subject_id, first_id), made by migration 0023 (a key of two
+    columns, which Tortoise cannot declare); Tortoise is told `first_id` is the key, and
+    nothing saves or fetches a list by it. `block` is every listed id >> 10."""
+
+    subject_id = fields.CharField(max_length=64)
+    first_id = fields.BigIntField(primary_key=True, generated=False)
+    block = fields.BigIntField(db_index=True)
+    first_at = fields.DatetimeField()
+    last_at = fields.DatetimeField()
+    event_ids = fields.TextField()  # ascending ids joined by commas
+
+    class Meta:
+        table = "audit_posting"
+
+
+class AuditSubject(Model):
+    """A view of audit_posting: one row per (log row, subject), read only.
+
+    Made by migration 0023, with the times of the list each row comes from (`first_at` <=
+    the row's time <= `last_at`). An id listed outside its list's block is left out."""
 
     event_id = fields.BigIntField(primary_key=True, generated=False)
     subject_id = fields.CharField(max_length=64)
-    at = fields.DatetimeField()
+    block = fields.BigIntField()
+    first_at = fields.DatetimeField()
+    last_at = fields.DatetimeField()
 
     class Meta:
         table = "audit_subject"
-        indexes = (("subject_id", "at"),)

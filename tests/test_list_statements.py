@@ -25,7 +25,7 @@ from api.services import Services
 from authz import checkpoints
 from models import (
     AuditEvent,
-    AuditSubject,
+    AuditPosting,
     Campaign,
     ConsentRecord,
     Customer,
@@ -195,8 +195,16 @@ async def staff_accesses(world: World, numbers: range) -> None:
     ]
     await AuditEvent.bulk_create(events)
     ids = await AuditEvent.filter(hash__in=[e.hash for e in events]).values_list("id", "at")
-    await AuditSubject.bulk_create(
-        AuditSubject(event_id=i, subject_id=str(world.customer_id), at=at) for i, at in ids
+    await AuditPosting.bulk_create(
+        AuditPosting(
+            subject_id=str(world.customer_id),
+            first_id=i,
+            block=i >> 10,
+            first_at=at,
+            last_at=at,
+            event_ids=str(i),
+        )
+        for i, at in ids
     )
 
 

@@ -18,6 +18,12 @@ from tests.test_log_verify import grow, intrude
 
 Attack = Callable[[list[int]], str]
 
+
+def listing(row_id: int) -> str:
+    """SQL: a posting list holds `row_id`."""
+    return f"',' || event_ids || ',' LIKE '%,{row_id},%'"
+
+
 ATTACKS: dict[str, Attack] = {
     "a row edited": lambda ids: f"UPDATE audit_event SET purpose = 'legal' WHERE id = {ids[4]}",
     "the first row edited": lambda ids: (
@@ -27,13 +33,13 @@ ATTACKS: dict[str, Attack] = {
         f"UPDATE audit_event SET decision = 'deny' WHERE id = {ids[-1]}"
     ),
     "a row deleted with its leaf and links": lambda ids: (
-        f"DELETE FROM audit_subject WHERE event_id = {ids[4]};"
+        f"DELETE FROM audit_posting WHERE {listing(ids[4])};"
         f"DELETE FROM audit_leaf WHERE event_id = {ids[4]};"
         f"DELETE FROM audit_event WHERE id = {ids[4]}"
     ),
     "a leaf deleted": lambda ids: f"DELETE FROM audit_leaf WHERE event_id = {ids[5]}",
     "a subject link deleted": lambda ids: (
-        f"DELETE FROM audit_subject WHERE event_id = {ids[3]} AND subject_id = 'c-3'"
+        f"DELETE FROM audit_posting WHERE {listing(ids[3])} AND subject_id = 'c-3'"
     ),
     "a leaf hash replaced": lambda ids: (
         f"UPDATE audit_leaf SET hash = '{'cd' * 32}' WHERE event_id = {ids[6]}"

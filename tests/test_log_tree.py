@@ -132,6 +132,8 @@ async def test_the_tree_tables_are_append_only_on_postgres(clock: FakeClock) -> 
         "UPDATE audit_leaf SET hash = 'x'",
         "DELETE FROM audit_leaf",
         "UPDATE audit_node SET hash = 'x'",
+        "UPDATE audit_posting SET event_ids = '1'",
+        "DELETE FROM audit_posting",
     ):
         with pytest.raises(Exception, match="append-only"):
             await conn.execute_query(sql)
@@ -176,17 +178,40 @@ async def test_subject_links_are_each_listed_subject_once_whatever_the_character
     assert len(expected) == 4 + 13
 
 
-async def test_linking_a_batch_on_sqlite_sorts_nothing() -> None:
-    # the links go in as the rows list them; a subject listed twice is skipped by the key,
-    # not removed by sorting every link of the batch first (a third of SQLite's work per
-    # link). PostgreSQL keeps its sort: its ON CONFLICT probes the key twice a link.
+async def test_a_batch_lists_each_subject_once_per_block(clock: FakeClock) -> None:
+    # given 30 rows each naming the same 10 subjects (a staff page shown 30 times)
+    subjects = ",".join(f"c-{i}" for i in range(10))
+    await append([replace(record(clock, n), subject_id=subjects) for n in range(30)])
+    # when they join the tree in one batch
+    assert await log_tree.integrate() == 30
+    # then the index holds one list per subject naming the 30 rows, not 300 rows
     conn = connections.get("default")
-    if conn.capabilities.dialect != "sqlite":
-        pytest.skip("SQLite's statement")
-    plan = await conn.execute_query_dict(f"EXPLAIN QUERY PLAN {log_tree._SQLITE_LINKS}", [1, 2])
-    steps = " ".join(str(row["detail"]) for row in plan)
-    assert "SEARCH e USING INTEGER PRIMARY KEY" in steps  # a plan was read
-    assert "TEMP B-TREE" not in steps
+    lists = await conn.execute_query_dict(
+        "SELECT subject_id, first_id, block, event_ids FROM audit_posting ORDER BY subject_id"
+    )
+    ids = [e.id for e in await AuditEvent.all().order_by("id")]
+    assert [r["subject_id"] for r in lists] == sorted(f"c-{i}" for i in range(10))
+    assert {r["event_ids"] for r in lists} == {",".join(map(str, ids))}
+    assert {int(r["first_id"]) for r in lists} == {ids[0]}
+    assert {int(r["block"]) for r in lists} == {ids[0] >> 10}
+    # and the view reads them back as one link per (row, subject)
+    links = await conn.execute_query_dict("SELECT count(*) AS n FROM audit_subject")
+    assert int(links[0]["n"]) == 300
+
+
+def test_a_list_never_spans_two_blocks_and_names_a_subject_once_per_row() -> None:
+    at = [f"2026-12-04 12:00:{n:02d}" for n in range(4)]
+    rows = [
+        {"id": 1022, "subject_id": "c-1,c-2", "at": at[1]},
+        {"id": 1023, "subject_id": "c-1,c-1", "at": at[0]},
+        {"id": 1024, "subject_id": "c-1", "at": at[3]},
+        {"id": 1025, "subject_id": ",c-1,", "at": at[2]},
+    ]
+    assert sorted(log_tree.postings(rows)) == [
+        ("c-1", 1022, 0, at[0], at[1], "1022,1023"),
+        ("c-1", 1024, 1, at[2], at[3], "1024,1025"),
+        ("c-2", 1022, 0, at[1], at[1], "1022"),
+    ]
 
 
 async def test_a_tree_moved_on_while_hashing_drops_the_batch_and_goes_on(
@@ -240,13 +265,13 @@ async def test_a_batch_holds_a_bounded_number_of_subject_links(
     monkeypatch.setattr(log_tree, "_LINKS_PER_BATCH", 100)
     monkeypatch.setattr(log_tree, "_SQLITE_LINKS_PER_BATCH", 100)
     linked: list[int] = []
-    real_link = log_tree._link_subjects
+    real_lists = log_tree.postings
 
-    async def counted(conn, rows):  # type: ignore[no-untyped-def]
+    def counted(rows):  # type: ignore[no-untyped-def]
         linked.append(sum(len(str(r["subject_id"]).split(",")) for r in rows))
-        await real_link(conn, rows)
+        return real_lists(rows)
 
-    monkeypatch.setattr(log_tree, "_link_subjects", counted)
+    monkeypatch.setattr(log_tree, "postings", counted)
     # when the tree is brought up to date in batches of up to 50 rows
     assert await log_tree.integrate(batch=50) == 12
     # then each batch linked at most 100 subjects (2 rows of 40), and every row is in
@@ -274,17 +299,17 @@ async def test_on_sqlite_batches_are_smaller_and_leave_the_write_lock_free_betwe
     monkeypatch.setattr(log_tree, "_LINKS_PER_BATCH", 1_000)
     monkeypatch.setattr(log_tree, "_SQLITE_LINKS_PER_BATCH", 200)
     events: list[tuple[str, float]] = []
-    real_link, real_give_way = log_tree._link_subjects, log_tree._give_way
+    real_lists, real_give_way = log_tree.postings, log_tree._give_way
 
-    async def linked(conn, rows):  # type: ignore[no-untyped-def]
+    def linked(rows):  # type: ignore[no-untyped-def]
         events.append(("batch", float(sum(len(str(r["subject_id"]).split(",")) for r in rows))))
-        await real_link(conn, rows)
+        return real_lists(rows)
 
     async def gave_way(held: float) -> None:
         events.append(("pause", held))
         await real_give_way(held)
 
-    monkeypatch.setattr(log_tree, "_link_subjects", linked)
+    monkeypatch.setattr(log_tree, "postings", linked)
     monkeypatch.setattr(log_tree, "_give_way", gave_way)
     # when one pass brings them into the tree
     assert await log_tree.integrate() == 12

@@ -24,7 +24,7 @@ from verifier.leaf import row_leaf_hash
 from verifier.note import Checkpoint, NoteError
 
 ORIGIN = "shop.example.test/audit-log"
-APPEND_ONLY = ("audit_event", "audit_subject", "audit_leaf", "audit_node", "audit_checkpoint")
+APPEND_ONLY = ("audit_event", "audit_posting", "audit_leaf", "audit_node", "audit_checkpoint")
 
 
 @pytest.fixture(autouse=True, params=["one process", "id ranges"])
@@ -132,7 +132,7 @@ async def test_deleting_the_newest_rows_is_named_truncation(
     # own checkpoints included: the chain of what is left still verifies on its own
     keep = (await AuditEvent.all().order_by("id"))[5].id
     await intrude(
-        f"DELETE FROM audit_subject WHERE event_id > {keep};"
+        f"DELETE FROM audit_posting WHERE first_id > {keep};"  # each row's subjects its own
         f"DELETE FROM audit_leaf WHERE event_id > {keep};"
         f"DELETE FROM audit_event WHERE id > {keep};"
         "DELETE FROM audit_checkpoint"

@@ -17,7 +17,7 @@ from api.clock import FakeClock
 from authz import log_tree
 from authz.audit import STORED, AuditRecord, append, canonical_values
 from authz.log_verify import verify_log
-from authz.log_walk import _canonical, _leaf, _same_subjects, _stamp
+from authz.log_walk import _canonical, _leaf, _same_subjects, _stamp, linked_subjects
 from models import AuditEvent
 from tests.test_log_verify import intrude
 from verifier.leaf import (
@@ -137,14 +137,18 @@ def test_a_naive_time_fails_as_the_chain_fails() -> None:
 
 @pytest.mark.parametrize("in_tree", [True, False])
 def test_subjects_compare_as_sets(in_tree: bool) -> None:
-    assert _same_subjects("a,b", "a,b", in_tree)
-    assert _same_subjects("b,a", "a,b,a", in_tree)
-    assert _same_subjects(None, "", in_tree)
-    assert not _same_subjects("a", "a,b", in_tree)
-    assert not _same_subjects("a,b,c", "a,b", in_tree)
+    assert _same_subjects({"a", "b"}, "a,b", in_tree)
+    assert _same_subjects({"b", "a"}, "a,b,a", in_tree)
+    assert _same_subjects(set(), "", in_tree)
+    assert not _same_subjects({"a"}, "a,b", in_tree)
+    assert not _same_subjects({"a", "b", "c"}, "a,b", in_tree)
     # a row is indexed when it joins the tree: until then, no index is its index
-    assert _same_subjects(None, "a,b", in_tree) is not in_tree
-    assert _same_subjects("", "a", in_tree) is not in_tree
+    assert _same_subjects(set(), "a,b", in_tree) is not in_tree
+
+
+def test_lists_link_their_ids_in_their_own_block_only() -> None:
+    lists = [(0, "a", "3,1"), (0, "b", "1"), (1, "a", "1024,5"), (1, "c", "x,,1025")]
+    assert linked_subjects(lists) == {1: {"a", "b"}, 3: {"a"}, 1024: {"a"}, 1025: {"c"}}
 
 
 def _odd(clock: FakeClock, n: int) -> AuditRecord:
@@ -174,21 +178,25 @@ async def test_rows_of_any_text_verify_and_links_in_any_order(clock: FakeClock) 
     assert (result.ok, result.checked, result.tree_size) == (True, 9, 9), result.problem
     target = (await AuditEvent.all().order_by("id"))[4]
     conn = connections.get("default")
-    links = await conn.execute_query_dict(
-        f"SELECT subject_id, at FROM audit_subject WHERE event_id = {target.id} ORDER BY subject_id"
+    lists = await conn.execute_query_dict(
+        "SELECT subject_id, first_id, event_ids FROM audit_posting"
     )
-    # the same links, written back in the reverse order: the index still agrees
-    await intrude(f"DELETE FROM audit_subject WHERE event_id = {target.id}")
-    for link in reversed(links):
-        await conn.execute_query(
-            "INSERT INTO audit_subject (event_id, subject_id, at) VALUES "
-            + ("($1, $2, $3)" if conn.capabilities.dialect == "postgres" else "(?, ?, ?)"),
-            [target.id, link["subject_id"], link["at"]],
-        )
-    assert (await verify_log()).ok
+    # the same lists, their ids written back in the reverse order: the index still agrees
     await intrude(
-        f"DELETE FROM audit_subject WHERE event_id = {target.id} "
-        f"AND subject_id = '{links[0]['subject_id']}'"
+        ";".join(
+            "UPDATE audit_posting SET event_ids = "
+            f"'{','.join(reversed(r['event_ids'].split(',')))}' "
+            f"WHERE subject_id = '{r['subject_id']}' AND first_id = {r['first_id']}"
+            for r in lists
+        )
+    )
+    assert (await verify_log()).ok
+    # and the row's id taken out of one of its subject's lists is named
+    holding = next(r for r in lists if str(target.id) in r["event_ids"].split(","))
+    kept = ",".join(i for i in holding["event_ids"].split(",") if i != str(target.id))
+    await intrude(
+        f"UPDATE audit_posting SET event_ids = '{kept}' "
+        f"WHERE subject_id = '{holding['subject_id']}' AND first_id = {holding['first_id']}"
     )
     result = await verify_log(batch=3)
     assert (result.ok, result.kind, result.first_broken_id) == (False, "edited", target.id)

@@ -102,13 +102,15 @@ async def _about(
     subject_id: str, since: datetime | None = None, until: datetime | None = None
 ) -> Q:
     """Rows about a subject (a row may name a whole page of subjects): those in the tree
-    through the `audit_subject` index, and those not yet in it (indexed when they join it,
-    a second or so later) by their own `subject_id`, read in one more statement."""
+    through the subject's posting lists (the `audit_subject` view), those of lists whose
+    times meet the period, and those not yet in it (indexed when they join it, a second or
+    so later) by their own `subject_id`, read in one more statement. The rows' own times
+    are the caller's filter."""
     links = AuditSubject.filter(subject_id=subject_id)
     if since is not None:
-        links = links.filter(at__gte=since)
+        links = links.filter(last_at__gte=since)
     if until is not None:
-        links = links.filter(at__lt=until)
+        links = links.filter(first_at__lt=until)
     indexed = Q(id__in=Subquery(links.values("event_id")))
     pending = await log_tree.rows_not_yet_indexed(subject_id)
     return indexed | Q(id__in=pending) if pending else indexed
