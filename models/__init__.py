@@ -20,7 +20,11 @@ from models.sharing import Disclosure, Processor
 from models.support import SupportCase
 from models.visit import VisitEvent
 
+VIEWS = frozenset({AuditSubject._meta.db_table})
+"""Models read from a view (no rows of their own): nothing empties, scans or counts them."""
+
 __all__ = [
+    "VIEWS",
     "AuditCheckpoint",
     "AuditEvent",
     "AuditLeaf",

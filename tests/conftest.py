@@ -28,7 +28,7 @@ from api.settings import Settings
 from api.staff.service import create_employee
 from authz import separation
 from authz.registry import VALUE_BLIND_ROLES
-from models import Customer, EmployeeRole, OutboxMessage, PolicyRule
+from models import VIEWS, Customer, EmployeeRole, OutboxMessage, PolicyRule
 from tests import log_scan
 from tests.consent_invariant import assert_current_is_latest
 from tests.fact_invariant import assert_facts_hold
@@ -103,8 +103,7 @@ async def database(database_url: str) -> AsyncIterator[None]:
 
 
 # The seeded access policy stays from test to test; a test that edits it restores it.
-# audit_subject is a view of audit_posting (no rows of its own).
-_KEPT = {"policy_rule", "policy_version", "audit_subject"}
+_KEPT = {"policy_rule", "policy_version", *VIEWS}
 
 
 def _tables() -> list[str]:

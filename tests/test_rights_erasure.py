@@ -26,6 +26,7 @@ from api.sharing import ledger
 from authz.audit import verify
 from authz.registry import Category
 from models import (
+    VIEWS,
     AuditEvent,
     ConsentRecord,
     Customer,
@@ -311,6 +312,8 @@ def text_columns() -> dict[str, list[str]]:
     """Every table of the models, with its text, varchar and JSON columns."""
     tables: dict[str, list[str]] = {}
     for model in Tortoise.apps["models"].values():
+        if model._meta.db_table in VIEWS:
+            continue
         fields = model._meta.fields_map.values()
         columns = [
             f.source_field or f.model_field_name for f in fields if isinstance(f, TEXT_FIELDS)
