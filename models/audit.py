@@ -52,9 +52,10 @@ class AuditPosting(Model):
     `audit_event.subject_id`, which the hash covers; `verify` checks that the two agree, so
     a link cannot be dropped or altered unnoticed.
 
-    The table's key is (subject_id, first_id), made by migration 0023 (a key of two
-    columns, which Tortoise cannot declare); Tortoise is told `first_id` is the key, and
-    nothing saves or fetches a list by it. `block` is every listed id >> 10."""
+    The table's key is (block, subject_id, first_id), with a unique index (subject_id,
+    first_id), made by migration 0023 (Tortoise cannot declare a key of several columns);
+    Tortoise is told `first_id` is the key, and nothing saves or fetches a list by it.
+    `block` is every listed id >> 10."""
 
     subject_id = fields.CharField(max_length=64)
     first_id = fields.BigIntField(primary_key=True, generated=False)

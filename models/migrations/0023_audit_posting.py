@@ -14,6 +14,9 @@ from models.migrations import StateOnly
 # - `block` is the rows' id >> 10: a list never spans two blocks, so the lists holding a
 #   range of rows are found by the range's blocks (`verify`, the log walk), and an id
 #   listed outside its own block is no link at all (the view below leaves it out).
+# - The key leads with the block (on SQLite the table is WITHOUT ROWID: the key is the
+#   table): a batch's lists go in at the key's end, and a walk reads a range's lists in key
+#   order. A subject's lists are found by the index (subject_id, first_id).
 # - `audit_subject` becomes a view of the lists, one row per (row, subject) as before, for
 #   the readers (the subject's rows, the walk's check that a row's links are its subjects).
 # - Append-only on PostgreSQL as the table it replaces (the function comes from 0002).
@@ -29,9 +32,9 @@ CREATE TABLE audit_posting (
     first_at TIMESTAMPTZ NOT NULL,
     last_at TIMESTAMPTZ NOT NULL,
     event_ids TEXT NOT NULL,
-    PRIMARY KEY (subject_id, first_id)
+    PRIMARY KEY (block, subject_id, first_id)
 );
-CREATE INDEX audit_posting_block ON audit_posting (block);
+CREATE UNIQUE INDEX audit_posting_subject ON audit_posting (subject_id, first_id);
 COMMENT ON TABLE audit_posting IS
     'Per subject, the ids of the log rows naming it: how the log is searched by whose data it is.';
 INSERT INTO audit_posting (subject_id, first_id, block, first_at, last_at, event_ids)
@@ -57,9 +60,9 @@ CREATE TABLE audit_posting (
     first_at TIMESTAMP NOT NULL,
     last_at TIMESTAMP NOT NULL,
     event_ids TEXT NOT NULL,
-    PRIMARY KEY (subject_id, first_id)
+    PRIMARY KEY (block, subject_id, first_id)
 ) WITHOUT ROWID;
-CREATE INDEX audit_posting_block ON audit_posting (block);
+CREATE UNIQUE INDEX audit_posting_subject ON audit_posting (subject_id, first_id);
 INSERT INTO audit_posting (subject_id, first_id, block, first_at, last_at, event_ids)
     SELECT subject_id, min(event_id), event_id >> 10, min(at), max(at),
            group_concat(event_id, ',')
