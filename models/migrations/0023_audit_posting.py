@@ -20,6 +20,9 @@ from models.migrations import StateOnly
 # - `audit_subject` becomes a view of the lists, one row per (row, subject) as before, for
 #   the readers (the subject's rows, the walk's check that a row's links are its subjects).
 # - Append-only on PostgreSQL as the table it replaces (the function comes from 0002).
+# - Analyzed once built on PostgreSQL: without statistics its planner takes a subject's
+#   lists for 0.5% of the table, and a query by subject and period reusing its generic
+#   plan then scanned the log by time (100 ms on 200,000 rows, against 1 ms).
 # - Links of rows already in the tree move into lists; links of rows not yet in it (written
 #   when a row was appended, before links moved to the tree) are left to the follower,
 #   which links a row when it joins the tree.
@@ -50,6 +53,7 @@ CREATE VIEW audit_subject AS
     WHERE x.event_id >> 10 = p.block;
 CREATE TRIGGER audit_posting_append_only BEFORE UPDATE OR DELETE ON audit_posting
     FOR EACH ROW EXECUTE FUNCTION audit_event_append_only();
+ANALYZE audit_posting;
 """
 
 _SQLITE = """
