@@ -142,9 +142,9 @@ async def _walk_here(conn: BaseDBAsyncClient, tree: _Tree, batch: int) -> int | 
     """The walk in this process: the rows checked, or the first broken row."""
     walk = Walk(tree.add, prev=GENESIS, next_leaf=0)
     after = 0
+    lists_of = lists_sql(conn.capabilities.dialect == "postgres")
     while rows := await _batch(conn, after, batch):
-        postgres = conn.capabilities.dialect == "postgres"
-        _, lists = await conn.execute_query(lists_sql(postgres), list(blocks(rows)))
+        _, lists = await conn.execute_query(lists_of, list(blocks(rows)))
         if not walk.feed(rows, lists):  # type: ignore[arg-type]
             return _broken(walk.checked, tree, *walk.broken)  # type: ignore[misc]
         after = int(str(rows[-1][0]))

@@ -73,7 +73,9 @@ def linked_subjects(lists: Sequence[Sequence[Any]]) -> dict[int, list[str]]:
     an id (only written by hand)."""
     linked: dict[int, list[str]] = {}
     for block, subject, ids in lists:
-        try:
+        try:  # plain ASCII digits, as the follower writes them (int() takes "1_0", " 1")
+            if not (ids.isascii() and ids.replace(",", "").isdigit()):
+                raise ValueError(ids)
             numbers = [int(ids)] if "," not in ids else list(map(int, ids.split(",")))
         except ValueError:
             numbers = [int(t) for t in str(ids).split(",") if _INTEGER.fullmatch(t)]

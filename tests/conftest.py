@@ -102,7 +102,8 @@ async def database(database_url: str) -> AsyncIterator[None]:
     await close_db()
 
 
-# The seeded access policy stays from test to test; a test that edits it restores it.
+# The seeded access policy stays from test to test; a test that edits it restores it. A
+# view (models.VIEWS) holds no rows to empty.
 _KEPT = {"policy_rule", "policy_version", *VIEWS}
 
 

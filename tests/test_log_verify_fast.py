@@ -151,7 +151,13 @@ def test_subjects_compare_as_sets(in_tree: bool) -> None:
 
 
 def test_lists_link_their_ids_in_their_own_block_only() -> None:
-    lists = [(0, "a", "3,1"), (0, "b", "1"), (1, "a", "1024,5"), (1, "c", "x,,1025,-1,+1026")]
+    lists = [
+        (0, "a", "3,1"),
+        (0, "b", "1"),
+        (1, "a", "1024,5"),
+        (1, "c", "x,,1025,-1,+1026"),
+        (1, "d", "1_027, 1028"),  # what int() would take, no id as the follower writes one
+    ]
     assert linked_subjects(lists) == {
         1: ["a", "b"],
         3: ["a"],
